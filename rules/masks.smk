@@ -1,0 +1,19 @@
+# Person masks (foreground/background of XS for CR-GAN's context loss, masked target X'T).
+
+
+rule masks:
+    """One person mask per image (ground truth, segmentation model or folder) and a summary."""
+    input:
+        index="results/data/{domain}.json",
+    output:
+        directory("results/masks/{domain}"),
+    params:
+        cfg=cfg("masks", "device"),
+    threads: THREADS["eval"]
+    log:
+        "logs/masks/{domain}.log",
+    benchmark:
+        "benchmarks/masks/{domain}.tsv"
+    shell:
+        "crgan masks --config-json {params.cfg} --threads {threads} --index {input.index} "
+        "--out {output} > {log} 2>&1"

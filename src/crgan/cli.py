@@ -1,0 +1,147 @@
+"""``crgan``: one sub-command per workflow step; every Snakemake rule calls one of these."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from crgan import config as config_mod
+from crgan import runtime
+from crgan.errors import CrganError, ConfigError
+from crgan.io import read_json, write_json
+
+log = logging.getLogger("crgan")
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    if args.config_json:
+        try:
+            return config_mod.validate_sections(json.loads(args.config_json))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--config-json is not valid JSON: {exc}") from None
+    return config_mod.load(args.config or ["config.yaml"])
+
+
+def dataset_root(cfg: dict[str, Any], domain: str) -> Path:
+    """Where a domain's images live: the generated synthetic folder or the configured real one."""
+    if cfg["data"]["source"] == "synthetic":
+        return Path(cfg["data"]["synthetic_root"]) / domain
+    if domain not in cfg["data"]["roots"]:
+        raise ConfigError(f"config key 'data.roots.{domain}' is not set (data.source is 'real')")
+    return Path(cfg["data"]["roots"][domain])
+
+
+def cmd_validate_config(args, cfg):
+    print(f"config OK (hash {config_mod.config_hash(cfg)})")
+
+
+def cmd_synth(args, cfg):
+    from crgan.data.synthetic import generate_domain
+
+    if args.domain not in cfg["synthetic"]["domains"]:
+        raise ConfigError(f"config key 'synthetic.domains.{args.domain}' is not set")
+    runtime.setup(args.threads, cfg["synthetic"]["seed"])
+    meta = generate_domain(args.domain, Path(args.out), cfg["synthetic"], seed=cfg["synthetic"]["seed"])
+    log.info("wrote %s: %s", args.out, meta["counts"])
+
+
+def cmd_index(args, cfg):
+    from crgan.data.datasets import load_dataset
+
+    index = load_dataset(args.domain, dataset_root(cfg, args.domain), cfg["data"]["check_counts"])
+    write_json(args.out, index)
+    log.info("%s: %s", args.domain, {k: len(v) for k, v in index["splits"].items()})
+
+
+def cmd_masks(args, cfg):
+    from crgan.masks import make_masks
+
+    runtime.setup(args.threads, 0)
+    summary = make_masks(read_json(args.index), cfg, Path(args.out), runtime.device(cfg["device"]))
+    log.info("masks: %s", summary)
+
+
+def cmd_train_reid(args, cfg):
+    from crgan.train.reid import train_reid
+
+    runtime.setup(args.threads, args.seed)
+    meta = train_reid(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]))
+    log.info("trained %s (init %s): final loss %.4f, train acc %.3f", args.out, meta["init"], meta["final_loss"],
+             meta["final_train_acc"])
+
+
+def cmd_eval_reid(args, cfg):
+    from crgan.eval.reid import evaluate_model
+    from crgan.train.reid import load_reid
+
+    runtime.setup(args.threads, 0)
+    dev = runtime.device(cfg["device"])
+    model, meta = load_reid(args.model, dev)
+    index = read_json(args.index)
+    metrics = evaluate_model(model, index, cfg, dev)
+    write_json(args.out, {"model_domain": meta["domain"], "test_domain": index["domain"], "seed": args.seed,
+                          "init": meta["init"], "synthetic": index["synthetic"], "metrics": metrics,
+                          "provenance": runtime.provenance(cfg, args.seed, dev)})
+    log.info("%s model on %s: rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", meta["domain"], index["domain"],
+             metrics["gap"]["rank1"], metrics["gap"]["map"], metrics["lmp"]["rank1"], metrics["lmp"]["map"])
+
+
+def cmd_table(args, cfg):
+    from crgan.report import tables
+
+    evals = [read_json(p) for p in args.evals]
+    builders = {2: tables.table2_rows}
+    tables.write_table(args.out, builders[args.table](evals, cfg["pairs"]))
+    log.info("wrote %s", args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crgan", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", action="append", metavar="FILE",
+                        help="YAML config; repeat to overlay presets (default: config.yaml)")
+    common.add_argument("--config-json", metavar="JSON", help="the whole config as JSON (used by the workflow)")
+    common.add_argument("--threads", type=int, default=1, help="torch threads for this step")
+    common.add_argument("--seed", type=int, default=0)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_: str, **outputs: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.set_defaults(func=func)
+        for opt, h in outputs.items():
+            p.add_argument(f"--{opt.replace('_', '-')}", required=True, help=h)
+        return p
+
+    add("validate-config", cmd_validate_config, "check a configuration and print its hash")
+    add("synth", cmd_synth, "generate one synthetic domain", domain="market1501 | dukemtmc | cuhk03",
+        out="output folder")
+    add("index", cmd_index, "parse and check a dataset, write its index", domain="dataset name", out="index JSON")
+    add("masks", cmd_masks, "person masks for every image", index="index JSON", out="output folder")
+    add("train-reid", cmd_train_reid, "train a re-id model on a domain's labels", index="index JSON",
+        out="model file")
+    add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
+        index="index JSON", out="metrics JSON")
+    p = add("table", cmd_table, "build a result table", out="CSV file")
+    p.add_argument("--table", type=int, required=True, choices=[2])
+    p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = _config(args)
+        args.func(args, cfg)
+    except CrganError as exc:
+        print(f"crgan: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Images of a parsed dataset as tensors for training and feature extraction."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
+
+from crgan.data.datasets import Record
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def image_transform(height: int, width: int, train: bool) -> T.Compose:
+    """Resize and normalise; training adds the standard re-id flip and pad-crop."""
+    steps: list = [T.Resize((height, width), interpolation=T.InterpolationMode.BILINEAR)]
+    if train:
+        pad = max(1, width // 8)
+        steps += [T.RandomHorizontalFlip(), T.Pad(pad, padding_mode="edge"), T.RandomCrop((height, width))]
+    steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    return T.Compose(steps)
+
+
+class ReidImages(Dataset):
+    """(image, label, camera) triples; labels are ``pid`` relabelled to 0..C-1 when ``relabel``."""
+
+    def __init__(self, root: str | Path, records: Sequence[Record], height: int, width: int,
+                 train: bool = False, relabel: bool = False):
+        self.root = Path(root)
+        self.records = list(records)
+        self.transform = image_transform(height, width, train)
+        pids = sorted({r.pid for r in self.records})
+        self.label_of = {p: i for i, p in enumerate(pids)} if relabel else {p: p for p in pids}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_of)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        rec = self.records[i]
+        with Image.open(self.root / rec.path) as im:
+            img = self.transform(im.convert("RGB"))
+        return img, self.label_of[rec.pid], rec.camid
+
+
+def make_loader(ds: Dataset, batch_size: int, train: bool, workers: int, seed: int = 0) -> DataLoader:
+    """Shuffled, last-batch-dropping loader for training; ordered loader for evaluation."""
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train and len(ds) > batch_size,
+                      num_workers=workers, generator=gen, persistent_workers=False)

@@ -1,0 +1,50 @@
+"""Test-time features of a trained re-id network: global average pooling and LMP.
+
+LMP (local max pooling, from SPGAN): split the last conv feature map into ``parts`` horizontal
+stripes of full width, max-pool each stripe, concatenate the part vectors, L2-normalise the whole.
+Training always uses average pooling; LMP is a test-time change only.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from crgan.models.reid import ReIDNet
+
+
+def gap(fmap: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C): global average pooling, L2-normalised."""
+    return F.normalize(fmap.mean(dim=(2, 3)), dim=1)
+
+
+def lmp(fmap: torch.Tensor, parts: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C * parts): max over each of ``parts`` horizontal stripes, L2-normalised.
+
+    Stripes follow adaptive pooling's boundaries, so H need not be a multiple of ``parts``;
+    ``parts`` = 1 is global max pooling.
+    """
+    if parts > fmap.shape[2]:
+        raise ValueError(f"LMP with {parts} stripes needs a feature map at least {parts} rows high, got {fmap.shape[2]}")
+    return F.normalize(F.adaptive_max_pool2d(fmap, (parts, 1)).flatten(1), dim=1)
+
+
+@torch.no_grad()
+def extract(model: ReIDNet, loader: DataLoader, parts: int, device: torch.device,
+            desc: str = "features") -> dict[str, torch.Tensor]:
+    """Features of every image in ``loader`` for both poolings: {'gap': (N, C), 'lmp': (N, C*P)}."""
+    model.eval().to(device)
+    out: dict[str, list[torch.Tensor]] = {"gap": [], "lmp": []}
+    for images, _, _ in tqdm(loader, desc=desc, mininterval=5, leave=False):
+        fmap = model.feature_map(images.to(device)).float()
+        out["gap"].append(gap(fmap).cpu())
+        out["lmp"].append(lmp(fmap, parts).cpu())
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def pairwise_distance(q: torch.Tensor, g: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
+    """[M, D] x [N, D] -> [M, N]: squared Euclidean distance (as torchreid) or 1 - cosine."""
+    if metric == "cosine":
+        return 1 - F.normalize(q, dim=1) @ F.normalize(g, dim=1).T
+    return (q.pow(2).sum(1, keepdim=True) + g.pow(2).sum(1)[None] - 2 * q @ g.T).clamp_min(0)

@@ -1,0 +1,38 @@
+"""Evaluate a trained re-id network on a domain's query/gallery split (CMC and mAP, GAP and LMP)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from crgan.data.datasets import records_of
+from crgan.data.loader import ReidImages, make_loader
+from crgan.eval.features import extract, pairwise_distance
+from crgan.eval.ranking import evaluate_rank
+from crgan.models.reid import ReIDNet
+
+
+def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.device) -> dict[str, Any]:
+    """Metrics in percent for each pooling: rank1/5/10, mAP and the CMC curve."""
+    ec, dc = cfg["eval"], cfg["data"]
+    feats, labels = {}, {}
+    for split in ("query", "gallery"):
+        recs = records_of(index, split)
+        if not recs:
+            raise ValueError(f"{index['domain']}: the {split} set is empty")
+        ds = ReidImages(index["root"], recs, dc["height"], dc["width"])
+        feats[split] = extract(model, make_loader(ds, ec["batch_size"], False, dc["workers"]), ec["lmp_parts"], dev,
+                               desc=f"{index['domain']} {split}")
+        labels[split] = (np.array([r.pid for r in recs]), np.array([r.camid for r in recs]))
+    (q_pids, q_cams), (g_pids, g_cams) = labels["query"], labels["gallery"]
+    out: dict[str, Any] = {"num_query": len(q_pids), "num_gallery": len(g_pids), "lmp_parts": ec["lmp_parts"],
+                           "metric": ec["metric"]}
+    for pooling in ("gap", "lmp"):
+        dist = pairwise_distance(feats["query"][pooling], feats["gallery"][pooling], ec["metric"])
+        cmc, m_ap = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=ec["max_rank"])
+        out[pooling] = {"rank1": 100 * cmc[0], "rank5": 100 * cmc[min(4, len(cmc) - 1)],
+                        "rank10": 100 * cmc[min(9, len(cmc) - 1)], "map": 100 * m_ap,
+                        "cmc": [round(100 * float(c), 4) for c in cmc]}
+    out["chance_rank1"] = 100.0 / len(set(g_pids.tolist()) - {0})
+    return out

@@ -1,0 +1,113 @@
+"""Person masks for every image of a domain: ground truth, a segmentation model, or a folder.
+
+Output mirrors the dataset tree (``<split dir>/<image stem>.png``, 255 = person) plus a
+``summary.json`` with coverage statistics and, where ground truth exists, the IoU against it.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from crgan.data.datasets import Record, records_of
+from crgan.errors import DatasetError, WeightsError
+from crgan.io import atomic_dir, write_json
+from crgan.models.reid import find_weights, load_state_dict_checked
+
+log = logging.getLogger(__name__)
+
+#: torchvision's file names for the COCO-trained (VOC classes) segmentation weights.
+SEGMENTATION_FILES = {"deeplabv3_resnet50": "deeplabv3_resnet50_coco-cd0a2569.pth",
+                      "fcn_resnet50": "fcn_resnet50_coco-1167a1af.pth"}
+VOC_PERSON = 15
+
+
+def mask_path(rec: Record) -> Path:
+    """Where an image's mask lives, relative to a mask root (same tree, PNG)."""
+    return Path(rec.path).with_suffix(".png")
+
+
+def _read_mask(path: Path, size: tuple[int, int], what: str) -> np.ndarray:
+    if not path.is_file():
+        raise DatasetError(f"missing mask {path} ({what})")
+    try:
+        with Image.open(path) as im:
+            m = np.asarray(im.convert("L"))
+    except Exception as exc:
+        raise DatasetError(f"unreadable mask {path}: {exc}") from None
+    if m.shape != size:
+        raise DatasetError(f"mask {path} is {m.shape[1]}x{m.shape[0]} but its image is {size[1]}x{size[0]}")
+    return m > 127
+
+
+def segmentation_masker(cfg: dict[str, Any], dev: torch.device) -> Callable[[Image.Image], np.ndarray]:
+    """A function image -> person mask from torchvision's segmentation model (VOC class 15)."""
+    from torchvision.models import segmentation
+
+    name = cfg["segmentation_model"]
+    path = find_weights(cfg["segmentation_weights"], [SEGMENTATION_FILES[name]])
+    if path is None:
+        raise WeightsError(f"masks.method 'segmentation' needs {name} weights: put {SEGMENTATION_FILES[name]} in "
+                           f"$TORCH_HOME/hub/checkpoints/ or set masks.segmentation_weights to its path")
+    net = getattr(segmentation, name)(weights=None, weights_backbone=None, aux_loss=True, num_classes=21)
+    load_state_dict_checked(net, path, f"torchvision {name}")
+    net.eval().to(dev)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+
+    @torch.no_grad()
+    def predict(img: Image.Image) -> np.ndarray:
+        x = torch.from_numpy(np.asarray(img.convert("RGB"))).permute(2, 0, 1).float() / 255
+        prob = net(((x - mean) / std)[None].to(dev))["out"].softmax(1)[0, VOC_PERSON]
+        return (prob > cfg["threshold"]).cpu().numpy()
+
+    return predict
+
+
+def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -> dict[str, Any]:
+    """Write one mask per image of every split into ``out`` (atomically) and return the summary."""
+    mc, root = cfg["masks"], Path(index["root"])
+    gt_root = root / "masks" if (root / "masks").is_dir() else None
+    if mc["method"] == "groundtruth" and gt_root is None:
+        raise DatasetError(f"masks.method 'groundtruth' but {root / 'masks'} does not exist "
+                           f"(only the synthetic benchmark ships ground-truth masks)")
+    if mc["method"] == "directory":
+        src_root = Path(mc["directory"]) / index["domain"]
+        if not src_root.is_dir():
+            raise DatasetError(f"masks.directory: missing folder {src_root} (expected one sub-folder per domain)")
+    predict = segmentation_masker(mc, dev) if mc["method"] == "segmentation" else None
+    coverage, ious = [], []
+    with atomic_dir(out) as tmp:
+        recs = [r for split in ("train", "query", "gallery") for r in records_of(index, split)]
+        for rec in tqdm(recs, desc=f"masks {index['domain']}", mininterval=5, leave=False):
+            with Image.open(root / rec.path) as img:
+                size = (img.height, img.width)
+                if mc["method"] == "groundtruth":
+                    mask = _read_mask(gt_root / mask_path(rec), size, "synthetic ground truth")
+                elif mc["method"] == "directory":
+                    mask = _read_mask(src_root / mask_path(rec), size, f"from masks.directory for {root / rec.path}")
+                else:
+                    mask = predict(img)
+            dst = tmp / mask_path(rec)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask.astype(np.uint8) * 255).save(dst)
+            coverage.append(float(mask.mean()))
+            if gt_root is not None and mc["method"] != "groundtruth":
+                gt = _read_mask(gt_root / mask_path(rec), size, "synthetic ground truth")
+                union = np.logical_or(mask, gt).sum()
+                ious.append(float(np.logical_and(mask, gt).sum() / union) if union else 1.0)
+        cov = np.array(coverage)
+        summary = {"domain": index["domain"], "method": mc["method"], "images": len(recs),
+                   "coverage_mean": float(cov.mean()), "coverage_std": float(cov.std()),
+                   "coverage_min": float(cov.min()), "coverage_max": float(cov.max()),
+                   "empty_masks": int((cov == 0).sum()),
+                   "iou_vs_groundtruth": float(np.mean(ious)) if ious else None}
+        write_json(tmp / "summary.json", summary)
+    if summary["empty_masks"]:
+        log.warning("%d of %d masks of %s are empty", summary["empty_masks"], len(recs), index["domain"])
+    return summary

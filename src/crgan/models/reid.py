@@ -1,0 +1,141 @@
+"""Re-id networks: a ResNet backbone, global pooling and an identity classifier (IDE).
+
+ResNet18/34/50 are torchvision's (ResNet50 as in the paper); ``compact`` is a narrow ResNet of
+torchvision's BasicBlocks sized for 64x32 images on a CPU. ImageNet initialisation comes from a
+configured weights file or the torch hub cache; without either the backbone starts from scratch,
+and the returned ``init`` says which, so tables can record it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models import resnet as tv_resnet
+
+from crgan.errors import WeightsError
+
+#: File names torchvision uses for ImageNet weights in the torch hub cache.
+HUB_FILES = {
+    "resnet18": ["resnet18-f37072fd.pth"],
+    "resnet34": ["resnet34-b627a593.pth"],
+    "resnet50": ["resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"],
+}
+
+
+def hub_cache_dir() -> Path:
+    """``$TORCH_HOME/hub/checkpoints`` (TORCH_HOME defaults to ~/.cache/torch), as torch.hub uses."""
+    torch_home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch"
+    return Path(torch_home) / "hub" / "checkpoints"
+
+
+def find_weights(configured: str | None, hub_names: list[str]) -> Path | None:
+    """A configured weights file (must exist) or the first of ``hub_names`` in the hub cache."""
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} does not exist")
+        return path
+    for name in hub_names:
+        if (hub_cache_dir() / name).is_file():
+            return hub_cache_dir() / name
+    return None
+
+
+def load_state_dict_checked(module: nn.Module, path: Path, what: str, ignore_prefixes: tuple[str, ...] = ()) -> None:
+    """Load ``path`` into ``module``; any missing, unexpected or mis-shaped tensor is a WeightsError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
+    own = {k: v for k, v in module.state_dict().items() if not k.startswith(ignore_prefixes)}
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
+                  else f"shape mismatch at {shapes[:3]}")
+        raise WeightsError(f"weights file {path} does not fit {what}: {detail}")
+    module.load_state_dict(state, strict=False)
+
+
+class CompactResNet(nn.Module):
+    """A narrow four-stage ResNet (one BasicBlock per stage) for small images."""
+
+    def __init__(self, width: int = 32, last_stride: int = 1):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        stages, c_in = [], width
+        for i, stride in enumerate([1, 2, 2, last_stride]):
+            c_out = width * 2 ** i
+            down = None if stride == 1 and c_in == c_out else nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            stages.append(tv_resnet.BasicBlock(c_in, c_out, stride, down))
+            c_in = c_out
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+
+class TorchvisionResNet(nn.Module):
+    """torchvision's ResNet up to the last conv block, optionally with last stride 1."""
+
+    def __init__(self, arch: str, last_stride: int = 1):
+        super().__init__()
+        net = getattr(tv_resnet, arch)(weights=None)
+        if last_stride == 1:
+            block = net.layer4[0]
+            (block.conv2 if isinstance(block, tv_resnet.Bottleneck) else block.conv1).stride = (1, 1)
+            block.downsample[0].stride = (1, 1)
+        self.body = net
+        self.out_channels = net.fc.in_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.body
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
+
+
+class ReIDNet(nn.Module):
+    """Backbone -> feature map; GAP for training; BN + linear classifier over source identities."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int):
+        super().__init__()
+        self.backbone = backbone
+        self.bnneck = nn.BatchNorm1d(backbone.out_channels)
+        self.classifier = nn.Linear(backbone.out_channels, num_classes, bias=False)
+        nn.init.normal_(self.classifier.weight, std=0.001)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Identity logits (the training signal and Did's output in CR-GAN)."""
+        return self.classifier(self.bnneck(self.feature_map(x).mean(dim=(2, 3))))
+
+
+def build_reid(cfg: dict[str, Any], num_classes: int, init_weights: bool = True) -> tuple[ReIDNet, str]:
+    """The configured re-id network and its initialisation (``imagenet:<file>`` or ``scratch``).
+
+    ``init_weights=False`` skips ImageNet loading (for rebuilding a trained network).
+    """
+    arch = cfg["arch"]
+    if arch == "compact":
+        backbone: nn.Module = CompactResNet(cfg["width"], cfg["last_stride"])
+        if cfg.get("pretrained") and init_weights:
+            raise WeightsError("config key 'reid.pretrained': the compact ResNet has no ImageNet weights; "
+                               "use arch resnet18/34/50 to start from ImageNet")
+        init = "scratch"
+    else:
+        backbone = TorchvisionResNet(arch, cfg["last_stride"])
+        path = find_weights(cfg.get("pretrained"), HUB_FILES[arch]) if init_weights else None
+        if path is not None:
+            load_state_dict_checked(backbone.body, path, f"torchvision {arch}", ignore_prefixes=("fc.",))
+        init = f"imagenet:{path.name}" if path is not None else "scratch"
+    return ReIDNet(backbone, num_classes), init

@@ -1,0 +1,53 @@
+"""Process setup shared by every command: threads, seeds, device, provenance."""
+from __future__ import annotations
+
+import platform
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from crgan.errors import ConfigError
+
+
+def setup(threads: int, seed: int) -> None:
+    """Pin torch to the rule's threads (no oversubscription under --cores) and seed everything."""
+    torch.set_num_threads(max(1, threads))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def device(name: str) -> torch.device:
+    """Resolve the configured device; asking for CUDA without one is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config key 'device' is 'cuda' but no CUDA GPU is available "
+                          "(use device: auto or cpu on this machine)")
+    return torch.device(name)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(cfg: dict[str, Any], seed: int | None = None, dev: torch.device | None = None) -> dict[str, Any]:
+    """What produced a result: config hash, code version, packages, machine, seed."""
+    from crgan.config import config_hash
+    import crgan
+
+    return {
+        "config_hash": config_hash(cfg), "git_commit": git_commit(), "crgan": crgan.__version__,
+        "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+        "machine": platform.machine(), "device": str(dev) if dev is not None else "cpu",
+        "seed": seed,
+    }
