@@ -62,7 +62,7 @@ def segmentation_masker(cfg: dict[str, Any], dev: torch.device) -> Callable[[Ima
 
     @torch.no_grad()
     def predict(img: Image.Image) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(img.convert("RGB"))).permute(2, 0, 1).float() / 255
+        x = torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).float() / 255
         prob = net(((x - mean) / std)[None].to(dev))["out"].softmax(1)[0, VOC_PERSON]
         return (prob > cfg["threshold"]).cpu().numpy()
 

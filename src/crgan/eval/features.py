@@ -27,7 +27,8 @@ def lmp(fmap: torch.Tensor, parts: int) -> torch.Tensor:
     """
     if parts > fmap.shape[2]:
         raise ValueError(f"LMP with {parts} stripes needs a feature map at least {parts} rows high, got {fmap.shape[2]}")
-    return F.normalize(F.adaptive_max_pool2d(fmap, (parts, 1)).flatten(1), dim=1)
+    stripes = F.adaptive_max_pool2d(fmap, (parts, 1)).squeeze(3)  # (N, C, P)
+    return F.normalize(stripes.transpose(1, 2).flatten(1), dim=1)  # part vectors one after another
 
 
 @torch.no_grad()

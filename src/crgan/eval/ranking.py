@@ -7,6 +7,8 @@ and derives every rank from cumulative sums, a block of queries at a time.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -15,13 +17,33 @@ def _as_numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def _block_stats(distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
+                 g_camids: np.ndarray, max_rank: int) -> tuple[np.ndarray, float, int]:
+    """CMC hit counts, summed AP and number of valid queries for one block of queries."""
+    order = np.argsort(distmat, axis=1)
+    same_id = g_pids[order] == q_pids[:, None]
+    keep = ~(same_id & (g_camids[order] == q_camids[:, None]))
+    match = same_id & keep
+    num_rel = match.sum(axis=1)
+    valid = num_rel > 0
+    if not valid.any():
+        return np.zeros(max_rank, np.int64), 0.0, 0
+    match, keep, num_rel = match[valid], keep[valid], num_rel[valid]
+    kept_rank = np.cumsum(keep, axis=1, dtype=np.int32)  # 1-based rank of each kept item among kept items
+    first = kept_rank[np.arange(len(match)), match.argmax(axis=1)] - 1
+    hits = np.bincount(np.minimum(first, max_rank), minlength=max_rank + 1)[:max_rank]
+    precision = np.cumsum(match, axis=1, dtype=np.int32)[match] / kept_rank[match]
+    ap = np.add.reduceat(precision, np.concatenate([[0], np.cumsum(num_rel)[:-1]])) / num_rel
+    return hits, float(ap.sum()), int(valid.sum())
+
+
 def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
-                  block: int = 256) -> tuple[np.ndarray, float]:
+                  block: int = 128) -> tuple[np.ndarray, float]:
     """Return ``(cmc, mAP)``: ``cmc[r]`` is the fraction of valid queries matched within rank r+1.
 
     ``distmat`` is (num_query, num_gallery), smaller is closer (ties: numpy's default sort order,
-    as torchreid).
-    Raises ValueError when no query has a valid match.
+    as torchreid). Blocks of queries run on ``torch.get_num_threads()`` threads (numpy's sort
+    releases the GIL). Raises ValueError when no query has a valid match.
     """
     distmat = _as_numpy(distmat)
     q_pids, g_pids = _as_numpy(q_pids), _as_numpy(g_pids)
@@ -29,26 +51,16 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
     m, n = distmat.shape
     if (len(q_pids), len(q_camids), len(g_pids), len(g_camids)) != (m, m, n, n):
         raise ValueError(f"distmat is {m}x{n} but got {len(q_pids)} query and {len(g_pids)} gallery labels")
-    hits = np.zeros(max_rank, np.int64)
-    ap_sum, num_valid = 0.0, 0
-    for start in range(0, m, block):
-        order = np.argsort(distmat[start:start + block], axis=1)
-        qp, qc = q_pids[start:start + block, None], q_camids[start:start + block, None]
-        same_id = g_pids[order] == qp
-        keep = ~(same_id & (g_camids[order] == qc))
-        match = same_id & keep
-        num_rel = match.sum(axis=1)
-        valid = num_rel > 0
-        if not valid.any():
-            continue
-        match, keep, num_rel = match[valid], keep[valid], num_rel[valid]
-        kept_rank = np.cumsum(keep, axis=1) - 1  # rank of each kept item among kept items
-        first = kept_rank[np.arange(len(match)), match.argmax(axis=1)]
-        hits += np.bincount(np.minimum(first, max_rank), minlength=max_rank + 1)[:max_rank]
-        precision = np.cumsum(match, axis=1) / np.maximum(kept_rank + 1, 1)
-        ap_sum += float(((precision * match).sum(axis=1) / num_rel).sum())
-        num_valid += int(valid.sum())
+    starts = range(0, m, block)
+
+    def run(start: int) -> tuple[np.ndarray, float, int]:
+        sl = slice(start, start + block)
+        return _block_stats(distmat[sl], q_pids[sl], q_camids[sl], g_pids, g_camids, max_rank)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(torch.get_num_threads(), len(starts)))) as pool:
+        results = list(pool.map(run, starts))
+    num_valid = sum(r[2] for r in results)
     if num_valid == 0:
         raise ValueError("no query has a valid match in the gallery (same identity, other camera)")
-    cmc = np.cumsum(hits) / num_valid
-    return cmc.astype(np.float64), ap_sum / num_valid
+    cmc = np.cumsum(sum(r[0] for r in results)) / num_valid
+    return cmc.astype(np.float64), sum(r[1] for r in results) / num_valid

@@ -1,0 +1,67 @@
+"""Config: defaults and presets validate; typos, wrong types and bad values fail with the key named."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crgan import config
+from crgan.errors import ConfigError
+
+from conftest import REPO, run_snakemake, smoke_workdir
+
+
+def default_cfg() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("preset", [None, "smoke.yaml", "paper.yaml"])
+def test_default_and_presets_validate(preset):
+    files = [REPO / "config.yaml"] + ([REPO / "presets" / preset] if preset else [])
+    cfg = config.load(files)
+    assert cfg["eval"]["max_rank"] == 50  # defaults are filled in
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda c: c["reid"].update(epoch=3), r"unknown config key 'reid.epoch'.*did you mean 'epochs'"),
+    (lambda c: c.update(seed=[1]), r"unknown config key 'seed'.*did you mean 'seeds'"),
+    (lambda c: c["reid"].update(epochs="ten"), r"'reid.epochs'.*not of type 'integer'"),
+    (lambda c: c["synthetic"].update(height=-64), r"'synthetic.height'.*minimum"),
+    (lambda c: c["masks"].update(method="magic"), r"'masks.method'"),
+    (lambda c: c.update(pairs=[["market1501", "market1501"]]), r"'pairs'.*two different domains"),
+    (lambda c: c["data"].update(source="real"), r"'data.roots' has no folder"),
+])
+def test_bad_values_name_the_key(edit, expected):
+    cfg = default_cfg()
+    edit(cfg)
+    with pytest.raises(ConfigError, match=expected):
+        config.validate(cfg)
+
+
+def test_sections_validate_alone():
+    part = config.validate_sections({"reid": default_cfg()["reid"]})
+    assert part["reid"]["arch"] == "compact"
+    with pytest.raises(ConfigError, match="reid.lr"):
+        config.validate_sections({"reid": {**default_cfg()["reid"], "lr": 0}})
+
+
+def test_cli_typo_is_one_line(tmp_path: Path):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text("reid:\n  epcohs: 3\n")
+    proc = subprocess.run([sys.executable, "-m", "crgan.cli", "validate-config", "--config", str(REPO / "config.yaml"),
+                           "--config", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "reid.epcohs" in lines[0] and "epochs" in lines[0], proc.stderr
+
+
+def test_workflow_rejects_typo_before_any_job(tmp_path: Path):
+    work = smoke_workdir(tmp_path)
+    (work / "typo.yaml").write_text("eval:\n  lmp_part: 4\n")
+    proc = run_snakemake(work, "-n", "--cores", "1", "--configfile", "typo.yaml")
+    assert proc.returncode != 0
+    assert "crgan: config error: unknown config key 'eval.lmp_part'" in proc.stderr + proc.stdout
+    assert not (work / "results").exists()

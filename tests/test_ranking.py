@@ -1,0 +1,67 @@
+"""evaluate_rank against a straightforward per-query implementation, and on hand-made cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from crgan.eval.ranking import evaluate_rank
+
+
+def reference_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
+    """One query at a time, as the Market1501 evaluation code does it."""
+    cmcs, aps = [], []
+    for i in range(len(q_pids)):
+        order = np.argsort(distmat[i], kind="stable")
+        junk = (g_pids[order] == q_pids[i]) & (g_camids[order] == q_camids[i])
+        good = (g_pids[order] == q_pids[i])[~junk]
+        if not good.any():
+            continue
+        hits = np.zeros(max_rank)
+        first = int(np.flatnonzero(good)[0])
+        hits[first:] = 1 if first < max_rank else 0
+        cmcs.append(hits)
+        positions = np.flatnonzero(good)
+        aps.append(np.mean([(k + 1) / (pos + 1) for k, pos in enumerate(positions)]))
+    return np.mean(cmcs, axis=0), float(np.mean(aps))
+
+
+def random_problem(seed, m=60, n=300, ids=25, cams=4, distractors=40):
+    rng = np.random.default_rng(seed)
+    q_pids = rng.integers(1, ids + 5, m)  # some query ids never appear in the gallery
+    g_pids = np.concatenate([rng.integers(1, ids, n - distractors), np.zeros(distractors, int)])
+    q_cams, g_cams = rng.integers(0, cams, m), rng.integers(0, cams, n)
+    return rng.random((m, n)), q_pids, g_pids, q_cams, g_cams
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("max_rank", [1, 10, 50])
+def test_matches_reference(seed, max_rank):
+    problem = random_problem(seed)
+    cmc, m_ap = evaluate_rank(*problem, max_rank=max_rank, block=7)
+    ref_cmc, ref_ap = reference_rank(*problem, max_rank=max_rank)
+    assert cmc.shape == (max_rank,)
+    np.testing.assert_allclose(cmc, ref_cmc, atol=1e-12)
+    assert m_ap == pytest.approx(ref_ap, abs=1e-12)
+
+
+def test_hand_made_case():
+    # query 1 (cam 0): gallery sorted by distance is [same cam same id (ignored), other id, match, match]
+    dist = np.array([[0.1, 0.2, 0.3, 0.4]])
+    cmc, m_ap = evaluate_rank(dist, np.array([1]), np.array([1, 2, 1, 1]), np.array([0]), np.array([0, 1, 1, 2]),
+                              max_rank=3)
+    np.testing.assert_allclose(cmc, [0, 1, 1])
+    assert m_ap == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+def test_queries_without_match_are_skipped_and_torch_inputs_work():
+    dist = torch.tensor([[0.1, 0.9], [0.5, 0.2]])
+    cmc, m_ap = evaluate_rank(dist, torch.tensor([1, 7]), torch.tensor([1, 3]), torch.tensor([0, 0]),
+                              torch.tensor([1, 1]), max_rank=2)
+    np.testing.assert_allclose(cmc, [1, 1])
+    assert m_ap == 1.0
+
+
+def test_no_valid_query_raises():
+    with pytest.raises(ValueError, match="no query has a valid match"):
+        evaluate_rank(np.zeros((1, 2)), np.array([1]), np.array([1, 2]), np.array([0]), np.array([0, 0]))

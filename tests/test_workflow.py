@@ -1,0 +1,60 @@
+"""The Snakemake workflow end to end on the smoke preset, and its early failures."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from crgan.report.tables import COLUMNS
+
+from conftest import run_snakemake, smoke_workdir
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    work = smoke_workdir(tmp_path_factory.mktemp("smoke"))
+    proc = run_snakemake(work, "--cores", "2", "--configfile", "presets/smoke.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work
+
+
+def test_table2_rows(smoke_run: Path):
+    rows = list(csv.DictReader((smoke_run / "results" / "table2.csv").open()))
+    assert list(rows[0]) == COLUMNS
+    methods = {(r["method"], r["source"], r["target"]) for r in rows}
+    for src, tgt in [("market1501", "dukemtmc"), ("dukemtmc", "market1501")]:
+        for method in ("Direct Transfer", "Source->source (sanity)", "Target-supervised (upper bound)"):
+            assert (method, src, tgt) in methods
+    for row in rows:
+        assert 0 <= float(row["value"]) <= 100
+        assert row["data"] == "synthetic" and row["status"] == "reproduced" and row["seeds"] == "0"
+        assert row["init"] == "scratch"
+    dt = {(r["source"], r["metric"]): r for r in rows if r["method"] == "Direct Transfer"}
+    assert dt[("market1501", "rank1")]["paper_value"] == "36.9" and dt[("dukemtmc", "map")]["paper_value"] == "20.0"
+    assert dt[("market1501", "rank5")]["paper_value"] == ""  # the paper gives no R5 in Table 2
+
+
+def test_logs_benchmarks_and_masks(smoke_run: Path):
+    assert (smoke_run / "logs" / "train_reid" / "market1501_seed0.log").stat().st_size > 0
+    assert (smoke_run / "benchmarks" / "train_reid" / "dukemtmc_seed0.tsv").is_file()
+    assert (smoke_run / "results" / "masks" / "market1501" / "summary.json").is_file()
+    assert (smoke_run / "results" / "reid" / "market1501" / "seed0" / "model.pt.log.csv").is_file()
+
+
+def test_rerun_is_a_no_op_and_one_table_target(smoke_run: Path):
+    proc = run_snakemake(smoke_run, "results/table2.csv", "-n", "--cores", "1", "--configfile", "presets/smoke.yaml")
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_missing_real_dataset_fails_early_naming_folder(tmp_path: Path):
+    work = smoke_workdir(tmp_path)
+    (work / "real.yaml").write_text(
+        "data:\n  source: real\n  roots: {market1501: /nonexistent/Market, dukemtmc: /nonexistent/Duke}\n"
+        "masks:\n  method: segmentation\n")
+    proc = run_snakemake(work, "results/data/market1501.json", "--cores", "1", "--configfile", "presets/smoke.yaml",
+                         "real.yaml")
+    assert proc.returncode != 0
+    log = (work / "logs" / "index" / "market1501.log").read_text()
+    assert "crgan: error: Market1501: dataset root /nonexistent/Market does not exist" in log
+    assert not (work / "results" / "data" / "market1501.json").exists()
