@@ -8,6 +8,8 @@ rule synth:
     params:
         cfg=cfg("synthetic"),
     threads: THREADS["synth"]
+    conda:
+        "../envs/crgan.yaml"
     log:
         "logs/synth/{domain}.log",
     benchmark:
@@ -26,6 +28,8 @@ rule index:
     params:
         cfg=cfg("data"),
     threads: 1
+    conda:
+        "../envs/crgan.yaml"
     log:
         "logs/index/{domain}.log",
     benchmark:

@@ -10,6 +10,8 @@ rule masks:
     params:
         cfg=cfg("masks", "device"),
     threads: THREADS["eval"]
+    conda:
+        "../envs/crgan.yaml"
     log:
         "logs/masks/{domain}.log",
     benchmark:

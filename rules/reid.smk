@@ -14,6 +14,8 @@ rule train_reid:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
+    conda:
+        "../envs/crgan.yaml"
     log:
         "logs/train_reid/{domain}_seed{seed}.log",
     benchmark:
@@ -33,6 +35,8 @@ rule eval_reid:
     params:
         cfg=cfg("eval", "data", "device"),
     threads: THREADS["eval"]
+    conda:
+        "../envs/crgan.yaml"
     log:
         "logs/eval_reid/{model_domain}_seed{seed}_on_{test_domain}.log",
     benchmark:

@@ -17,6 +17,8 @@ rule table2:
         "results/table2.csv",
     params:
         cfg=cfg("pairs"),
+    conda:
+        "../envs/crgan.yaml"
     log:
         "logs/tables/table2.log",
     shell:
