@@ -83,3 +83,19 @@ def test_synthetic_counts_from_meta(tmp_path: Path, synthetic_domain):
     (root / "bounding_box_train" / sorted(p.name for p in (root / "bounding_box_train").iterdir())[0]).unlink()
     with pytest.raises(DatasetError, match=r"expected \d+ \(from .*meta.json\)"):
         load_dataset("dukemtmc", root)
+
+
+def test_cli_reports_corrupt_image_in_one_line(market_tree: Path, tmp_path: Path):
+    import json
+    import subprocess
+    import sys
+
+    victim = market_tree / "query" / "0010_c1s1_000001_00.jpg"
+    victim.write_bytes(victim.read_bytes()[:40])
+    cfg = {"data": {"source": "real", "roots": {"market1501": str(market_tree)}, "check_counts": False}}
+    proc = subprocess.run([sys.executable, "-m", "crgan.cli", "index", "--config-json", json.dumps(cfg),
+                           "--domain", "market1501", "--out", str(tmp_path / "index.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and not (tmp_path / "index.json").exists()
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "unreadable or truncated image" in errors[0] and str(victim) in errors[0]
