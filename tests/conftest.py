@@ -48,7 +48,7 @@ def smoke_workdir(tmp_path: Path) -> Path:
     work.mkdir()
     for item in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / item, work / item)
-    for folder in ("rules", "presets", "profiles"):
+    for folder in ("rules", "presets", "profiles", "envs"):
         shutil.copytree(REPO / folder, work / folder)
     (work / "schemas").mkdir()
     shutil.copy(REPO / "schemas" / "config.schema.yaml", work / "schemas" / "config.schema.yaml")
