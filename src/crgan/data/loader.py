@@ -55,3 +55,39 @@ def make_loader(ds: Dataset, batch_size: int, train: bool, workers: int, seed: i
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train and len(ds) > batch_size,
                       num_workers=workers, generator=gen, persistent_workers=False)
+
+
+class MaskedImages(Dataset):
+    """(image in [-1, 1], person mask in {0, 1}, label, camera) for GAN training.
+
+    The mask comes from the ``masks`` rule's output tree; flips apply to image and mask together.
+    """
+
+    def __init__(self, root: str | Path, mask_root: str | Path, records: Sequence[Record], height: int, width: int,
+                 train: bool = True):
+        self.root, self.mask_root = Path(root), Path(mask_root)
+        self.records = list(records)
+        self.size, self.train = (height, width), train
+        pids = sorted({r.pid for r in self.records})
+        self.label_of = {p: i for i, p in enumerate(pids)}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        rec = self.records[i]
+        h, w = self.size
+        with Image.open(self.root / rec.path) as im:
+            img = T.functional.to_tensor(im.convert("RGB").resize((w, h), Image.BILINEAR)) * 2 - 1
+        with Image.open(self.mask_root / Path(rec.path).with_suffix(".png")) as m:
+            mask = (T.functional.to_tensor(m.convert("L").resize((w, h), Image.NEAREST)) > 0.5).float()
+        if self.train and torch.rand(()) < 0.5:
+            img, mask = img.flip(-1), mask.flip(-1)
+        return img, mask, self.label_of[rec.pid], rec.camid
+
+
+def to_reid_input(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (the generator's range) -> ImageNet-normalised input of a re-id network."""
+    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((x + 1) / 2 - mean) / std

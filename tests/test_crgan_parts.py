@@ -1,0 +1,133 @@
+"""CR-GAN building blocks: generator, discriminators, losses, schedule, and Algorithm 1's loop."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from crgan.data.datasets import load_dataset
+from crgan.masks import make_masks
+from crgan.models.discriminators import CameraDiscriminator, GaussianNoise, PatchDiscriminator
+from crgan.models.generator import DualConditionalGenerator, blend, masked_target
+from crgan.models.reid import build_reid
+from crgan.train import crgan as crgan_mod
+from crgan.train.losses import context_loss, lsgan_d_loss, lsgan_g_loss, weighted_total
+from crgan.train.schedule import g_updates, lr_factor
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("dual", [True, False])
+def test_generator_shapes_and_ranges(dual):
+    torch.manual_seed(0)
+    g = DualConditionalGenerator(ngf=8, depth=3, res_blocks=1, dual=dual)
+    xs, xt = torch.rand(2, 3, 32, 16) * 2 - 1, torch.rand(2, 3, 32, 16) * 2 - 1
+    xg, xr, xc = g(xs, xt if dual else None)
+    assert xg.shape == xr.shape == (2, 3, 32, 16) and xc.shape == (2, 1, 32, 16)
+    assert xc.min() >= 0 and xc.max() <= 1 and xr.abs().max() <= 1
+    torch.testing.assert_close(xg, blend(xr, xc, xs))
+    with pytest.raises(ValueError, match="divisible"):
+        g(torch.zeros(1, 3, 30, 16), torch.zeros(1, 3, 30, 16))
+
+
+def test_dual_generator_uses_the_target_and_single_does_not():
+    torch.manual_seed(0)
+    xs, xt1, xt2 = (torch.rand(1, 3, 16, 8) for _ in range(3))
+    dual, single = DualConditionalGenerator(8, 2, 1, True), DualConditionalGenerator(8, 2, 1, False)
+    assert not torch.allclose(dual(xs, xt1)[0], dual(xs, xt2)[0])
+    assert single.target_path is None
+    with pytest.raises(ValueError, match="masked target"):
+        dual(xs)
+
+
+def test_blend_identity_and_masked_target():
+    xr, xs = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    assert torch.equal(blend(xr, torch.zeros(2, 1, 4, 4), xs), xs)  # XC = 0 gives XS exactly
+    assert torch.equal(blend(xr, torch.ones(2, 1, 4, 4), xs), xr)
+    xt, mt = torch.ones(1, 3, 2, 2), torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    torch.testing.assert_close(masked_target(xt, mt), torch.tensor([[[0.0, 1.0], [1.0, 0.0]]]).expand(1, 3, 2, 2))
+
+
+def test_losses_on_hand_made_tensors():
+    assert lsgan_d_loss(torch.ones(2, 1, 3, 3), torch.zeros(2, 1, 3, 3)).item() == 0
+    assert lsgan_d_loss(torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)).item() == pytest.approx(1.0)
+    assert lsgan_g_loss(torch.full((1, 1, 2, 2), 0.5)).item() == pytest.approx(0.25)
+    xs, xt = torch.zeros(1, 3, 1, 2), torch.ones(1, 3, 1, 2)
+    mf = torch.tensor([[[[1.0, 0.0]]]])  # left pixel is the person, right is background
+    xg = torch.tensor([[[[0.0, 1.0]]]]).expand(1, 3, 1, 2)  # person kept from XS, background from XT
+    assert context_loss(xg, xs, xt, mf).item() == 0
+    xg_bad = torch.full((1, 3, 1, 2), 0.5)  # off by 0.5 everywhere: each term 0.25 on half the pixels
+    assert context_loss(xg_bad, xs, xt, mf).item() == pytest.approx(0.125 + 0.125)
+    parts = {"adv": torch.tensor(1.0), "id": torch.tensor(2.0), "cam": torch.tensor(3.0), "con": torch.tensor(4.0)}
+    assert weighted_total(parts, {"adv": 2, "id": 1, "cam": 1, "con": 5}).item() == 27
+    assert weighted_total(parts, crgan_mod.variant_weights({"adv": 2, "id": 1, "cam": 1, "con": 5}, "wo_con")).item() == 7
+
+
+def test_schedule_halves():
+    total = 10
+    assert [lr_factor(i, total) for i in (0, 4, 5, 6, 9)] == [1.0, 1.0, 1.0, 0.8, 0.2]
+    assert [g_updates(i, total) for i in range(total)] == [1] * 5 + [2] * 5
+
+
+def test_discriminators():
+    noise = GaussianNoise(0.5)
+    x = torch.zeros(1, 3, 8, 8)
+    assert not torch.equal(noise(x), x)
+    assert torch.equal(noise.eval()(x), x)
+    assert PatchDiscriminator(8, 3)(torch.zeros(2, 3, 64, 32)).shape == (2, 1, 6, 2)
+    assert CameraDiscriminator(6, 8)(torch.zeros(2, 3, 64, 32)).shape == (2, 6)
+
+
+GAN_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
+           "crgan": {"iterations": 4, "batch_size": 4, "lr": 2e-4, "loss_weights": {"adv": 2, "id": 1, "cam": 1, "con": 5},
+                     "generator": {"ngf": 8, "depth": 2, "res_blocks": 1}, "ndf": 8, "d_layers": 2, "noise_std": 0.1,
+                     "dcam_width": 4, "dcam_iterations": 2, "checkpoint_every": 2, "grid_columns": 3}}
+
+
+@pytest.fixture
+def gan_inputs(synthetic_domain, tmp_path: Path):
+    indexes, masks = [], []
+    for domain in ("market1501", "dukemtmc"):
+        index = load_dataset(domain, synthetic_domain(domain))
+        make_masks(index, {"masks": {"method": "groundtruth"}}, tmp_path / "masks" / domain, CPU)
+        indexes.append(index)
+        masks.append(tmp_path / "masks" / domain)
+    did, _ = build_reid({"arch": "compact", "width": 4, "last_stride": 1}, indexes[0]["train_ids"])
+    return indexes, tuple(masks), did
+
+
+@pytest.mark.parametrize("variant", sorted(crgan_mod.VARIANT_DROPS))
+def test_every_variant_trains(gan_inputs, tmp_path: Path, variant):
+    (src, tgt), masks, did = gan_inputs
+    torch.manual_seed(0)
+    meta = crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, variant, 0, tmp_path / "g.pt", CPU)
+    assert meta["variant"] == variant and meta["iterations"] == 4
+    curve = (tmp_path / "g.pt.loss.csv").read_text().splitlines()
+    assert len(curve) == 5 and "loss_con" in curve[0]
+    from PIL import Image
+    assert Image.open(tmp_path / "g.pt.grid.png").size == (3 * 16, 6 * 32)  # rows XS, XT, X'T, XC, XR, XG
+    assert not (tmp_path / "g.pt.ckpt").exists()
+
+
+def test_interrupted_generator_training_resumes_to_the_same_weights(gan_inputs, tmp_path: Path, monkeypatch):
+    (src, tgt), masks, did = gan_inputs
+    torch.manual_seed(0)
+    crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, tmp_path / "full.pt", CPU)
+    real_save = crgan_mod.save_state
+
+    def kill_after_first_checkpoint(path, state):
+        real_save(path, state)
+        raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(crgan_mod, "save_state", kill_after_first_checkpoint)
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, tmp_path / "resumed.pt", CPU)
+    monkeypatch.setattr(crgan_mod, "save_state", real_save)
+    torch.manual_seed(99)
+    crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, tmp_path / "resumed.pt", CPU)
+    a = torch.load(tmp_path / "full.pt", weights_only=False)["g"]
+    b = torch.load(tmp_path / "resumed.pt", weights_only=False)["g"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
