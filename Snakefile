@@ -26,11 +26,18 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/masks.smk"
 include: "rules/reid.smk"
+include: "rules/crgan.smk"
 include: "rules/tables.smk"
 
 
 rule all:
     input:
-        "results/table2.csv",
+        expand("results/table{n}.csv", n=[2, 3]),
+        expand(
+            "results/crgan/{pair}/{variant}/seed{seed}/G.pt.grid.png",
+            pair=[f"{s}-{t}" for s, t in PAIRS],
+            variant=VARIANTS,
+            seed=SEEDS,
+        ),
         expand("results/masks/{domain}", domain=DOMAINS),
     default_target: True

@@ -1,25 +1,37 @@
 # Result tables: our numbers beside the paper's (results/tableN.csv).
 
 
-def table2_evals(wildcards):
-    """Direct Transfer (src model on tgt), source->source and target-supervised, per pair and seed."""
-    runs = {(s, t) for s, t in PAIRS} | {(d, d) for d in DOMAINS}
-    return sorted(
-        f"results/eval/reid/{m}/seed{seed}/on_{t}.json" for m, t in runs for seed in SEEDS
-    )
+def reid_evals(runs):
+    """Evaluations of plainly trained models: (model domain, test domain) for every seed."""
+    return [f"results/eval/reid/{m}/seed{seed}/on_{t}.json" for m, t in sorted(runs) for seed in SEEDS]
 
 
-rule table2:
-    """Table 2 (dual condition ablation); for now the Direct Transfer rows and two reference rows."""
+def crgan_evals(variants):
+    return [f"results/eval/crgan/{s}-{t}/{v}/seed{seed}.json"
+            for s, t in PAIRS for v in variants for seed in SEEDS]
+
+
+TABLE_INPUTS = {
+    # Direct Transfer (source model on target), source->source and target-supervised, w/o dual and CR-GAN
+    2: lambda: reid_evals({(s, t) for s, t in PAIRS} | {(d, d) for d in DOMAINS})
+    + crgan_evals(["wo_dual", "crgan"]),
+    3: lambda: crgan_evals(["wo_id", "wo_cam", "wo_con", "crgan"]),
+}
+
+
+rule table:
+    """Table {n}: our values beside the paper's, one row per method, pair and metric."""
     input:
-        table2_evals,
+        lambda wildcards: TABLE_INPUTS[int(wildcards.n)](),
     output:
-        "results/table2.csv",
+        "results/table{n}.csv",
+    wildcard_constraints:
+        n="2|3",
     params:
         cfg=cfg("pairs"),
     conda:
         "../envs/crgan.yaml"
     log:
-        "logs/tables/table2.log",
+        "logs/tables/table{n}.log",
     shell:
-        "crgan table --config-json {params.cfg} --table 2 --evals {input} --out {output} > {log} 2>&1"
+        "crgan table --config-json {params.cfg} --table {wildcards.n} --evals {input} --out {output} > {log} 2>&1"

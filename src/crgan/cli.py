@@ -73,6 +73,33 @@ def cmd_train_reid(args, cfg):
              meta["final_train_acc"])
 
 
+def cmd_train_crgan(args, cfg):
+    from crgan.train.crgan import train_generator
+    from crgan.train.reid import load_reid
+
+    runtime.setup(args.threads, args.seed)
+    dev = runtime.device(cfg["device"])
+    did, _ = load_reid(args.did, dev)
+    meta = train_generator(read_json(args.source_index), read_json(args.target_index),
+                           (Path(args.source_masks), Path(args.target_masks)), did, cfg, args.variant, args.seed,
+                           Path(args.out), dev)
+    log.info("trained G (%s): final losses %s; Dcam train accuracy %.3f", args.variant, meta["final"],
+             meta["dcam_train_acc"])
+
+
+def cmd_finetune(args, cfg):
+    from crgan.train.finetune import finetune_on_rendered
+    from crgan.train.reid import load_reid
+
+    runtime.setup(args.threads, args.seed)
+    dev = runtime.device(cfg["device"])
+    did, did_meta = load_reid(args.did, dev)
+    meta = finetune_on_rendered(did, did_meta, Path(args.generator), read_json(args.source_index),
+                                read_json(args.target_index), (Path(args.source_masks), Path(args.target_masks)),
+                                cfg, args.seed, Path(args.out), dev)
+    log.info("fine-tuned %s on %s renderings: final loss %.4f", args.out, meta["variant"], meta["final_loss"])
+
+
 def cmd_eval_reid(args, cfg):
     from crgan.eval.reid import evaluate_model
     from crgan.train.reid import load_reid
@@ -83,6 +110,7 @@ def cmd_eval_reid(args, cfg):
     index = read_json(args.index)
     metrics = evaluate_model(model, index, cfg, dev)
     write_json(args.out, {"model_domain": meta["domain"], "test_domain": index["domain"], "seed": args.seed,
+                          "variant": meta.get("variant"),
                           "init": meta["init"], "synthetic": index["synthetic"], "metrics": metrics,
                           "provenance": runtime.provenance(cfg, args.seed, dev)})
     log.info("%s model on %s: rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", meta["domain"], index["domain"],
@@ -93,7 +121,7 @@ def cmd_table(args, cfg):
     from crgan.report import tables
 
     evals = [read_json(p) for p in args.evals]
-    builders = {2: tables.table2_rows}
+    builders = {2: tables.table2_rows, 3: tables.table3_rows}
     tables.write_table(args.out, builders[args.table](evals, cfg["pairs"]))
     log.info("wrote %s", args.out)
 
@@ -122,10 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("masks", cmd_masks, "person masks for every image", index="index JSON", out="output folder")
     add("train-reid", cmd_train_reid, "train a re-id model on a domain's labels", index="index JSON",
         out="model file")
+    gan_inputs = dict(source_index="source index JSON", target_index="target index JSON",
+                      source_masks="source masks folder", target_masks="target masks folder")
+    p = add("train-crgan", cmd_train_crgan, "train CR-GAN's generator (Algorithm 1, parts I-II)",
+            did="source re-id model (Did)", out="generator file", **gan_inputs)
+    p.add_argument("--variant", required=True, choices=["crgan", "wo_dual", "wo_id", "wo_cam", "wo_con"])
+    add("finetune", cmd_finetune, "fine-tune Did on on-the-fly renderings (Algorithm 1, part III)",
+        generator="generator file", did="source re-id model", out="fine-tuned model file", **gan_inputs)
     add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
         index="index JSON", out="metrics JSON")
     p = add("table", cmd_table, "build a result table", out="CSV file")
-    p.add_argument("--table", type=int, required=True, choices=[2])
+    p.add_argument("--table", type=int, required=True, choices=[2, 3])
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
     return parser
 

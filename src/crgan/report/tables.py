@@ -48,30 +48,60 @@ def metric_rows(table: int, method: str, source: str, target: str, per_seed: lis
     return rows
 
 
-def _by_key(evals: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+#: CR-GAN variants by the name the paper's tables give them.
+VARIANT_METHODS = {"crgan": "CR-GAN", "wo_dual": "w/o dual condition", "wo_id": "w/o identity loss",
+                   "wo_cam": "w/o camera loss", "wo_con": "w/o context loss"}
+
+
+def _by_key(evals: list[dict[str, Any]]) -> dict[tuple[str, str, str | None], list[dict[str, Any]]]:
+    """Evaluations grouped by (model's source domain, test domain, CR-GAN variant or None)."""
+    out: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
     for ev in evals:
-        out.setdefault((ev["model_domain"], ev["test_domain"]), []).append(ev)
+        out.setdefault((ev["model_domain"], ev["test_domain"], ev.get("variant")), []).append(ev)
     return out
 
 
+def _rows_for(table: int, by: dict, specs: list[tuple[str, tuple, str, str]], src: str, tgt: str) -> list[dict]:
+    rows: list[dict[str, Any]] = []
+    for method, key, pooling, notes in specs:
+        runs = by.get(key)
+        if not runs:
+            raise ValueError(f"table {table}: no evaluation for {method} ({key[0]} model on {key[1]})")
+        data = "synthetic" if runs[0]["synthetic"] else "real"
+        chance = runs[0]["metrics"]["chance_rank1"]
+        if pooling == "lmp":
+            notes = f"LMP P={runs[0]['metrics']['lmp_parts']}; {notes}"
+        rows += metric_rows(table, method, src, tgt, runs, REID_METRICS, data, runs[0]["init"],
+                            f"{notes}; chance rank1 {chance:.2f}", pooling=pooling)
+    return rows
+
+
 def table2_rows(evals: list[dict[str, Any]], pairs: list[list[str]]) -> list[dict[str, Any]]:
-    """Table 2 so far: Direct Transfer per pair, with the source->source and target-supervised rows."""
+    """Table 2: Direct Transfer, w/o dual condition and CR-GAN (without and with LMP), plus the
+    source->source and target-supervised reference rows."""
     by = _by_key(evals)
     rows: list[dict[str, Any]] = []
     for src, tgt in pairs:
-        for method, key, notes in [
-            ("Direct Transfer", (src, tgt), "source-trained model tested on the target"),
-            ("Source->source (sanity)", (src, src), f"not in the paper: source model on the {src} test set"),
-            ("Target-supervised (upper bound)", (tgt, tgt), f"not in the paper: trained with {tgt} labels"),
-        ]:
-            runs = by.get(key)
-            if not runs:
-                raise ValueError(f"table 2: no evaluation of the {key[0]} model on {key[1]}")
-            data = "synthetic" if runs[0]["synthetic"] else "real"
-            chance = runs[0]["metrics"]["chance_rank1"]
-            rows += metric_rows(2, method, src, tgt, runs, REID_METRICS, data, runs[0]["init"],
-                                f"{notes}; chance rank1 {chance:.2f}")
+        rendered = f"Did fine-tuned on renderings G(XS, X'T) of {src} persons in {tgt} contexts"
+        rows += _rows_for(2, by, [
+            ("Direct Transfer", (src, tgt, None), "gap", "source-trained model tested on the target"),
+            ("w/o dual condition", (src, tgt, "wo_dual"), "gap", "G sees only XS"),
+            ("CR-GAN", (src, tgt, "crgan"), "gap", rendered),
+            ("w/o dual condition+LMP", (src, tgt, "wo_dual"), "lmp", "G sees only XS"),
+            ("CR-GAN+LMP", (src, tgt, "crgan"), "lmp", rendered),
+            ("Source->source (sanity)", (src, src, None), "gap", f"not in the paper: source model on the {src} test set"),
+            ("Target-supervised (upper bound)", (tgt, tgt, None), "gap", f"not in the paper: trained with {tgt} labels"),
+        ], src, tgt)
+    return rows
+
+
+def table3_rows(evals: list[dict[str, Any]], pairs: list[list[str]]) -> list[dict[str, Any]]:
+    """Table 3: loss ablation (each loss removed in turn) against the full CR-GAN, GAP features."""
+    by = _by_key(evals)
+    rows: list[dict[str, Any]] = []
+    for src, tgt in pairs:
+        rows += _rows_for(3, by, [(VARIANT_METHODS[v], (src, tgt, v), "gap", f"variant {v}")
+                                  for v in ("wo_id", "wo_cam", "wo_con", "crgan")], src, tgt)
     return rows
 
 
