@@ -24,7 +24,8 @@ def test_table2_rows(smoke_run: Path):
     assert list(rows[0]) == COLUMNS
     methods = {(r["method"], r["source"], r["target"]) for r in rows}
     for src, tgt in [("market1501", "dukemtmc"), ("dukemtmc", "market1501")]:
-        for method in ("Direct Transfer", "Source->source (sanity)", "Target-supervised (upper bound)"):
+        for method in ("Direct Transfer", "w/o dual condition", "CR-GAN", "w/o dual condition+LMP", "CR-GAN+LMP",
+                       "Source->source (sanity)", "Target-supervised (upper bound)"):
             assert (method, src, tgt) in methods
     for row in rows:
         assert 0 <= float(row["value"]) <= 100
@@ -35,6 +36,25 @@ def test_table2_rows(smoke_run: Path):
     assert dt[("market1501", "rank5")]["paper_value"] == ""  # the paper gives no R5 in Table 2
 
 
+def test_table3_rows(smoke_run: Path):
+    rows = list(csv.DictReader((smoke_run / "results" / "table3.csv").open()))
+    assert {r["method"] for r in rows} == {"w/o identity loss", "w/o camera loss", "w/o context loss", "CR-GAN"}
+    assert len(rows) == 4 * 2 * 4  # methods x pairs x metrics
+    paper = {(r["method"], r["source"], r["metric"]): r["paper_value"] for r in rows}
+    assert paper[("w/o identity loss", "market1501", "rank1")] == "31.9"
+    table2 = {(r["method"], r["source"], r["metric"]): r["value"]
+              for r in csv.DictReader((smoke_run / "results" / "table2.csv").open())}
+    assert table2[("CR-GAN", "dukemtmc", "map")] == next(
+        r["value"] for r in rows if (r["method"], r["source"], r["metric"]) == ("CR-GAN", "dukemtmc", "map"))
+
+
+def test_crgan_outputs(smoke_run: Path):
+    run = smoke_run / "results" / "crgan" / "market1501-dukemtmc" / "crgan" / "seed0"
+    for name in ("G.pt", "G.pt.loss.csv", "G.pt.grid.png", "reid.pt", "reid.pt.log.csv"):
+        assert (run / name).is_file(), name
+    assert not list(smoke_run.glob("results/**/*.ckpt"))  # finished jobs leave no checkpoints behind
+
+
 def test_logs_benchmarks_and_masks(smoke_run: Path):
     assert (smoke_run / "logs" / "train_reid" / "market1501_seed0.log").stat().st_size > 0
     assert (smoke_run / "benchmarks" / "train_reid" / "dukemtmc_seed0.tsv").is_file()
@@ -43,7 +63,7 @@ def test_logs_benchmarks_and_masks(smoke_run: Path):
 
 
 def test_rerun_is_a_no_op_and_one_table_target(smoke_run: Path):
-    proc = run_snakemake(smoke_run, "results/table2.csv", "-n", "--cores", "1", "--configfile", "presets/smoke.yaml")
+    proc = run_snakemake(smoke_run, "results/table3.csv", "-n", "--cores", "1", "--configfile", "presets/smoke.yaml")
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
 
 
