@@ -1,6 +1,7 @@
 """Resumable training state: written atomically, resumed only when the configuration matches."""
 from __future__ import annotations
 
+import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -40,3 +41,23 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
+
+
+def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
+    """One optimiser step on ``loss``; a NaN or inf loss stops training with the step named."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{where}: loss became {loss.item()}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def finish(out: str | Path, blob: dict[str, Any], rows: list[dict[str, Any]], curve: str | Path) -> None:
+    """Write the loss curve (CSV) and the final file atomically, then drop the resume checkpoint."""
+    with atomic_file(curve) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    with atomic_file(out) as tmp:
+        torch.save(blob, tmp)
+    Path(f"{out}.ckpt").unlink(missing_ok=True)

@@ -7,7 +7,6 @@ SIGTERM; a rerun resumes from the last checkpoint and ends with the same weights
 """
 from __future__ import annotations
 
-import csv
 import logging
 import signal
 from pathlib import Path
@@ -28,7 +27,7 @@ from crgan.io import atomic_file
 from crgan.models.discriminators import CameraDiscriminator, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, masked_target
 from crgan.models.reid import ReIDNet
-from crgan.train.checkpoint import load_state, rng_state, save_state, set_rng_state
+from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
 from crgan.train.losses import context_loss, lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
@@ -70,10 +69,7 @@ def pretrain_camera_discriminator(target: dict, mask_root: Path, cfg: dict[str, 
     for step in range(cc["dcam_iterations"]):
         x, _, _, cam = random_batch(ds, cc["batch_size"], gen)
         logits = dcam(x.to(dev))
-        loss = F.cross_entropy(logits, cam.to(dev))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimise(opt, F.cross_entropy(logits, cam.to(dev)), f"Dcam pre-training, iteration {step + 1}")
         if step >= cc["dcam_iterations"] // 2:
             correct += (logits.argmax(1).cpu() == cam).sum().item()
             seen += len(cam)
@@ -147,19 +143,13 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
             with torch.no_grad():
                 xg = g(xs, xt_masked)[0]
             loss_d = lsgan_d_loss(d(xt), d(xg))
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
+            optimise(opt_d, loss_d, f"CR-GAN domain discriminator ({variant}), iteration {it + 1}")
             for _ in range(g_updates(it, total)):
                 xg = g(xs, xt_masked)[0]
                 parts = {"adv": lsgan_g_loss(d(xg)), "id": F.cross_entropy(did(to_reid_input(xg)), ys),
                          "cam": F.cross_entropy(dcam(xg), ct), "con": context_loss(xg, xs, xt, ms)}
                 loss_g = weighted_total(parts, weights)
-                if not torch.isfinite(loss_g):
-                    raise FloatingPointError(f"CR-GAN generator loss became {loss_g.item()} at iteration {it + 1}")
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
+                optimise(opt_g, loss_g, f"CR-GAN generator ({variant}), iteration {it + 1}")
             rows.append({"iteration": it + 1, "loss_d": round(loss_d.item(), 5), "loss_g": round(loss_g.item(), 5),
                          **{f"loss_{k}": round(v.item(), 5) for k, v in parts.items()},
                          "lr": f"{cc['lr'] * lr_factor(it, total):.3g}"})
@@ -171,16 +161,10 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
         stop.restore()
     g.eval()
     save_sample_grid(g, src_ds, tgt_ds, Path(f"{out}.grid.png"), cc["grid_columns"], dev)
-    with atomic_file(f"{out}.loss.csv") as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
     meta = {"variant": variant, "source": source["domain"], "target": target["domain"], "seed": seed,
             "iterations": total, "dcam_train_acc": dcam_acc, "generator": cc["generator"],
             "final": rows[-1], "provenance": runtime.provenance(cfg, seed, dev)}
-    with atomic_file(out) as tmp:
-        torch.save({"g": g.state_dict(), "meta": meta}, tmp)
-    ckpt_path.unlink(missing_ok=True)
+    finish(out, {"g": g.state_dict(), "meta": meta}, rows, f"{out}.loss.csv")
     return meta
 
 

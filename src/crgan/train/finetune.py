@@ -5,7 +5,6 @@ instances; nothing synthetic is stored. Starts from the source re-id model.
 """
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ from crgan import runtime
 from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages, to_reid_input
-from crgan.io import atomic_file
 from crgan.models.generator import masked_target
 from crgan.models.reid import ReIDNet
-from crgan.train.checkpoint import load_state, rng_state, save_state, set_rng_state
+from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
 from crgan.train.crgan import build_generator, random_batch
 
 log = logging.getLogger(__name__)
@@ -70,11 +68,7 @@ def finetune_on_rendered(did: ReIDNet, did_meta: dict, g_path: Path, source: dic
         did.train()
         logits = did(to_reid_input(images))
         loss = F.cross_entropy(logits, ys, label_smoothing=fc["label_smoothing"])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"fine-tuning loss became {loss.item()} at iteration {it + 1}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimise(opt, loss, f"fine-tuning ({g_meta['variant']}), iteration {it + 1}")
         rows.append({"iteration": it + 1, "loss": round(loss.item(), 5),
                      "train_acc": round((logits.argmax(1) == ys).float().mean().item(), 4)})
         if (it + 1) % fc["checkpoint_every"] == 0:
@@ -84,11 +78,5 @@ def finetune_on_rendered(did: ReIDNet, did_meta: dict, g_path: Path, source: dic
     meta = {**did_meta, "domain": source["domain"], "variant": g_meta["variant"], "target": target["domain"],
             "finetune": fc, "generator_file": str(g_path), "final_loss": rows[-1]["loss"],
             "provenance": runtime.provenance(cfg, seed, dev)}
-    with atomic_file(f"{out}.log.csv") as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    with atomic_file(out) as tmp:
-        torch.save({"model": did.state_dict(), "meta": meta}, tmp)
-    ckpt_path.unlink(missing_ok=True)
+    finish(out, {"model": did.state_dict(), "meta": meta}, rows, f"{out}.log.csv")
     return meta

@@ -1,7 +1,6 @@
 """Supervised re-id training with identity cross-entropy (source pre-training, Did, upper bound)."""
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from pathlib import Path
@@ -15,9 +14,8 @@ from crgan import runtime
 from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
-from crgan.io import atomic_file
 from crgan.models.reid import build_reid
-from crgan.train.checkpoint import load_state, rng_state, save_state, set_rng_state
+from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +51,7 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
             images, labels = images.to(dev), labels.to(dev)
             logits = model(images)
             loss = criterion(logits, labels)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"re-id training loss became {loss.item()} at epoch {epoch + 1}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimise(opt, loss, f"re-id training of {index['domain']}, epoch {epoch + 1}")
             sched.step()
             loss_sum += loss.item() * len(labels)
             correct += (logits.argmax(1) == labels).sum().item()
@@ -73,13 +67,7 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
             "data": {"height": dc["height"], "width": dc["width"], "synthetic": index["synthetic"]},
             "final_loss": rows[-1]["loss"], "final_train_acc": rows[-1]["train_acc"],
             "provenance": runtime.provenance(cfg, seed, dev)}
-    with atomic_file(log_path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    with atomic_file(out) as tmp:
-        torch.save({"model": model.state_dict(), "meta": meta}, tmp)
-    ckpt_path.unlink(missing_ok=True)
+    finish(out, {"model": model.state_dict(), "meta": meta}, rows, log_path)
     return meta
 
 
