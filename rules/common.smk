@@ -1,12 +1,22 @@
 # Shared names and helpers for all rules.
 import json
 import shlex
+import sys
+from pathlib import Path
+
+from snakemake.settings.types import DeploymentMethod
 
 SEEDS = config["seeds"]
 PAIRS = [tuple(pair) for pair in config["pairs"]]
 DOMAINS = sorted({domain for pair in PAIRS for domain in pair})
 SYNTHETIC = config["data"]["source"] == "synthetic"
 THREADS = config["threads"]
+
+
+# Rules call the `crgan` command. Without --use-conda, use the one installed beside the Python that
+# runs Snakemake, so `.venv/bin/snakemake` works without activating the environment first.
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    shell.prefix(f'export PATH="{Path(sys.executable).parent}:$PATH"; ')
 
 
 wildcard_constraints:
