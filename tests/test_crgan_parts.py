@@ -131,3 +131,58 @@ def test_interrupted_generator_training_resumes_to_the_same_weights(gan_inputs, 
     b = torch.load(tmp_path / "resumed.pt", weights_only=False)["g"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_second_half_updates_g_twice(gan_inputs, tmp_path: Path, monkeypatch):
+    (src, tgt), masks, did = gan_inputs
+    calls: list[str] = []
+    real = crgan_mod.optimise
+    monkeypatch.setattr(crgan_mod, "optimise", lambda opt, loss, where: (calls.append(where), real(opt, loss, where)))
+    crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, tmp_path / "g.pt", CPU)
+    g_steps = [w.rsplit(" ", 1)[1] for w in calls if w.startswith("CR-GAN generator")]
+    d_steps = [w.rsplit(" ", 1)[1] for w in calls if w.startswith("CR-GAN domain")]
+    assert d_steps == ["1", "2", "3", "4"]
+    assert g_steps == ["1", "2", "3", "3", "4", "4"]  # 4 iterations: once, once, then twice, twice
+
+
+def test_kill_9_mid_run_then_rerun_gives_the_same_generator(gan_inputs, tmp_path: Path):
+    """A real SIGKILL of `crgan train-crgan` after its first checkpoint, then the same command again."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from crgan.io import write_json
+
+    (src, tgt), masks, did = gan_inputs
+    for index in (src, tgt):
+        write_json(tmp_path / f"{index['domain']}.json", index)
+    did_path = tmp_path / "did.pt"
+    torch.save({"model": did.state_dict(), "meta": {"reid": {"arch": "compact", "width": 4, "last_stride": 1},
+                                                    "num_classes": src["train_ids"], "domain": src["domain"],
+                                                    "init": "scratch"}}, did_path)
+    cfg = {**GAN_CFG, "device": "cpu", "data": {**GAN_CFG["data"], "source": "synthetic"},
+           "crgan": {**GAN_CFG["crgan"], "iterations": 40, "checkpoint_every": 5}}
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "crgan.cli", "train-crgan", "--config-json", json.dumps(cfg), "--seed", "0",
+                "--variant", "crgan", "--source-index", str(tmp_path / "market1501.json"),
+                "--target-index", str(tmp_path / "dukemtmc.json"), "--source-masks", str(masks[0]),
+                "--target-masks", str(masks[1]), "--did", str(did_path), "--out", str(out)]
+
+    subprocess.run(command(tmp_path / "full.pt"), check=True, capture_output=True)
+    proc = subprocess.Popen(command(tmp_path / "killed.pt"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "killed.pt.ckpt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and not (tmp_path / "killed.pt").exists(), "the kill came too late to test resuming"
+    subprocess.run(command(tmp_path / "killed.pt"), check=True, capture_output=True)
+    a = torch.load(tmp_path / "full.pt", weights_only=False)["g"]
+    b = torch.load(tmp_path / "killed.pt", weights_only=False)["g"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
