@@ -25,6 +25,12 @@ def image_transform(height: int, width: int, train: bool) -> T.Compose:
     return T.Compose(steps)
 
 
+def identity_labels(records: Sequence[Record]) -> dict[int, int]:
+    """pid -> class index 0..C-1 in sorted pid order: the one mapping every trainer shares, so a
+    re-id network's classes and the labels CR-GAN's Lid uses always agree."""
+    return {p: i for i, p in enumerate(sorted({r.pid for r in records}))}
+
+
 class ReidImages(Dataset):
     """(image, label, camera) triples; labels are ``pid`` relabelled to 0..C-1 when ``relabel``."""
 
@@ -33,8 +39,7 @@ class ReidImages(Dataset):
         self.root = Path(root)
         self.records = list(records)
         self.transform = image_transform(height, width, train)
-        pids = sorted({r.pid for r in self.records})
-        self.label_of = {p: i for i, p in enumerate(pids)} if relabel else {p: p for p in pids}
+        self.label_of = identity_labels(self.records) if relabel else {r.pid: r.pid for r in self.records}
 
     @property
     def num_classes(self) -> int:
@@ -68,8 +73,7 @@ class MaskedImages(Dataset):
         self.root, self.mask_root = Path(root), Path(mask_root)
         self.records = list(records)
         self.size, self.train = (height, width), train
-        pids = sorted({r.pid for r in self.records})
-        self.label_of = {p: i for i, p in enumerate(pids)}
+        self.label_of = identity_labels(self.records)
 
     def __len__(self) -> int:
         return len(self.records)

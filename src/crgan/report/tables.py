@@ -85,10 +85,10 @@ def table2_rows(evals: list[dict[str, Any]], pairs: list[list[str]]) -> list[dic
         rendered = f"Did fine-tuned on renderings G(XS, X'T) of {src} persons in {tgt} contexts"
         rows += _rows_for(2, by, [
             ("Direct Transfer", (src, tgt, None), "gap", "source-trained model tested on the target"),
-            ("w/o dual condition", (src, tgt, "wo_dual"), "gap", "G sees only XS"),
-            ("CR-GAN", (src, tgt, "crgan"), "gap", rendered),
-            ("w/o dual condition+LMP", (src, tgt, "wo_dual"), "lmp", "G sees only XS"),
-            ("CR-GAN+LMP", (src, tgt, "crgan"), "lmp", rendered),
+            (VARIANT_METHODS["wo_dual"], (src, tgt, "wo_dual"), "gap", "G sees only XS"),
+            (VARIANT_METHODS["crgan"], (src, tgt, "crgan"), "gap", rendered),
+            (VARIANT_METHODS["wo_dual"] + "+LMP", (src, tgt, "wo_dual"), "lmp", "G sees only XS"),
+            (VARIANT_METHODS["crgan"] + "+LMP", (src, tgt, "crgan"), "lmp", rendered),
             ("Source->source (sanity)", (src, src, None), "gap", f"not in the paper: source model on the {src} test set"),
             ("Target-supervised (upper bound)", (tgt, tgt, None), "gap", f"not in the paper: trained with {tgt} labels"),
         ], src, tgt)

@@ -46,7 +46,7 @@ def finetune_on_rendered(did: ReIDNet, did_meta: dict, g_path: Path, source: dic
     tgt_ds = MaskedImages(target["root"], masks[1], records_of(target, "train"), dc["height"], dc["width"])
     src_gen, tgt_gen = torch.Generator().manual_seed(seed + 10), torch.Generator().manual_seed(seed + 11)
     did.to(dev)
-    opt = torch.optim.Adam(did.parameters(), lr=fc["lr"], weight_decay=cfg["finetune"]["weight_decay"])
+    opt = torch.optim.Adam(did.parameters(), lr=fc["lr"], weight_decay=fc["weight_decay"])
     total, start, rows = fc["iterations"], 0, []
     state = load_state(ckpt_path, chash)
     if state is not None:
