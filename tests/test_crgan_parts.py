@@ -9,10 +9,12 @@ import torch
 from crgan.data.datasets import load_dataset
 from crgan.masks import make_masks
 from crgan.models.discriminators import CameraDiscriminator, GaussianNoise, PatchDiscriminator
-from crgan.models.generator import DualConditionalGenerator, blend, masked_target
+from crgan.kernels import blend
+from crgan.kernels._reference import context_loss
+from crgan.models.generator import DualConditionalGenerator, masked_target
 from crgan.models.reid import build_reid
 from crgan.train import crgan as crgan_mod
-from crgan.train.losses import context_loss, lsgan_d_loss, lsgan_g_loss, weighted_total
+from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
 CPU = torch.device("cpu")

@@ -34,18 +34,14 @@ def lmp(fmap: torch.Tensor, parts: int) -> torch.Tensor:
 @torch.no_grad()
 def extract(model: ReIDNet, loader: DataLoader, parts: int, device: torch.device,
             desc: str = "features") -> dict[str, torch.Tensor]:
-    """Features of every image in ``loader`` for both poolings: {'gap': (N, C), 'lmp': (N, C*P)}."""
+    """Features of every image in ``loader`` for both poolings: {'gap': (N, C), 'lmp': (N, C*P)}.
+
+    They stay on ``device``, so that distances and ranking run there too.
+    """
     model.eval().to(device)
     out: dict[str, list[torch.Tensor]] = {"gap": [], "lmp": []}
     for images, _, _ in tqdm(loader, desc=desc, mininterval=5, leave=False):
         fmap = model.feature_map(images.to(device)).float()
-        out["gap"].append(gap(fmap).cpu())
-        out["lmp"].append(lmp(fmap, parts).cpu())
+        out["gap"].append(gap(fmap))
+        out["lmp"].append(lmp(fmap, parts))
     return {k: torch.cat(v) for k, v in out.items()}
-
-
-def pairwise_distance(q: torch.Tensor, g: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
-    """[M, D] x [N, D] -> [M, N]: squared Euclidean distance (as torchreid) or 1 - cosine."""
-    if metric == "cosine":
-        return 1 - F.normalize(q, dim=1) @ F.normalize(g, dim=1).T
-    return (q.pow(2).sum(1, keepdim=True) + g.pow(2).sum(1)[None] - 2 * q @ g.T).clamp_min(0)

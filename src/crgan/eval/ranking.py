@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from crgan.kernels import rank_metrics
+
 
 def _as_numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
@@ -43,8 +45,11 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
 
     ``distmat`` is (num_query, num_gallery), smaller is closer (ties: numpy's default sort order,
     as torchreid). Blocks of queries run on ``torch.get_num_threads()`` threads (numpy's sort
-    releases the GIL). Raises ValueError when no query has a valid match.
+    releases the GIL). A CUDA ``distmat`` stays on the GPU: ``crgan.kernels.rank_metrics`` does
+    the work there. Raises ValueError when no query has a valid match.
     """
+    if isinstance(distmat, torch.Tensor) and distmat.is_cuda:
+        return rank_metrics(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
     distmat = _as_numpy(distmat)
     q_pids, g_pids = _as_numpy(q_pids), _as_numpy(g_pids)
     q_camids, g_camids = _as_numpy(q_camids), _as_numpy(g_camids)

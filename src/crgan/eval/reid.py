@@ -8,8 +8,9 @@ import torch
 
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
-from crgan.eval.features import extract, pairwise_distance
+from crgan.eval.features import extract
 from crgan.eval.ranking import evaluate_rank
+from crgan.kernels import pairwise_distance
 from crgan.models.reid import ReIDNet
 
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def blend(xr: torch.Tensor, xc: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """XG = XR * XC + XS * (1 - XC), XC broadcast over channels."""
-    return xr * xc + xs * (1 - xc)
+from crgan.kernels import blend, residual_instance_norm
 
 
 def masked_target(xt: torch.Tensor, mt: torch.Tensor) -> torch.Tensor:
@@ -24,7 +21,10 @@ def masked_target(xt: torch.Tensor, mt: torch.Tensor) -> torch.Tensor:
 
 
 class ResidualBlock(nn.Module):
-    """y = x + IN(conv(ReLU(IN(conv(x))))), Instance Norm with affine parameters (decoder side)."""
+    """y = x + IN(conv(ReLU(IN(conv(x))))), Instance Norm with affine parameters (decoder side).
+
+    The last norm and the residual add are one fused op (``crgan.kernels.residual_instance_norm``).
+    """
 
     def __init__(self, channels: int):
         super().__init__()
@@ -34,7 +34,7 @@ class ResidualBlock(nn.Module):
         self.norm = nn.InstanceNorm2d(channels, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.norm(self.body(x))
+        return residual_instance_norm(x, self.body(x), self.norm.weight, self.norm.bias, self.norm.eps)
 
 
 class DualConditionalGenerator(nn.Module):
@@ -61,6 +61,11 @@ class DualConditionalGenerator(nn.Module):
     def forward(self, xs: torch.Tensor, xt_masked: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(XG, XR, XC) for source images XS and masked target images X'T, all in [-1, 1]."""
+        xr, xc = self.render(xs, xt_masked)
+        return blend(xr, xc, xs), xr, xc
+
+    def render(self, xs: torch.Tensor, xt_masked: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(XR, XC) before the blend; training blends them together with the context loss."""
         if xs.shape[2] % 2 ** self.depth or xs.shape[3] % 2 ** self.depth:
             raise ValueError(f"image size {tuple(xs.shape[2:])} must be divisible by 2^depth = {2 ** self.depth}")
         h = self.source_path(xs)
@@ -75,5 +80,4 @@ class DualConditionalGenerator(nn.Module):
         for i, up in enumerate(self.decoder):
             y = up(y if i == 0 else torch.cat([y, skips[self.depth - i]], dim=1))
         y = torch.cat([y, skips[0]], dim=1)
-        xr, xc = self.to_residual(y), self.to_context(y)
-        return blend(xr, xc, xs), xr, xc
+        return self.to_residual(y), self.to_context(y)

@@ -24,11 +24,12 @@ from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages, to_reid_input
 from crgan.io import atomic_file
+from crgan.kernels import blend_context_loss
 from crgan.models.discriminators import CameraDiscriminator, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, masked_target
 from crgan.models.reid import ReIDNet
 from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
-from crgan.train.losses import context_loss, lsgan_d_loss, lsgan_g_loss, weighted_total
+from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
 log = logging.getLogger(__name__)
@@ -145,9 +146,9 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
             loss_d = lsgan_d_loss(d(xt), d(xg))
             optimise(opt_d, loss_d, f"CR-GAN domain discriminator ({variant}), iteration {it + 1}")
             for _ in range(g_updates(it, total)):
-                xg = g(xs, xt_masked)[0]
+                xg, loss_con = blend_context_loss(*g.render(xs, xt_masked), xs, xt, ms)
                 parts = {"adv": lsgan_g_loss(d(xg)), "id": F.cross_entropy(did(to_reid_input(xg)), ys),
-                         "cam": F.cross_entropy(dcam(xg), ct), "con": context_loss(xg, xs, xt, ms)}
+                         "cam": F.cross_entropy(dcam(xg), ct), "con": loss_con}
                 loss_g = weighted_total(parts, weights)
                 optimise(opt_g, loss_g, f"CR-GAN generator ({variant}), iteration {it + 1}")
             rows.append({"iteration": it + 1, "loss_d": round(loss_d.item(), 5), "loss_g": round(loss_g.item(), 5),

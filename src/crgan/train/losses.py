@@ -1,4 +1,5 @@
-"""CR-GAN's four losses (Eqs. 4-8) and LSGAN's discriminator loss."""
+"""CR-GAN's losses (Eqs. 4-7) and LSGAN's discriminator loss; Lcon (Eq. 8) is fused with the blend
+in ``crgan.kernels.blend_context_loss``."""
 from __future__ import annotations
 
 import torch
@@ -14,14 +15,6 @@ def lsgan_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.
 def lsgan_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     """Ladv for G (LSGAN): (D(XG) - 1)^2 averaged over patches."""
     return F.mse_loss(fake_scores, torch.ones_like(fake_scores))
-
-
-def context_loss(xg: torch.Tensor, xs: torch.Tensor, xt: torch.Tensor, mf: torch.Tensor) -> torch.Tensor:
-    """Lcon = mean(((XG - XS) * MF)^2) + mean(((XG - XT) * MB)^2), MB = 1 - MF, MF = XS's person mask.
-
-    The person is kept from the source, the background follows the target instance.
-    """
-    return ((xg - xs) * mf).pow(2).mean() + ((xg - xt) * (1 - mf)).pow(2).mean()
 
 
 def weighted_total(losses: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:

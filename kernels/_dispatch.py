@@ -1,0 +1,74 @@
+"""Which implementation an op runs: a Triton kernel or its PyTorch reference.
+
+``CRGAN_KERNELS`` chooses: ``auto`` (default: Triton when every tensor is on CUDA and Triton is
+installed, the reference otherwise), ``torch`` (always the reference) or ``triton`` (always
+Triton; CPU tensors then run under Triton's interpreter, which Triton only supports when
+``TRITON_INTERPRET=1`` is set before it is first imported, so this module sets it then).
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from collections.abc import Sequence
+
+import torch
+
+ENV = "CRGAN_KERNELS"
+CHOICES = ("auto", "torch", "triton")
+
+
+def requested() -> str:
+    """The value of ``CRGAN_KERNELS`` (``auto`` when unset), checked."""
+    mode = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if mode not in CHOICES:
+        raise ValueError(f"{ENV}={os.environ[ENV]!r}: expected one of {', '.join(CHOICES)}")
+    return mode
+
+
+def triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def interpreting() -> bool:
+    """True when Triton kernels run under the interpreter (``TRITON_INTERPRET`` set)."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
+
+
+def _prepare_interpreter() -> None:
+    if interpreting():
+        return
+    if "triton" in sys.modules:
+        raise RuntimeError(f"{ENV}=triton on CPU tensors needs Triton's interpreter, but Triton was already "
+                           "imported without it: set TRITON_INTERPRET=1 in the environment before starting")
+    os.environ["TRITON_INTERPRET"] = "1"
+
+
+def use_triton(*tensors: torch.Tensor) -> bool:
+    """Whether an op on ``tensors`` runs its Triton kernel (see the module docstring)."""
+    mode = requested()
+    if mode == "torch":
+        return False
+    on_cuda = all(t.is_cuda for t in tensors)
+    if mode == "auto":
+        return on_cuda and triton_installed()
+    if not triton_installed():
+        raise RuntimeError(f"{ENV}=triton but Triton is not installed (pip install 'triton>=3.6')")
+    if not on_cuda:
+        _prepare_interpreter()
+    return True
+
+
+def backend(*tensors: torch.Tensor) -> str:
+    """'triton', 'triton-interpreter' or 'torch': what an op on ``tensors`` would run, for logs and provenance."""
+    if not use_triton(*tensors):
+        return "torch"
+    return "triton-interpreter" if interpreting() else "triton"
+
+
+def check_numel(*shapes: Sequence[int]) -> None:
+    """The kernels index with 32-bit offsets: every tensor (by shape) must have fewer than 2^31 elements."""
+    for shape in shapes:
+        if math.prod(shape) >= 2 ** 31:
+            raise ValueError(f"a tensor of shape {tuple(shape)} is too large for the Triton kernels (< 2^31 elements)")

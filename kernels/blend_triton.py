@@ -1,0 +1,145 @@
+"""Triton kernels for the CR-GAN output blend and the fused blend + context loss, with launchers.
+
+Images are contiguous [N, C, H, W] and masks [N, 1, H, W]. Each program takes BLOCK pixels of
+the flattened (N, H*W) plane and loops over the C channels, so the mask is read once per pixel
+and every tensor is touched once per pass. Arithmetic is in float32 whatever the storage type.
+The context-loss sum is written as one float32 partial per program and summed by the launcher
+(deterministic, no atomics).
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+BLOCK = 1024
+NUM_WARPS = 4
+
+
+@triton.jit
+def _blend_fwd(xr_ptr, xc_ptr, xs_ptr, xg_ptr, P, C, HW, BLOCK: tl.constexpr):
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = p < P
+    n = p // HW
+    base = n * C * HW + (p - n * HW)
+    xc = tl.load(xc_ptr + p, mask=live, other=0.0).to(tl.float32)
+    for c in range(C):
+        off = base + c * HW
+        xr = tl.load(xr_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xs = tl.load(xs_ptr + off, mask=live, other=0.0).to(tl.float32)
+        tl.store(xg_ptr + off, (xr * xc + xs * (1.0 - xc)).to(xg_ptr.dtype.element_ty), mask=live)
+
+
+@triton.jit
+def _blend_bwd(gxg_ptr, xr_ptr, xc_ptr, xs_ptr, gxr_ptr, gxc_ptr, gxs_ptr, P, C, HW, BLOCK: tl.constexpr):
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = p < P
+    n = p // HW
+    base = n * C * HW + (p - n * HW)
+    xc = tl.load(xc_ptr + p, mask=live, other=0.0).to(tl.float32)
+    gxc = tl.zeros((BLOCK,), tl.float32)
+    for c in range(C):
+        off = base + c * HW
+        g = tl.load(gxg_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xr = tl.load(xr_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xs = tl.load(xs_ptr + off, mask=live, other=0.0).to(tl.float32)
+        tl.store(gxr_ptr + off, (g * xc).to(gxr_ptr.dtype.element_ty), mask=live)
+        tl.store(gxs_ptr + off, (g * (1.0 - xc)).to(gxs_ptr.dtype.element_ty), mask=live)
+        gxc += g * (xr - xs)
+    tl.store(gxc_ptr + p, gxc.to(gxc_ptr.dtype.element_ty), mask=live)
+
+
+@triton.jit
+def _blend_con_fwd(xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr, xg_ptr, partial_ptr, P, C, HW, BLOCK: tl.constexpr):
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = p < P
+    n = p // HW
+    base = n * C * HW + (p - n * HW)
+    xc = tl.load(xc_ptr + p, mask=live, other=0.0).to(tl.float32)
+    mf = tl.load(mf_ptr + p, mask=live, other=0.0).to(tl.float32)
+    mb = 1.0 - mf
+    acc = tl.zeros((BLOCK,), tl.float32)
+    for c in range(C):
+        off = base + c * HW
+        xr = tl.load(xr_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xs = tl.load(xs_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xt = tl.load(xt_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xg = xr * xc + xs * (1.0 - xc)
+        tl.store(xg_ptr + off, xg.to(xg_ptr.dtype.element_ty), mask=live)
+        ds = (xg - xs) * mf
+        dt = (xg - xt) * mb
+        acc += tl.where(live, ds * ds + dt * dt, 0.0)
+    tl.store(partial_ptr + tl.program_id(0), tl.sum(acc, axis=0))
+
+
+@triton.jit
+def _blend_con_bwd(gxg_ptr, glcon_ptr, xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr,
+                   gxr_ptr, gxc_ptr, gxs_ptr, gxt_ptr, gmf_ptr, P, C, HW, inv_numel, BLOCK: tl.constexpr):
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = p < P
+    n = p // HW
+    base = n * C * HW + (p - n * HW)
+    scale = 2.0 * inv_numel * tl.load(glcon_ptr).to(tl.float32)  # d Lcon / d (squared term)
+    xc = tl.load(xc_ptr + p, mask=live, other=0.0).to(tl.float32)
+    mf = tl.load(mf_ptr + p, mask=live, other=0.0).to(tl.float32)
+    mb = 1.0 - mf
+    gxc = tl.zeros((BLOCK,), tl.float32)
+    gmf = tl.zeros((BLOCK,), tl.float32)
+    for c in range(C):
+        off = base + c * HW
+        g = tl.load(gxg_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xr = tl.load(xr_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xs = tl.load(xs_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xt = tl.load(xt_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xg = xr * xc + xs * (1.0 - xc)
+        es = xg - xs
+        et = xg - xt
+        gs = scale * es * mf * mf   # d Lcon / d XG through the person term
+        gt = scale * et * mb * mb   # ... through the background term
+        gtot = g + gs + gt
+        tl.store(gxr_ptr + off, (gtot * xc).to(gxr_ptr.dtype.element_ty), mask=live)
+        tl.store(gxs_ptr + off, (gtot * (1.0 - xc) - gs).to(gxs_ptr.dtype.element_ty), mask=live)
+        tl.store(gxt_ptr + off, (-gt).to(gxt_ptr.dtype.element_ty), mask=live)
+        gxc += gtot * (xr - xs)
+        gmf += scale * (es * es * mf - et * et * mb)
+    tl.store(gxc_ptr + p, gxc.to(gxc_ptr.dtype.element_ty), mask=live)
+    tl.store(gmf_ptr + p, gmf.to(gmf_ptr.dtype.element_ty), mask=live)
+
+
+def _geometry(x: torch.Tensor) -> tuple[int, int, int, tuple[int]]:
+    n, c, h, w = x.shape
+    return n * h * w, c, h * w, (triton.cdiv(n * h * w, BLOCK),)
+
+
+def blend_forward(xr: torch.Tensor, xc: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    xg = torch.empty_like(xs)
+    P, C, HW, grid = _geometry(xs)
+    _blend_fwd[grid](xr, xc, xs, xg, P, C, HW, BLOCK=BLOCK, num_warps=NUM_WARPS)
+    return xg
+
+
+def blend_backward(gxg: torch.Tensor, xr: torch.Tensor, xc: torch.Tensor, xs: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gxr, gxc, gxs = torch.empty_like(xr), torch.empty_like(xc), torch.empty_like(xs)
+    P, C, HW, grid = _geometry(xs)
+    _blend_bwd[grid](gxg, xr, xc, xs, gxr, gxc, gxs, P, C, HW, BLOCK=BLOCK, num_warps=NUM_WARPS)
+    return gxr, gxc, gxs
+
+
+def blend_context_loss_forward(xr: torch.Tensor, xc: torch.Tensor, xs: torch.Tensor, xt: torch.Tensor,
+                               mf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    xg = torch.empty_like(xs)
+    P, C, HW, grid = _geometry(xs)
+    partial = torch.empty(grid[0], device=xs.device, dtype=torch.float32)
+    _blend_con_fwd[grid](xr, xc, xs, xt, mf, xg, partial, P, C, HW, BLOCK=BLOCK, num_warps=NUM_WARPS)
+    return xg, (partial.sum() / xs.numel()).to(xs.dtype)
+
+
+def blend_context_loss_backward(gxg: torch.Tensor, glcon: torch.Tensor, xr: torch.Tensor, xc: torch.Tensor,
+                                xs: torch.Tensor, xt: torch.Tensor, mf: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    gxr, gxs, gxt = torch.empty_like(xr), torch.empty_like(xs), torch.empty_like(xt)
+    gxc, gmf = torch.empty_like(xc), torch.empty_like(mf)
+    P, C, HW, grid = _geometry(xs)
+    _blend_con_bwd[grid](gxg, glcon.reshape(1), xr, xc, xs, xt, mf, gxr, gxc, gxs, gxt, gmf, P, C, HW,
+                         1.0 / xs.numel(), BLOCK=BLOCK, num_warps=NUM_WARPS)
+    return gxr, gxc, gxs, gxt, gmf
