@@ -27,6 +27,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.ranking
+	$(BIN)/python -m bench.kernels
 
 clean:
 	rm -rf results logs benchmarks .snakemake data/synthetic

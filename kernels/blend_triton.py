@@ -17,32 +17,39 @@ NUM_WARPS = 4
 
 
 @triton.jit
-def _blend_fwd(xr_ptr, xc_ptr, xs_ptr, xg_ptr, P, C, HW, BLOCK: tl.constexpr):
+def _pixels(P, C, HW, BLOCK: tl.constexpr):
+    """This program's flat pixel indices p in [0, N*H*W), which are live, and channel 0's offset of each."""
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    live = p < P
     n = p // HW
-    base = n * C * HW + (p - n * HW)
-    xc = tl.load(xc_ptr + p, mask=live, other=0.0).to(tl.float32)
+    return p, p < P, n * C * HW + (p - n * HW)
+
+
+@triton.jit
+def _load(ptr, off, live):
+    return tl.load(ptr + off, mask=live, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _blend_fwd(xr_ptr, xc_ptr, xs_ptr, xg_ptr, P, C, HW, BLOCK: tl.constexpr):
+    p, live, base = _pixels(P, C, HW, BLOCK)
+    xc = _load(xc_ptr, p, live)
     for c in range(C):
         off = base + c * HW
-        xr = tl.load(xr_ptr + off, mask=live, other=0.0).to(tl.float32)
-        xs = tl.load(xs_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xr = _load(xr_ptr, off, live)
+        xs = _load(xs_ptr, off, live)
         tl.store(xg_ptr + off, (xr * xc + xs * (1.0 - xc)).to(xg_ptr.dtype.element_ty), mask=live)
 
 
 @triton.jit
 def _blend_bwd(gxg_ptr, xr_ptr, xc_ptr, xs_ptr, gxr_ptr, gxc_ptr, gxs_ptr, P, C, HW, BLOCK: tl.constexpr):
-    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    live = p < P
-    n = p // HW
-    base = n * C * HW + (p - n * HW)
-    xc = tl.load(xc_ptr + p, mask=live, other=0.0).to(tl.float32)
+    p, live, base = _pixels(P, C, HW, BLOCK)
+    xc = _load(xc_ptr, p, live)
     gxc = tl.zeros((BLOCK,), tl.float32)
     for c in range(C):
         off = base + c * HW
-        g = tl.load(gxg_ptr + off, mask=live, other=0.0).to(tl.float32)
-        xr = tl.load(xr_ptr + off, mask=live, other=0.0).to(tl.float32)
-        xs = tl.load(xs_ptr + off, mask=live, other=0.0).to(tl.float32)
+        g = _load(gxg_ptr, off, live)
+        xr = _load(xr_ptr, off, live)
+        xs = _load(xs_ptr, off, live)
         tl.store(gxr_ptr + off, (g * xc).to(gxr_ptr.dtype.element_ty), mask=live)
         tl.store(gxs_ptr + off, (g * (1.0 - xc)).to(gxs_ptr.dtype.element_ty), mask=live)
         gxc += g * (xr - xs)
@@ -51,19 +58,16 @@ def _blend_bwd(gxg_ptr, xr_ptr, xc_ptr, xs_ptr, gxr_ptr, gxc_ptr, gxs_ptr, P, C,
 
 @triton.jit
 def _blend_con_fwd(xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr, xg_ptr, partial_ptr, P, C, HW, BLOCK: tl.constexpr):
-    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    live = p < P
-    n = p // HW
-    base = n * C * HW + (p - n * HW)
-    xc = tl.load(xc_ptr + p, mask=live, other=0.0).to(tl.float32)
-    mf = tl.load(mf_ptr + p, mask=live, other=0.0).to(tl.float32)
+    p, live, base = _pixels(P, C, HW, BLOCK)
+    xc = _load(xc_ptr, p, live)
+    mf = _load(mf_ptr, p, live)
     mb = 1.0 - mf
     acc = tl.zeros((BLOCK,), tl.float32)
     for c in range(C):
         off = base + c * HW
-        xr = tl.load(xr_ptr + off, mask=live, other=0.0).to(tl.float32)
-        xs = tl.load(xs_ptr + off, mask=live, other=0.0).to(tl.float32)
-        xt = tl.load(xt_ptr + off, mask=live, other=0.0).to(tl.float32)
+        xr = _load(xr_ptr, off, live)
+        xs = _load(xs_ptr, off, live)
+        xt = _load(xt_ptr, off, live)
         xg = xr * xc + xs * (1.0 - xc)
         tl.store(xg_ptr + off, xg.to(xg_ptr.dtype.element_ty), mask=live)
         ds = (xg - xs) * mf
@@ -75,22 +79,19 @@ def _blend_con_fwd(xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr, xg_ptr, partial_ptr, 
 @triton.jit
 def _blend_con_bwd(gxg_ptr, glcon_ptr, xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr,
                    gxr_ptr, gxc_ptr, gxs_ptr, gxt_ptr, gmf_ptr, P, C, HW, inv_numel, BLOCK: tl.constexpr):
-    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    live = p < P
-    n = p // HW
-    base = n * C * HW + (p - n * HW)
+    p, live, base = _pixels(P, C, HW, BLOCK)
     scale = 2.0 * inv_numel * tl.load(glcon_ptr).to(tl.float32)  # d Lcon / d (squared term)
-    xc = tl.load(xc_ptr + p, mask=live, other=0.0).to(tl.float32)
-    mf = tl.load(mf_ptr + p, mask=live, other=0.0).to(tl.float32)
+    xc = _load(xc_ptr, p, live)
+    mf = _load(mf_ptr, p, live)
     mb = 1.0 - mf
     gxc = tl.zeros((BLOCK,), tl.float32)
     gmf = tl.zeros((BLOCK,), tl.float32)
     for c in range(C):
         off = base + c * HW
-        g = tl.load(gxg_ptr + off, mask=live, other=0.0).to(tl.float32)
-        xr = tl.load(xr_ptr + off, mask=live, other=0.0).to(tl.float32)
-        xs = tl.load(xs_ptr + off, mask=live, other=0.0).to(tl.float32)
-        xt = tl.load(xt_ptr + off, mask=live, other=0.0).to(tl.float32)
+        g = _load(gxg_ptr, off, live)
+        xr = _load(xr_ptr, off, live)
+        xs = _load(xs_ptr, off, live)
+        xt = _load(xt_ptr, off, live)
         xg = xr * xc + xs * (1.0 - xc)
         es = xg - xs
         et = xg - xt

@@ -63,6 +63,9 @@ def residual_instance_norm(x: Tensor, h: Tensor, weight: Tensor, bias: Tensor, e
     if weight.shape != (h.shape[1],) or bias.shape != (h.shape[1],):
         raise ValueError(f"residual_instance_norm: weight and bias must be [{h.shape[1]}], "
                          f"got {list(weight.shape)} and {list(bias.shape)}")
+    if h.shape[2] * h.shape[3] < 2:
+        raise ValueError(f"residual_instance_norm: instance norm needs more than one value per channel, "
+                         f"got spatial size {tuple(h.shape[2:])}")
     if not use_triton(x, h, weight, bias):
         return ref.residual_instance_norm(x, h, weight, bias, eps)
     check_numel(h.shape)

@@ -6,18 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from crgan.data.datasets import load_dataset
-from crgan.masks import make_masks
-from crgan.models.discriminators import CameraDiscriminator, GaussianNoise, PatchDiscriminator
 from crgan.kernels import blend
-from crgan.kernels._reference import context_loss
+from crgan.models.discriminators import CameraDiscriminator, GaussianNoise, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, masked_target
-from crgan.models.reid import build_reid
 from crgan.train import crgan as crgan_mod
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
-CPU = torch.device("cpu")
+from conftest import CPU, GAN_CFG
 
 
 @pytest.mark.parametrize("dual", [True, False])
@@ -51,16 +47,10 @@ def test_blend_identity_and_masked_target():
     torch.testing.assert_close(masked_target(xt, mt), torch.tensor([[[0.0, 1.0], [1.0, 0.0]]]).expand(1, 3, 2, 2))
 
 
-def test_losses_on_hand_made_tensors():
+def test_losses_on_hand_made_tensors():  # Lcon: tests/kernels/test_blend.py
     assert lsgan_d_loss(torch.ones(2, 1, 3, 3), torch.zeros(2, 1, 3, 3)).item() == 0
     assert lsgan_d_loss(torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)).item() == pytest.approx(1.0)
     assert lsgan_g_loss(torch.full((1, 1, 2, 2), 0.5)).item() == pytest.approx(0.25)
-    xs, xt = torch.zeros(1, 3, 1, 2), torch.ones(1, 3, 1, 2)
-    mf = torch.tensor([[[[1.0, 0.0]]]])  # left pixel is the person, right is background
-    xg = torch.tensor([[[[0.0, 1.0]]]]).expand(1, 3, 1, 2)  # person kept from XS, background from XT
-    assert context_loss(xg, xs, xt, mf).item() == 0
-    xg_bad = torch.full((1, 3, 1, 2), 0.5)  # off by 0.5 everywhere: each term 0.25 on half the pixels
-    assert context_loss(xg_bad, xs, xt, mf).item() == pytest.approx(0.125 + 0.125)
     parts = {"adv": torch.tensor(1.0), "id": torch.tensor(2.0), "cam": torch.tensor(3.0), "con": torch.tensor(4.0)}
     assert weighted_total(parts, {"adv": 2, "id": 1, "cam": 1, "con": 5}).item() == 27
     assert weighted_total(parts, crgan_mod.variant_weights({"adv": 2, "id": 1, "cam": 1, "con": 5}, "wo_con")).item() == 7
@@ -79,24 +69,6 @@ def test_discriminators():
     assert torch.equal(noise.eval()(x), x)
     assert PatchDiscriminator(8, 3)(torch.zeros(2, 3, 64, 32)).shape == (2, 1, 6, 2)
     assert CameraDiscriminator(6, 8)(torch.zeros(2, 3, 64, 32)).shape == (2, 6)
-
-
-GAN_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
-           "crgan": {"iterations": 4, "batch_size": 4, "lr": 2e-4, "loss_weights": {"adv": 2, "id": 1, "cam": 1, "con": 5},
-                     "generator": {"ngf": 8, "depth": 2, "res_blocks": 1}, "ndf": 8, "d_layers": 2, "noise_std": 0.1,
-                     "dcam_width": 4, "dcam_iterations": 2, "checkpoint_every": 2, "grid_columns": 3}}
-
-
-@pytest.fixture
-def gan_inputs(synthetic_domain, tmp_path: Path):
-    indexes, masks = [], []
-    for domain in ("market1501", "dukemtmc"):
-        index = load_dataset(domain, synthetic_domain(domain))
-        make_masks(index, {"masks": {"method": "groundtruth"}}, tmp_path / "masks" / domain, CPU)
-        indexes.append(index)
-        masks.append(tmp_path / "masks" / domain)
-    did, _ = build_reid({"arch": "compact", "width": 4, "last_stride": 1}, indexes[0]["train_ids"])
-    return indexes, tuple(masks), did
 
 
 @pytest.mark.parametrize("variant", sorted(crgan_mod.VARIANT_DROPS))

@@ -41,13 +41,15 @@ def git_commit() -> str:
 
 
 def provenance(cfg: dict[str, Any], seed: int | None = None, dev: torch.device | None = None) -> dict[str, Any]:
-    """What produced a result: config hash, code version, packages, machine, seed."""
+    """What produced a result: config hash, code version, packages, machine, seed, kernel backend."""
     from crgan.config import config_hash
     import crgan
+    from crgan.kernels import backend
 
+    dev = dev if dev is not None else torch.device("cpu")
     return {
         "config_hash": config_hash(cfg), "git_commit": git_commit(), "crgan": crgan.__version__,
         "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
-        "machine": platform.machine(), "device": str(dev) if dev is not None else "cpu",
-        "seed": seed,
+        "machine": platform.machine(), "device": str(dev), "seed": seed,
+        "kernels": backend(torch.empty(0, device=dev)),
     }

@@ -1,0 +1,48 @@
+"""blend and blend_context_loss: Triton kernels against the PyTorch reference."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from crgan import kernels
+from crgan.kernels import _reference as ref
+
+from kernel_checks import assert_matches, inputs
+
+# odd shapes: a single pixel, H = 1, W = 1, and more pixels than one block of 1024
+SHAPES = [(1, 3, 1, 1), (2, 3, 5, 7), (3, 3, 1, 33), (1, 3, 37, 1), (2, 3, 17, 33)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("n,c,h,w", SHAPES)
+def test_blend(triton_kernels, n, c, h, w, dtype):
+    args = inputs((n, c, h, w), (n, 1, h, w), (n, c, h, w), dtype=dtype, unit=(1,))
+    assert_matches(kernels.blend, ref.blend, args, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("n,c,h,w", SHAPES)
+def test_blend_context_loss(triton_kernels, n, c, h, w, dtype):
+    args = inputs((n, c, h, w), (n, 1, h, w), (n, c, h, w), (n, c, h, w), (n, 1, h, w), dtype=dtype,
+                  unit=(1, 4))
+    assert_matches(kernels.blend_context_loss, ref.blend_context_loss, args, dtype)
+
+
+def test_shapes_are_checked():
+    xs = torch.zeros(2, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"xc must be \[2, 1, 4, 4\]"):
+        kernels.blend(xs, torch.zeros(2, 3, 4, 4), xs)
+    with pytest.raises(ValueError, match=r"mf must be \[2, 1, 4, 4\]"):
+        kernels.blend_context_loss(xs, torch.zeros(2, 1, 4, 4), xs, xs, torch.zeros(2, 1, 4, 3))
+
+
+def test_context_loss_on_hand_made_images():
+    """Person kept from XS and background from XT gives Lcon = 0; each wrong half adds its share."""
+    mf = torch.zeros(1, 1, 2, 2)
+    mf[..., 0, :] = 1  # top row is the person
+    xs, xt = torch.full((1, 3, 2, 2), 0.5), torch.full((1, 3, 2, 2), -0.5)
+    xr = torch.where(mf.bool(), xs, xt)
+    xg, lcon = kernels.blend_context_loss(xr, torch.ones_like(mf), xs, xt, mf)
+    assert torch.equal(xg, xr) and lcon.item() == 0
+    _, lcon = kernels.blend_context_loss(xs, torch.ones_like(mf), xs, xt, mf)  # background from XS: off by 1
+    assert lcon.item() == pytest.approx(0.5)  # half of the pixels off by 1, squared, over all pixels
