@@ -27,16 +27,28 @@ include: "rules/data.smk"
 include: "rules/masks.smk"
 include: "rules/reid.smk"
 include: "rules/crgan.smk"
+include: "rules/spgan.smk"
+include: "rules/taudl.smk"
 include: "rules/tables.smk"
 
 
 rule all:
     input:
-        expand("results/table{n}.csv", n=[2, 3]),
+        expand("results/table{n}.csv", n=TABLE_INPUTS),
         expand(
             "results/crgan/{pair}/{variant}/seed{seed}/G.pt.grid.png",
             pair=[f"{s}-{t}" for s, t in PAIRS],
             variant=VARIANTS,
+            seed=SEEDS,
+        ),
+        expand(
+            "results/crgan/{pair}/crgan/seed{seed}/G.pt.grid.png",
+            pair=[f"{s}-{t}" for s, t in CUHK03_PAIRS],
+            seed=SEEDS,
+        ),
+        expand(
+            "results/spgan/{pair}/seed{seed}/G.pt.grid.png",
+            pair=[f"{s}-{t}" for s, t in PAIRS + CUHK03_PAIRS],
             seed=SEEDS,
         ),
         expand("results/masks/{domain}", domain=DOMAINS),

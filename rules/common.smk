@@ -7,8 +7,9 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 SEEDS = config["seeds"]
-PAIRS = [tuple(pair) for pair in config["pairs"]]
-DOMAINS = sorted({domain for pair in PAIRS for domain in pair})
+PAIRS = [tuple(pair) for pair in config["pairs"]]  # Tables 2-6
+CUHK03_PAIRS = [tuple(pair) for pair in config["cuhk03_pairs"]]  # Table 7
+DOMAINS = sorted({domain for pair in PAIRS + CUHK03_PAIRS for domain in pair})
 SYNTHETIC = config["data"]["source"] == "synthetic"
 THREADS = config["threads"]
 
@@ -19,10 +20,15 @@ if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
     shell.prefix(f'export PATH="{Path(sys.executable).parent}:$PATH"; ')
 
 
+DOMAIN_NAMES = "market1501|dukemtmc|cuhk03"
+
+
 wildcard_constraints:
-    domain="market1501|dukemtmc|cuhk03",
-    model_domain="market1501|dukemtmc|cuhk03",
-    test_domain="market1501|dukemtmc|cuhk03",
+    domain=DOMAIN_NAMES,
+    model_domain=DOMAIN_NAMES,
+    test_domain=DOMAIN_NAMES,
+    source=DOMAIN_NAMES,
+    target=DOMAIN_NAMES,
     seed=r"\d+",
 
 
@@ -37,3 +43,8 @@ def cfg(*sections):
 def dataset_input(wildcards):
     """The synthetic domain folder (built by rule synth); real data roots live outside the DAG."""
     return [f"{config['data']['synthetic_root']}/{wildcards.domain}"] if SYNTHETIC else []
+
+
+# Every evaluation rule runs the same command on a model file and a test index.
+EVAL_SHELL = ("crgan eval-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
+              "--model {input.model} --index {input.index} --out {output} > {log} 2>&1")

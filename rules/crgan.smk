@@ -5,8 +5,6 @@ VARIANTS = ["crgan", "wo_dual", "wo_id", "wo_cam", "wo_con"]
 
 
 wildcard_constraints:
-    source="market1501|dukemtmc|cuhk03",
-    target="market1501|dukemtmc|cuhk03",
     variant="|".join(VARIANTS),
 
 
@@ -89,5 +87,4 @@ rule eval_crgan:
     benchmark:
         "benchmarks/eval_crgan/{source}-{target}_{variant}_seed{seed}.tsv"
     shell:
-        "crgan eval-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
-        "--model {input.model} --index {input.index} --out {output} > {log} 2>&1"
+        EVAL_SHELL

@@ -42,5 +42,4 @@ rule eval_reid:
     benchmark:
         "benchmarks/eval_reid/{model_domain}_seed{seed}_on_{test_domain}.tsv"
     shell:
-        "crgan eval-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
-        "--model {input.model} --index {input.index} --out {output} > {log} 2>&1"
+        EVAL_SHELL

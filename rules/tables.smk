@@ -6,16 +6,29 @@ def reid_evals(runs):
     return [f"results/eval/reid/{m}/seed{seed}/on_{t}.json" for m, t in sorted(runs) for seed in SEEDS]
 
 
-def crgan_evals(variants):
-    return [f"results/eval/crgan/{s}-{t}/{v}/seed{seed}.json"
-            for s, t in PAIRS for v in variants for seed in SEEDS]
+def crgan_evals(variants, pairs=PAIRS):
+    return [f"results/eval/crgan/{s}-{t}/{v}/seed{seed}.json" for s, t in pairs for v in variants for seed in SEEDS]
+
+
+def spgan_evals(pairs):
+    return [f"results/eval/spgan/{s}-{t}/seed{seed}.json" for s, t in pairs for seed in SEEDS]
+
+
+def taudl_evals(runs):
+    """TAUDL evaluations: (target, start) for every seed."""
+    return [f"results/eval/taudl/{t}/{start}/seed{seed}.json" for t, start in sorted(runs) for seed in SEEDS]
 
 
 TABLE_INPUTS = {
     # Direct Transfer (source model on target), source->source and target-supervised, w/o dual and CR-GAN
-    2: lambda: reid_evals({(s, t) for s, t in PAIRS} | {(d, d) for d in DOMAINS})
+    2: lambda: reid_evals({(s, t) for s, t in PAIRS} | {(d, d) for s, t in PAIRS for d in (s, t)})
     + crgan_evals(["wo_dual", "crgan"]),
     3: lambda: crgan_evals(["wo_id", "wo_cam", "wo_con", "crgan"]),
+    5: lambda: spgan_evals(PAIRS) + crgan_evals(["crgan"]),
+    6: lambda: spgan_evals(PAIRS) + crgan_evals(["crgan"])
+    + taudl_evals({(t, start) for s, t in PAIRS for start in ("plain", f"crgan-{s}", f"spgan-{s}")}),
+    7: lambda: spgan_evals(CUHK03_PAIRS) + crgan_evals(["crgan"], CUHK03_PAIRS)
+    + taudl_evals({(t, start) for s, t in CUHK03_PAIRS for start in ("plain", f"crgan-{s}")}),
 }
 
 
@@ -26,9 +39,9 @@ rule table:
     output:
         "results/table{n}.csv",
     wildcard_constraints:
-        n="2|3",
+        n="|".join(map(str, TABLE_INPUTS)),
     params:
-        cfg=cfg("pairs"),
+        cfg=cfg("pairs", "cuhk03_pairs"),
     conda:
         "../envs/crgan.yaml"
     log:

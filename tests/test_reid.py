@@ -8,7 +8,7 @@ import torch
 
 from crgan.data.datasets import load_dataset
 from crgan.errors import WeightsError
-from crgan.eval.features import gap, lmp
+from crgan.eval.features import lmp
 from crgan.eval.reid import evaluate_model
 from crgan.models.reid import HUB_FILES, build_reid
 from crgan.train import reid as train_mod
@@ -28,13 +28,14 @@ def test_backbone_shapes(arch, last_stride, shape):
     assert model.feature_map(x).shape == shape and model(x).shape == (2, 7) and init == "scratch"
 
 
-def test_lmp_and_gap_on_a_hand_made_map():
+def test_lmp_and_global_pooling_on_a_hand_made_map():
     fmap = torch.zeros(1, 2, 4, 1)
     fmap[0, 0, :, 0] = torch.tensor([1.0, 3.0, 0.0, 2.0])  # channel 0 down the rows
     fmap[0, 1, :, 0] = torch.tensor([0.0, 0.0, 4.0, 0.0])
     expected = torch.tensor([3.0, 0.0, 2.0, 4.0])  # stripe 1 (rows 0-1), stripe 2 (rows 2-3), per channel
     torch.testing.assert_close(lmp(fmap, 2), (expected / expected.norm())[None])
-    torch.testing.assert_close(gap(fmap), torch.nn.functional.normalize(torch.tensor([[1.5, 1.0]]), dim=1))
+    model, _ = build_reid(REID, num_classes=3)
+    torch.testing.assert_close(model.pooled(fmap), torch.tensor([[1.5, 1.0]]))
     with pytest.raises(ValueError, match="at least 5 rows"):
         lmp(fmap, 5)
 

@@ -100,6 +100,46 @@ def cmd_finetune(args, cfg):
     log.info("fine-tuned %s on %s renderings: final loss %.4f", args.out, meta["variant"], meta["final_loss"])
 
 
+def cmd_train_spgan(args, cfg):
+    from crgan.train.spgan import train_spgan
+
+    runtime.setup(args.threads, args.seed)
+    meta = train_spgan(read_json(args.source_index), read_json(args.target_index), cfg, args.seed, Path(args.out),
+                       runtime.device(cfg["device"]))
+    log.info("trained SPGAN %s->%s: final losses %s", meta["source"], meta["target"], meta["final"])
+
+
+def cmd_translate(args, cfg):
+    from crgan.train.spgan import translate_split
+
+    runtime.setup(args.threads, args.seed)
+    index = translate_split(Path(args.generator), read_json(args.source_index), cfg, Path(args.out),
+                            runtime.device(cfg["device"]))
+    log.info("translated %d %s training images into %s", len(index["splits"]["train"]), index["domain"], args.out)
+
+
+def cmd_finetune_translated(args, cfg):
+    from crgan.train.finetune import finetune_on_translated
+    from crgan.train.reid import load_reid
+
+    runtime.setup(args.threads, args.seed)
+    dev = runtime.device(cfg["device"])
+    did, did_meta = load_reid(args.did, dev)
+    meta = finetune_on_translated(did, did_meta, read_json(Path(args.translated) / "index.json"), cfg, args.seed,
+                                  Path(args.out), dev)
+    log.info("fine-tuned %s on SPGAN translations: final loss %.4f", args.out, meta["final_loss"])
+
+
+def cmd_train_taudl(args, cfg):
+    from crgan.train.taudl import train_taudl
+
+    runtime.setup(args.threads, args.seed)
+    meta = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
+                       Path(args.init) if args.init else None)
+    log.info("trained TAUDL (%s) on %s: %d tracklets, final loss %.4f", meta["init"], meta["domain"],
+             meta["num_tracklets"], meta["final_loss"])
+
+
 def cmd_eval_reid(args, cfg):
     from crgan.eval.reid import evaluate_model
     from crgan.train.reid import load_reid
@@ -109,8 +149,9 @@ def cmd_eval_reid(args, cfg):
     model, meta = load_reid(args.model, dev)
     index = read_json(args.index)
     metrics = evaluate_model(model, index, cfg, dev)
-    write_json(args.out, {"model_domain": meta["domain"], "test_domain": index["domain"], "seed": args.seed,
-                          "variant": meta.get("variant"),
+    write_json(args.out, {"method": meta.get("method", "reid"), "model_domain": meta["domain"],
+                          "source": meta.get("source", meta["domain"]), "test_domain": index["domain"],
+                          "seed": args.seed, "variant": meta.get("variant"), "start": meta.get("start"),
                           "init": meta["init"], "synthetic": index["synthetic"], "metrics": metrics,
                           "provenance": runtime.provenance(cfg, args.seed, dev)})
     log.info("%s model on %s: rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", meta["domain"], index["domain"],
@@ -121,8 +162,7 @@ def cmd_table(args, cfg):
     from crgan.report import tables
 
     evals = [read_json(p) for p in args.evals]
-    builders = {2: tables.table2_rows, 3: tables.table3_rows}
-    tables.write_table(args.out, builders[args.table](evals, cfg["pairs"]))
+    tables.write_table(args.out, tables.BUILDERS[args.table](evals, cfg))
     log.info("wrote %s", args.out)
 
 
@@ -157,10 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", required=True, choices=["crgan", "wo_dual", "wo_id", "wo_cam", "wo_con"])
     add("finetune", cmd_finetune, "fine-tune Did on on-the-fly renderings (Algorithm 1, part III)",
         generator="generator file", did="source re-id model", out="fine-tuned model file", **gan_inputs)
+    add("train-spgan", cmd_train_spgan, "train SPGAN (CycleGAN + SiaNet) for a source -> target pair",
+        source_index="source index JSON", target_index="target index JSON", out="generator file")
+    add("translate", cmd_translate, "translate the source training set with SPGAN's generator, once",
+        generator="SPGAN generator file", source_index="source index JSON", out="output folder")
+    add("finetune-translated", cmd_finetune_translated, "fine-tune the source model on translated images",
+        translated="folder written by translate", did="source re-id model", out="fine-tuned model file")
+    p = add("train-taudl", cmd_train_taudl, "TAUDL on a target's unlabelled training set (per-camera tracklets)",
+            index="target index JSON", out="model file")
+    p.add_argument("--init", help="start from this fine-tuned model's backbone (default: plain initialisation)")
     add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
         index="index JSON", out="metrics JSON")
     p = add("table", cmd_table, "build a result table", out="CSV file")
-    p.add_argument("--table", type=int, required=True, choices=[2, 3])
+    p.add_argument("--table", type=int, required=True, choices=[2, 3, 5, 6, 7])
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
     return parser
 

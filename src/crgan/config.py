@@ -102,19 +102,20 @@ def validate_sections(part: dict[str, Any]) -> dict[str, Any]:
 
 def _check_consistency(cfg: dict[str, Any]) -> None:
     """Rules the schema cannot express."""
-    for src, tgt in cfg["pairs"]:
-        if src == tgt:
-            raise ConfigError(f"config key 'pairs': a pair needs two different domains, got {src} -> {tgt}")
-    domains = {d for pair in cfg["pairs"] for d in pair}
+    for key in ("pairs", "cuhk03_pairs"):
+        for src, tgt in cfg[key]:
+            if src == tgt:
+                raise ConfigError(f"config key '{key}': a pair needs two different domains, got {src} -> {tgt}")
+    domains = {d for pair in cfg["pairs"] + cfg["cuhk03_pairs"] for d in pair}
     if cfg["data"]["source"] == "synthetic":
         missing = sorted(domains - set(cfg["synthetic"]["domains"]))
         if missing:
-            raise ConfigError(f"config key 'synthetic.domains' has no entry for {', '.join(missing)} (used in 'pairs')")
+            raise ConfigError(f"config key 'synthetic.domains' has no entry for {', '.join(missing)} (used in 'pairs' or 'cuhk03_pairs')")
     else:
         missing = sorted(domains - set(cfg["data"]["roots"]))
         if missing:
             raise ConfigError(f"config key 'data.roots' has no folder for {', '.join(missing)} "
-                              f"(data.source is 'real' and 'pairs' uses them)")
+                              f"(data.source is 'real' and 'pairs' or 'cuhk03_pairs' use them)")
     if cfg["masks"]["method"] == "directory" and not cfg["masks"]["directory"]:
         raise ConfigError("config key 'masks.directory' must name a folder when masks.method is 'directory'")
     if cfg["masks"]["method"] == "groundtruth" and cfg["data"]["source"] == "real":

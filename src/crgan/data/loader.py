@@ -66,11 +66,12 @@ class MaskedImages(Dataset):
     """(image in [-1, 1], person mask in {0, 1}, label, camera) for GAN training.
 
     The mask comes from the ``masks`` rule's output tree; flips apply to image and mask together.
+    Without ``mask_root`` (GANs that need no masks, such as SPGAN) the mask is all ones.
     """
 
-    def __init__(self, root: str | Path, mask_root: str | Path, records: Sequence[Record], height: int, width: int,
+    def __init__(self, root: str | Path, mask_root: str | Path | None, records: Sequence[Record], height: int, width: int,
                  train: bool = True):
-        self.root, self.mask_root = Path(root), Path(mask_root)
+        self.root, self.mask_root = Path(root), None if mask_root is None else Path(mask_root)
         self.records = list(records)
         self.size, self.train = (height, width), train
         self.label_of = identity_labels(self.records)
@@ -83,8 +84,11 @@ class MaskedImages(Dataset):
         h, w = self.size
         with Image.open(self.root / rec.path) as im:
             img = T.functional.to_tensor(im.convert("RGB").resize((w, h), Image.BILINEAR)) * 2 - 1
-        with Image.open(self.mask_root / Path(rec.path).with_suffix(".png")) as m:
-            mask = (T.functional.to_tensor(m.convert("L").resize((w, h), Image.NEAREST)) > 0.5).float()
+        if self.mask_root is None:
+            mask = torch.ones(1, h, w)
+        else:
+            with Image.open(self.mask_root / Path(rec.path).with_suffix(".png")) as m:
+                mask = (T.functional.to_tensor(m.convert("L").resize((w, h), Image.NEAREST)) > 0.5).float()
         if self.train and torch.rand(()) < 0.5:
             img, mask = img.flip(-1), mask.flip(-1)
         return img, mask, self.label_of[rec.pid], rec.camid

@@ -1,4 +1,7 @@
-"""Test-time features of a trained re-id network: global average pooling and LMP.
+"""Test-time features of a trained re-id network: the global feature and LMP.
+
+The global feature ('gap') is the network's ``pooled`` map: global average pooling for the IDE
+networks, TAUDL's embedding of it for TAUDL's; L2-normalised.
 
 LMP (local max pooling, from SPGAN): split the last conv feature map into ``parts`` horizontal
 stripes of full width, max-pool each stripe, concatenate the part vectors, L2-normalise the whole.
@@ -12,11 +15,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from crgan.models.reid import ReIDNet
-
-
-def gap(fmap: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C): global average pooling, L2-normalised."""
-    return F.normalize(fmap.mean(dim=(2, 3)), dim=1)
+from crgan.models.taudl import TaudlNet
 
 
 def lmp(fmap: torch.Tensor, parts: int) -> torch.Tensor:
@@ -32,7 +31,7 @@ def lmp(fmap: torch.Tensor, parts: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def extract(model: ReIDNet, loader: DataLoader, parts: int, device: torch.device,
+def extract(model: ReIDNet | TaudlNet, loader: DataLoader, parts: int, device: torch.device,
             desc: str = "features") -> dict[str, torch.Tensor]:
     """Features of every image in ``loader`` for both poolings: {'gap': (N, C), 'lmp': (N, C*P)}.
 
@@ -42,6 +41,6 @@ def extract(model: ReIDNet, loader: DataLoader, parts: int, device: torch.device
     out: dict[str, list[torch.Tensor]] = {"gap": [], "lmp": []}
     for images, _, _ in tqdm(loader, desc=desc, mininterval=5, leave=False):
         fmap = model.feature_map(images.to(device)).float()
-        out["gap"].append(gap(fmap))
+        out["gap"].append(F.normalize(model.pooled(fmap).float(), dim=1))
         out["lmp"].append(lmp(fmap, parts))
     return {k: torch.cat(v) for k, v in out.items()}

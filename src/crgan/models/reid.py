@@ -115,9 +115,13 @@ class ReIDNet(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
 
+    def pooled(self, fmap: torch.Tensor) -> torch.Tensor:
+        """The global feature tested with GAP: the average of the last conv map."""
+        return fmap.mean(dim=(2, 3))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Identity logits (the training signal and Did's output in CR-GAN)."""
-        return self.classifier(self.bnneck(self.feature_map(x).mean(dim=(2, 3))))
+        return self.classifier(self.bnneck(self.pooled(self.feature_map(x))))
 
 
 def build_reid(cfg: dict[str, Any], num_classes: int, init_weights: bool = True) -> tuple[ReIDNet, str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,17 @@ def finish(out: str | Path, blob: dict[str, Any], rows: list[dict[str, Any]], cu
     with atomic_file(out) as tmp:
         torch.save(blob, tmp)
     Path(f"{out}.ckpt").unlink(missing_ok=True)
+
+
+class StopOnSigterm:
+    """Turns SIGTERM into a checkpoint-then-exit at the end of the current iteration."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, *_):
+        self.requested = True
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGTERM, self._previous)

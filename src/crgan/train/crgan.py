@@ -8,14 +8,11 @@ SIGTERM; a rerun resumes from the last checkpoint and ends with the same weights
 from __future__ import annotations
 
 import logging
-import signal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import default_collate
 from tqdm import tqdm
 
@@ -23,13 +20,14 @@ from crgan import runtime
 from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages, to_reid_input
-from crgan.io import atomic_file
 from crgan.kernels import blend_context_loss
 from crgan.models.discriminators import CameraDiscriminator, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, masked_target
 from crgan.models.reid import ReIDNet
-from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
+from crgan.train.checkpoint import (StopOnSigterm, finish, load_state, optimise, rng_state, save_state,
+                                    set_rng_state)
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
+from crgan.train.samples import fixed_batch, write_grid
 from crgan.train.schedule import g_updates, lr_factor
 
 log = logging.getLogger(__name__)
@@ -77,20 +75,6 @@ def pretrain_camera_discriminator(target: dict, mask_root: Path, cfg: dict[str, 
     return dcam.eval(), correct / max(seen, 1)
 
 
-class _Stop:
-    """Turns SIGTERM into a checkpoint-then-exit at the end of the current iteration."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, *_):
-        self.requested = True
-
-    def restore(self) -> None:
-        signal.signal(signal.SIGTERM, self._previous)
-
-
 def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: ReIDNet, cfg: dict[str, Any],
                     variant: str, seed: int, out: Path, dev: torch.device) -> dict[str, Any]:
     """Part II of Algorithm 1; writes ``out`` (G + metadata), ``<out>.loss.csv`` and ``<out>.grid.png``."""
@@ -131,7 +115,7 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
                                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng_state(),
                                "src_rng": src_gen.get_state(), "tgt_rng": tgt_gen.get_state()})
 
-    stop = _Stop()
+    stop = StopOnSigterm()
     try:
         for it in tqdm(range(start, total), desc=f"CR-GAN {variant} {source['domain']}->{target['domain']}",
                        initial=start, total=total, mininterval=5):
@@ -173,15 +157,8 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
 def save_sample_grid(g: DualConditionalGenerator, src_ds: MaskedImages, tgt_ds: MaskedImages, path: Path,
                      columns: int, dev: torch.device) -> None:
     """Rows XS, XT, X'T, XC, XR, XG for ``columns`` fixed (source, target) pairs."""
-    idx_s = np.linspace(0, len(src_ds) - 1, columns).astype(int)
-    idx_t = np.linspace(0, len(tgt_ds) - 1, columns).astype(int)[::-1]
-    src_ds.train = tgt_ds.train = False
-    xs = torch.stack([src_ds[i][0] for i in idx_s]).to(dev)
-    xt, mt = (torch.stack(t).to(dev) for t in zip(*[tgt_ds[i][:2] for i in idx_t]))
+    xs = fixed_batch(src_ds, columns, dev)[0]
+    xt, mt = fixed_batch(tgt_ds, columns, dev, reverse=True)[:2]
     xt_masked = masked_target(xt, mt)
     xg, xr, xc = g(xs, xt_masked)
-    rows = [xs, xt, xt_masked, xc.expand_as(xs) * 2 - 1, xr, xg]
-    grid = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)  # (3, 6H, columns*W)
-    pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-    with atomic_file(path) as tmp:
-        Image.fromarray(pixels).save(tmp, format="PNG")
+    write_grid([xs, xt, xt_masked, xc.expand_as(xs) * 2 - 1, xr, xg], path)

@@ -15,6 +15,7 @@ from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
 from crgan.models.reid import build_reid
+from crgan.models.taudl import TaudlNet
 from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
         save_state(ckpt_path, {"config_hash": chash, "epoch": epoch + 1, "rows": rows, "model": model.state_dict(),
                                "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": rng_state(),
                                "loader_rng": loader.generator.get_state()})
-    meta = {"domain": index["domain"], "num_classes": ds.num_classes, "init": init, "reid": rc,
+    meta = {"method": "reid", "domain": index["domain"], "num_classes": ds.num_classes, "init": init, "reid": rc,
             "data": {"height": dc["height"], "width": dc["width"], "synthetic": index["synthetic"]},
             "final_loss": rows[-1]["loss"], "final_train_acc": rows[-1]["train_acc"],
             "provenance": runtime.provenance(cfg, seed, dev)}
@@ -72,9 +73,14 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
 
 
 def load_reid(path: str | Path, dev: torch.device):
-    """A trained re-id network and its metadata, as written by :func:`train_reid`."""
+    """A trained re-id network and its metadata, as written by :func:`train_reid`, the fine-tuning
+    of :mod:`crgan.train.finetune` or :func:`crgan.train.taudl.train_taudl`."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     meta = blob["meta"]
-    model, _ = build_reid(meta["reid"], meta["num_classes"], init_weights=False)
+    if meta.get("model") == "taudl":
+        backbone = build_reid(meta["reid"], 1, init_weights=False)[0].backbone
+        model = TaudlNet(backbone, [max(1, m) for m in meta["tracklets_per_camera"]])
+    else:
+        model, _ = build_reid(meta["reid"], meta["num_classes"], init_weights=False)
     model.load_state_dict(blob["model"])
     return model.to(dev).eval(), meta
