@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,69 @@ def test_table3_rows(smoke_run: Path):
               for r in csv.DictReader((smoke_run / "results" / "table2.csv").open())}
     assert table2[("CR-GAN", "dukemtmc", "map")] == next(
         r["value"] for r in rows if (r["method"], r["source"], r["metric"]) == ("CR-GAN", "dukemtmc", "map"))
+
+
+def read_table(work: Path, n: int) -> list[dict[str, str]]:
+    rows = list(csv.DictReader((work / "results" / f"table{n}.csv").open()))
+    assert rows and list(rows[0]) == COLUMNS
+    return rows
+
+
+def test_comparison_tables_ours_and_quoted(smoke_run: Path):
+    t5, t6, t7 = (read_table(smoke_run, n) for n in (5, 6, 7))
+    for rows, ours, quoted, pairs in [
+        (t5, {"SPGAN", "CR-GAN", "SPGAN+LMP", "CR-GAN+LMP"}, {"PTGAN", "M2M-GAN", "M2M-GAN+LMP"},
+         {("market1501", "dukemtmc"), ("dukemtmc", "market1501")}),
+        (t6, {"SPGAN+LMP", "CR-GAN+LMP", "TAUDL", "SPGAN+TAUDL", "CR-GAN+TAUDL"},
+         {"LOMO", "BoW", "UMDL", "PTGAN", "M2M-GAN+LMP", "PUL", "TJ-AIDL", "MMFA", "BUC", "HHL"},
+         {("market1501", "dukemtmc"), ("dukemtmc", "market1501")}),
+        (t7, {"SPGAN", "CR-GAN", "TAUDL", "CR-GAN+TAUDL"}, {"PTGAN", "HHL"},
+         {("cuhk03", "market1501"), ("cuhk03", "dukemtmc")}),
+    ]:
+        assert {r["method"] for r in rows if r["status"] == "reproduced"} == ours
+        assert {r["method"] for r in rows if r["status"] == "reported-only"} == quoted
+        assert {(r["source"], r["target"]) for r in rows} == pairs
+        for r in rows:
+            if r["status"] == "reproduced":
+                assert 0 <= float(r["value"]) <= 100 and r["data"] == "synthetic" and r["seeds"] == "0"
+            else:
+                assert r["value"] == "" and r["paper_value"] and "quoted from the paper" in r["notes"]
+    assert {r["metric"] for r in t5} == {"rank1", "map"}
+    cell = {(r["method"], r["source"], r["metric"]): r for r in t6}
+    assert cell[("TAUDL", "market1501", "rank1")]["paper_value"] == "61.7"
+    assert "per-camera identity labels and no cross-camera labels" in cell[("TAUDL", "market1501", "map")]["notes"]
+    assert "StarGAN" in cell[("HHL", "dukemtmc", "rank1")]["notes"]
+    # one network, one number: CR-GAN+LMP is the same in Tables 2, 5 and 6; TAUDL on a target is one run
+    t2 = {(r["method"], r["source"], r["metric"]): r["value"] for r in read_table(smoke_run, 2)}
+    t5v = {(r["method"], r["source"], r["metric"]): r["value"] for r in t5}
+    assert t2[("CR-GAN+LMP", "dukemtmc", "map")] == t5v[("CR-GAN+LMP", "dukemtmc", "map")] == \
+        cell[("CR-GAN+LMP", "dukemtmc", "map")]["value"]
+    t7v = {(r["method"], r["target"], r["metric"]): r["value"] for r in t7}
+    assert t7v[("TAUDL", "dukemtmc", "rank1")] == cell[("TAUDL", "market1501", "rank1")]["value"]
+    assert cell[("CR-GAN+TAUDL", "market1501", "rank1")]["init"].startswith("CR-GAN market1501->dukemtmc")
+
+
+def test_spgan_and_taudl_outputs(smoke_run: Path):
+    spgan = smoke_run / "results" / "spgan" / "cuhk03-market1501" / "seed0"
+    for name in ("G.pt", "G.pt.loss.csv", "G.pt.grid.png", "reid.pt", "reid.pt.log.csv", "translated/index.json"):
+        assert (spgan / name).is_file(), name
+    translated = json.loads((spgan / "translated" / "index.json").read_text())
+    assert translated["domain"] == "cuhk03" and translated["translated_to"] == "market1501"
+    assert all((spgan / "translated" / r["path"]).is_file() for r in translated["splits"]["train"])
+    for start in ("plain", "crgan-market1501", "spgan-market1501"):
+        curve = smoke_run / "results" / "taudl" / "dukemtmc" / start / "seed0" / "model.pt.log.csv"
+        assert curve.read_text().startswith("iteration,loss,loss_pctd,loss_ccta")
+
+
+def test_table6_builds_only_what_it_needs(tmp_path: Path):
+    proc = run_snakemake(smoke_workdir(tmp_path), "results/table6.csv", "-n", "--cores", "1",
+                         "--configfile", "presets/smoke.yaml")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    plan = proc.stdout + proc.stderr
+    for needed in ("rule train_spgan", "rule translate_spgan", "rule train_taudl", "rule finetune_crgan"):
+        assert needed in plan
+    for not_needed in ("cuhk03", "wo_id", "wo_dual", "on_market1501.json", "table2"):
+        assert not_needed not in plan
 
 
 def test_crgan_outputs(smoke_run: Path):
