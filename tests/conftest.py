@@ -105,6 +105,38 @@ GAN_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
                      "dcam_width": 4, "dcam_iterations": 2, "checkpoint_every": 2, "grid_columns": 3}}
 
 
+SPGAN_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
+             "spgan": {"iterations": 4, "batch_size": 3, "lr": 2e-4, "loss_weights": {"cycle": 10, "identity": 5, "sia": 2},
+                       "margin": 2.0, "sia_start": 1, "pool_size": 2, "generator": {"ngf": 4, "downsamples": 2, "res_blocks": 1},
+                       "ndf": 4, "d_layers": 2, "sianet": {"channels": 4, "blocks": 2, "embedding": 8},
+                       "checkpoint_every": 2, "grid_columns": 3}}
+
+
+def resumed_state_equals_uninterrupted(module, train, tmp_path: Path, monkeypatch, key: str) -> None:
+    """``train(out)`` run straight through, and run again killed right after its first checkpoint
+    then rerun, end with bit-identical ``key`` weights (``module.save_state`` is the hook)."""
+    torch.manual_seed(0)
+    train(tmp_path / "full.pt")
+    real_save = module.save_state
+
+    def kill_after_first_checkpoint(path, state):
+        real_save(path, state)
+        raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(module, "save_state", kill_after_first_checkpoint)
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "resumed.pt")
+    assert Path(f"{tmp_path / 'resumed.pt'}.ckpt").is_file()
+    monkeypatch.setattr(module, "save_state", real_save)
+    torch.manual_seed(99)  # the global RNG comes back from the checkpoint
+    train(tmp_path / "resumed.pt")
+    a = torch.load(tmp_path / "full.pt", weights_only=False)[key]
+    b = torch.load(tmp_path / "resumed.pt", weights_only=False)[key]
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
 @pytest.fixture
 def gan_inputs(synthetic_domain, tmp_path: Path):
     """(source and target indexes, their ground-truth mask folders, a tiny identity discriminator)."""

@@ -13,7 +13,7 @@ from crgan.train import crgan as crgan_mod
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
-from conftest import CPU, GAN_CFG
+from conftest import CPU, GAN_CFG, resumed_state_equals_uninterrupted
 
 
 @pytest.mark.parametrize("dual", [True, False])
@@ -86,25 +86,9 @@ def test_every_variant_trains(gan_inputs, tmp_path: Path, variant):
 
 def test_interrupted_generator_training_resumes_to_the_same_weights(gan_inputs, tmp_path: Path, monkeypatch):
     (src, tgt), masks, did = gan_inputs
-    torch.manual_seed(0)
-    crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, tmp_path / "full.pt", CPU)
-    real_save = crgan_mod.save_state
-
-    def kill_after_first_checkpoint(path, state):
-        real_save(path, state)
-        raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(crgan_mod, "save_state", kill_after_first_checkpoint)
-    torch.manual_seed(0)
-    with pytest.raises(KeyboardInterrupt):
-        crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, tmp_path / "resumed.pt", CPU)
-    monkeypatch.setattr(crgan_mod, "save_state", real_save)
-    torch.manual_seed(99)
-    crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, tmp_path / "resumed.pt", CPU)
-    a = torch.load(tmp_path / "full.pt", weights_only=False)["g"]
-    b = torch.load(tmp_path / "resumed.pt", weights_only=False)["g"]
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    resumed_state_equals_uninterrupted(
+        crgan_mod, lambda out: crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, out, CPU),
+        tmp_path, monkeypatch, "g")
 
 
 def test_second_half_updates_g_twice(gan_inputs, tmp_path: Path, monkeypatch):

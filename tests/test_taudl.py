@@ -3,6 +3,7 @@ cross-camera neighbour mining."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +12,11 @@ import torch.nn.functional as F
 from crgan.data.datasets import Record
 from crgan.models.reid import CompactResNet
 from crgan.models.taudl import TaudlNet
+from crgan.train import taudl as taudl_mod
+from crgan.train.reid import load_reid
 from crgan.train.taudl import ccta_loss, pctd_loss, sample_tracklets, tracklets
+
+from conftest import CPU, resumed_state_equals_uninterrupted
 
 RECORDS = [Record("a.jpg", 7, 0), Record("b.jpg", 7, 0), Record("c.jpg", 7, 1), Record("d.jpg", 3, 1),
            Record("e.jpg", 3, 0), Record("f.jpg", 9, 2)]
@@ -65,3 +70,32 @@ def test_ccta_pulls_each_tracklet_toward_its_cross_camera_neighbour():
     assert s.grad[0, 0] < 0 < s.grad[1, 0]  # gradient descent moves 0 and 1 toward each other
     # a single camera in the batch: nothing to associate
     assert ccta_loss(s.detach(), torch.zeros(4, dtype=torch.long), sigma, 1).item() == 0.0
+
+
+TAUDL_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
+             "reid": {"arch": "compact", "width": 4, "last_stride": 1, "pretrained": None},
+             "taudl": {"iterations": 4, "tracklets_per_batch": 6, "images_per_tracklet": 2, "lr": 3.5e-4,
+                       "weight_decay": 5e-4, "lambda_ccta": 0.7, "sigma": 4.0, "top_k": None, "checkpoint_every": 2}}
+
+
+def test_taudl_trains_from_plain_and_from_a_model_and_resumes(gan_inputs, tmp_path: Path, monkeypatch):
+    (src, tgt), _, did = gan_inputs
+    meta = taudl_mod.train_taudl(tgt, TAUDL_CFG, 0, tmp_path / "plain.pt", CPU)
+    assert meta["start"] == "plain" and meta["init"] == "scratch" and meta["source"] is None
+    assert sum(meta["tracklets_per_camera"]) == meta["num_tracklets"] == len(
+        {(r["pid"], r["camid"]) for r in tgt["splits"]["train"]})
+    model, _ = load_reid(tmp_path / "plain.pt", CPU)
+    assert isinstance(model, TaudlNet) and model(torch.randn(2, 3, 32, 16)).shape == (2, 32)
+    # a fine-tuned network to start from: its backbone is copied, heads and embedding are new
+    did_meta = {"method": "crgan", "domain": src["domain"], "target": tgt["domain"], "init": "scratch",
+                "num_classes": src["train_ids"], "reid": TAUDL_CFG["reid"]}
+    torch.save({"model": did.state_dict(), "meta": did_meta}, tmp_path / "crgan.pt")
+    cfg0 = {**TAUDL_CFG, "taudl": {**TAUDL_CFG["taudl"], "iterations": 1, "lr": 1e-12}}
+    meta = taudl_mod.train_taudl(tgt, cfg0, 0, tmp_path / "hybrid.pt", CPU, init_model=tmp_path / "crgan.pt")
+    assert meta["start"] == "crgan" and meta["source"] == src["domain"]
+    assert meta["init"] == f"CR-GAN {src['domain']}->{tgt['domain']} (scratch)"
+    hybrid, _ = load_reid(tmp_path / "hybrid.pt", CPU)
+    conv = "backbone.stem.0.weight"
+    torch.testing.assert_close(hybrid.state_dict()[conv], did.state_dict()[conv], atol=1e-6, rtol=0)
+    resumed_state_equals_uninterrupted(
+        taudl_mod, lambda out: taudl_mod.train_taudl(tgt, TAUDL_CFG, 0, out, CPU), tmp_path, monkeypatch, "model")
