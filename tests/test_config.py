@@ -33,6 +33,11 @@ def test_default_and_presets_validate(preset):
     (lambda c: c["masks"].update(method="magic"), r"'masks.method'"),
     (lambda c: c.update(pairs=[["market1501", "market1501"]]), r"'pairs'.*two different domains"),
     (lambda c: c["data"].update(source="real"), r"'data.roots' has no folder"),
+    (lambda c: c["data"].update(source="real", roots={"market1501": "/m", "dukemtmc": "/d"}),
+     r"'data.roots' has no folder for cuhk03 .*'cuhk03_pairs'"),
+    (lambda c: c.update(cuhk03_pairs=[["cuhk03", "cuhk03"]]), r"'cuhk03_pairs'.*two different domains"),
+    (lambda c: c["spgan"].update(sianet={"blocks": 9}), r"'spgan.sianet.blocks'"),
+    (lambda c: c["taudl"].update(lambda_ccta=1.5), r"'taudl.lambda_ccta'"),
 ])
 def test_bad_values_name_the_key(edit, expected):
     cfg = default_cfg()

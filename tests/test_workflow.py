@@ -134,6 +134,7 @@ def test_rerun_is_a_no_op_and_one_table_target(smoke_run: Path):
 def test_missing_real_dataset_fails_early_naming_folder(tmp_path: Path):
     work = smoke_workdir(tmp_path)
     (work / "real.yaml").write_text(
+        "cuhk03_pairs: []\n"
         "data:\n  source: real\n  roots: {market1501: /nonexistent/Market, dukemtmc: /nonexistent/Duke}\n"
         "masks:\n  method: segmentation\n")
     proc = run_snakemake(work, "results/data/market1501.json", "--cores", "1", "--configfile", "presets/smoke.yaml",
