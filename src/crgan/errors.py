@@ -15,3 +15,7 @@ class DatasetError(CrganError):
 
 class WeightsError(CrganError):
     """A weights file is missing or does not fit the architecture."""
+
+
+class CheckpointError(CrganError):
+    """A resume checkpoint exists but neither it nor the previous one can be read."""

@@ -1,39 +1,63 @@
-"""Resumable training state: written atomically, resumed only when the configuration matches."""
+"""Resumable training state: written atomically with the previous one kept, resumed only when the
+configuration matches."""
 from __future__ import annotations
 
 import csv
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from crgan.errors import CheckpointError
 from crgan.io import atomic_file
 
 log = logging.getLogger(__name__)
 
 
+def previous(path: str | Path) -> Path:
+    """Where the checkpoint before the latest one is kept (``<ckpt>.prev``)."""
+    return Path(f"{path}.prev")
+
+
 def save_state(path: str | Path, state: dict[str, Any]) -> None:
-    """Write a training state (write to a temporary file, then rename)."""
+    """Write a training state atomically, keeping the one before it as ``<path>.prev``, so that a
+    checkpoint corrupted after it was written (disk, copy, truncation) still leaves one to resume."""
+    path = Path(path)
     with atomic_file(path) as tmp:
         torch.save(state, tmp)
+        if path.is_file():
+            os.replace(path, previous(path))
 
 
 def load_state(path: str | Path, config_hash: str) -> dict[str, Any] | None:
-    """The saved state if it exists, is readable and was made by the same configuration."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a torn or corrupt file: start over rather than crash
-        log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
-        return None
-    if state.get("config_hash") != config_hash:
-        log.warning("ignoring checkpoint %s: it was made with another configuration", path)
-        return None
-    return state
+    """The latest readable state made by the same configuration, or None to start afresh.
+
+    An unreadable checkpoint falls back to the previous one with a warning; when checkpoints exist
+    and none can be read, :class:`CheckpointError` names them (delete them to start over). A state
+    made by another configuration is ignored (training starts over).
+    """
+    candidates = [p for p in (Path(path), previous(path)) if p.is_file()]
+    problems = []
+    for candidate in candidates:
+        try:
+            state = torch.load(candidate, map_location="cpu", weights_only=False)
+        except Exception as exc:  # torn, truncated or corrupt: try the previous one
+            problems.append(f"{candidate}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            log.warning("checkpoint %s is unreadable (%s)", candidate, problems[-1])
+            continue
+        if state.get("config_hash") != config_hash:
+            log.warning("ignoring checkpoint %s: it was made with another configuration", candidate)
+            return None
+        if problems:
+            log.warning("resuming from the previous checkpoint %s", candidate)
+        return state
+    if problems:
+        raise CheckpointError(f"no usable checkpoint to resume from ({'; '.join(problems)}); "
+                              f"delete {Path(path)} and {previous(path)} to start over")
+    return None
 
 
 def rng_state() -> dict[str, Any]:
@@ -62,6 +86,7 @@ def finish(out: str | Path, blob: dict[str, Any], rows: list[dict[str, Any]], cu
     with atomic_file(out) as tmp:
         torch.save(blob, tmp)
     Path(f"{out}.ckpt").unlink(missing_ok=True)
+    previous(f"{out}.ckpt").unlink(missing_ok=True)
 
 
 class StopOnSigterm:

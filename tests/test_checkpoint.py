@@ -1,0 +1,59 @@
+"""Resume checkpoints: the previous one is kept, a corrupt one falls back to it, and when none can
+be read the error names the files."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from crgan.errors import CheckpointError
+from crgan.train.checkpoint import finish, load_state, previous, save_state
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def test_previous_checkpoint_is_kept_and_used_when_the_latest_is_corrupt(tmp_path: Path, caplog):
+    ckpt = tmp_path / "m.pt.ckpt"
+    save_state(ckpt, {"config_hash": "h", "iteration": 1})
+    assert not previous(ckpt).exists()
+    save_state(ckpt, {"config_hash": "h", "iteration": 2})
+    assert load_state(ckpt, "h")["iteration"] == 2 and load_state(previous(ckpt), "h")["iteration"] == 1
+    truncate(ckpt)
+    with caplog.at_level(logging.WARNING):
+        assert load_state(ckpt, "h")["iteration"] == 1
+    assert "m.pt.ckpt is unreadable" in caplog.text and "resuming from the previous checkpoint" in caplog.text
+
+
+def test_killed_between_rotation_and_rename_resumes_from_previous(tmp_path: Path):
+    ckpt = tmp_path / "m.pt.ckpt"
+    save_state(ckpt, {"config_hash": "h", "iteration": 1})
+    ckpt.rename(previous(ckpt))  # the state a kill inside save_state can leave
+    assert load_state(ckpt, "h")["iteration"] == 1
+
+
+def test_no_usable_checkpoint_is_a_clear_error(tmp_path: Path):
+    ckpt = tmp_path / "m.pt.ckpt"
+    save_state(ckpt, {"config_hash": "h", "iteration": 1})
+    save_state(ckpt, {"config_hash": "h", "iteration": 2})
+    truncate(ckpt)
+    truncate(previous(ckpt))
+    with pytest.raises(CheckpointError, match=r"no usable checkpoint .*m\.pt\.ckpt.*delete .*m\.pt\.ckpt\.prev"):
+        load_state(ckpt, "h")
+
+
+def test_other_configuration_or_nothing_starts_afresh(tmp_path: Path):
+    ckpt = tmp_path / "m.pt.ckpt"
+    assert load_state(ckpt, "h") is None
+    save_state(ckpt, {"config_hash": "other", "iteration": 3})
+    assert load_state(ckpt, "h") is None
+
+
+def test_finish_removes_both_checkpoints(tmp_path: Path):
+    out = tmp_path / "m.pt"
+    save_state(f"{out}.ckpt", {"config_hash": "h"})
+    save_state(f"{out}.ckpt", {"config_hash": "h"})
+    finish(out, {"w": 1}, [{"iteration": 1, "loss": 0.5}], tmp_path / "m.pt.log.csv")
+    assert out.is_file() and not list(tmp_path.glob("*.ckpt*"))
