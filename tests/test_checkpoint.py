@@ -1,14 +1,15 @@
 """Resume checkpoints: the previous one is kept, a corrupt one falls back to it, and when none can
-be read the error names the files."""
+be read the error names the files; a diverged loss stops training with the step named."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
 import pytest
+import torch
 
-from crgan.errors import CheckpointError
-from crgan.train.checkpoint import finish, load_state, previous, save_state
+from crgan.errors import CheckpointError, DivergenceError
+from crgan.train.checkpoint import finish, load_state, optimise, previous, save_state
 
 
 def truncate(path: Path) -> None:
@@ -57,3 +58,11 @@ def test_finish_removes_both_checkpoints(tmp_path: Path):
     save_state(f"{out}.ckpt", {"config_hash": "h"})
     finish(out, {"w": 1}, [{"iteration": 1, "loss": 0.5}], tmp_path / "m.pt.log.csv")
     assert out.is_file() and not list(tmp_path.glob("*.ckpt*"))
+
+
+def test_a_diverged_loss_stops_training_naming_the_step():
+    w = torch.nn.Parameter(torch.ones(1))
+    opt = torch.optim.SGD([w], lr=0.1)
+    with pytest.raises(DivergenceError, match=r"CR-GAN generator \(crgan\), iteration 7: loss became nan"):
+        optimise(opt, w.sum() * float("nan"), "CR-GAN generator (crgan), iteration 7")
+    assert w.item() == 1.0  # no step taken

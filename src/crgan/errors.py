@@ -19,3 +19,7 @@ class WeightsError(CrganError):
 
 class CheckpointError(CrganError):
     """A resume checkpoint exists but neither it nor the previous one can be read."""
+
+
+class DivergenceError(CrganError):
+    """A training loss became NaN or infinite; the message names the step."""

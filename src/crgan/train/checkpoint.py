@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from crgan.errors import CheckpointError
+from crgan.errors import CheckpointError, DivergenceError
 from crgan.io import atomic_file
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
     """One optimiser step on ``loss``; a NaN or inf loss stops training with the step named."""
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"{where}: loss became {loss.item()}")
+        raise DivergenceError(f"{where}: loss became {loss.item()}; no result was written (lower the lr or "
+                              f"check the inputs, then rerun: it resumes from the last checkpoint)")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
