@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from crgan.data.datasets import load_dataset
-from crgan.errors import WeightsError
+from crgan.errors import DatasetError, WeightsError
 from crgan.eval.features import lmp
 from crgan.eval.reid import evaluate_model
 from crgan.models.reid import HUB_FILES, build_reid
@@ -77,6 +77,8 @@ def test_training_learns_and_is_deterministic(synthetic_domain, tmp_path: Path):
     model, _ = train_mod.load_reid(tmp_path / "a.pt", CPU)
     metrics = evaluate_model(model, index, CFG, CPU)
     assert 0 <= metrics["gap"]["map"] <= 100 and len(metrics["lmp"]["cmc"]) == 10
+    with pytest.raises(DatasetError, match="market1501: the query set is empty"):
+        evaluate_model(model, {**index, "splits": {**index["splits"], "query": []}}, CFG, CPU)
 
 
 def test_interrupted_training_resumes_to_the_same_weights(synthetic_domain, tmp_path: Path, monkeypatch):

@@ -8,6 +8,7 @@ import torch
 
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
+from crgan.errors import DatasetError
 from crgan.eval.features import extract
 from crgan.eval.ranking import evaluate_rank
 from crgan.kernels import pairwise_distance
@@ -21,7 +22,7 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
     for split in ("query", "gallery"):
         recs = records_of(index, split)
         if not recs:
-            raise ValueError(f"{index['domain']}: the {split} set is empty")
+            raise DatasetError(f"{index['domain']}: the {split} set is empty (index {index['root']})")
         ds = ReidImages(index["root"], recs, dc["height"], dc["width"])
         feats[split] = extract(model, make_loader(ds, ec["batch_size"], False, dc["workers"]), ec["lmp_parts"], dev,
                                desc=f"{index['domain']} {split}")
