@@ -37,7 +37,8 @@ rule table:
     input:
         lambda wildcards: TABLE_INPUTS[int(wildcards.n)](),
     output:
-        "results/table{n}.csv",
+        table="results/table{n}.csv",
+        provenance="results/table{n}.csv.provenance.json",
     wildcard_constraints:
         n="|".join(map(str, TABLE_INPUTS)),
     params:
@@ -47,4 +48,4 @@ rule table:
     log:
         "logs/tables/table{n}.log",
     shell:
-        "crgan table --config-json {params.cfg} --table {wildcards.n} --evals {input} --out {output} > {log} 2>&1"
+        "crgan table --config-json {params.cfg} --table {wildcards.n} --evals {input} --out {output.table} > {log} 2>&1"

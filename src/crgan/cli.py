@@ -163,7 +163,12 @@ def cmd_table(args, cfg):
 
     evals = [read_json(p) for p in args.evals]
     tables.write_table(args.out, tables.BUILDERS[args.table](evals, cfg))
-    log.info("wrote %s", args.out)
+    write_json(f"{args.out}.provenance.json", {
+        "table": args.table, **runtime.provenance(cfg),
+        "evaluations": [{"file": path, **{k: ev["provenance"].get(k) for k in
+                                          ("config_hash", "git_commit", "seed", "device", "kernels", "torch")}}
+                        for path, ev in zip(args.evals, evals)]})
+    log.info("wrote %s and its provenance", args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
