@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crgan.eval.ranking import evaluate_rank
 
@@ -65,3 +67,30 @@ def test_queries_without_match_are_skipped_and_torch_inputs_work():
 def test_no_valid_query_raises():
     with pytest.raises(ValueError, match="no query has a valid match"):
         evaluate_rank(np.zeros((1, 2)), np.array([1]), np.array([1, 2]), np.array([0]), np.array([0, 0]))
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(m=st.integers(1, 6), n=st.integers(1, 12), ids=st.integers(1, 4), cams=st.integers(1, 3),
+       max_rank=st.integers(1, 15), seed=st.integers(0, 2**32 - 1))
+def test_property_matches_reference_and_is_a_cmc(m, n, ids, cams, max_rank, seed):
+    """Any small problem with distinct distances: the reference's CMC and mAP, a non-decreasing CMC
+    in [0, 1], the same result for any gallery order, and a clear error when no query can match."""
+    rng = np.random.default_rng(seed)
+    dist = rng.permutation(m * n).reshape(m, n).astype(float)  # distinct: no tie-order questions
+    problem = (dist, rng.integers(0, ids, m), rng.integers(0, ids, n), rng.integers(0, cams, m),
+               rng.integers(0, cams, n))
+    _, q_pids, g_pids, q_cams, g_cams = problem
+    valid = ((q_pids[:, None] == g_pids[None]) & (q_cams[:, None] != g_cams[None])).any()
+    if not valid:
+        with pytest.raises(ValueError, match="no query has a valid match"):
+            evaluate_rank(*problem, max_rank=max_rank)
+        return
+    cmc, m_ap = evaluate_rank(*problem, max_rank=max_rank, block=2)
+    ref_cmc, ref_ap = reference_rank(*problem, max_rank=max_rank)
+    np.testing.assert_allclose(cmc, ref_cmc, atol=1e-12)
+    assert m_ap == pytest.approx(ref_ap, abs=1e-12)
+    assert np.all(np.diff(cmc) >= 0) and 0 <= cmc[0] and cmc[-1] <= 1 and 0 < m_ap <= 1
+    perm = rng.permutation(n)
+    cmc_p, m_ap_p = evaluate_rank(dist[:, perm], q_pids, g_pids[perm], q_cams, g_cams[perm], max_rank=max_rank)
+    np.testing.assert_allclose(cmc_p, cmc, atol=1e-12)
+    assert m_ap_p == pytest.approx(m_ap, abs=1e-12)
