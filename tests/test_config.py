@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crgan import config
 from crgan.errors import ConfigError
@@ -70,3 +72,34 @@ def test_workflow_rejects_typo_before_any_job(tmp_path: Path):
     assert proc.returncode != 0
     assert "crgan: config error: unknown config key 'eval.lmp_part'" in proc.stderr + proc.stdout
     assert not (work / "results").exists()
+
+
+def leaf_paths(node, prefix=()):
+    """Every (key or index) path to a scalar or empty container in a config tree."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else None
+    if not items:
+        yield prefix
+        return
+    for key, value in items:
+        yield from leaf_paths(value, (*prefix, key))
+
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
+                      st.text(max_size=4), st.lists(st.integers(-3, 3), max_size=2), st.just({"x": 1}))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_property_any_single_value_validates_or_names_its_key(data):
+    """Replace one value of the default config by anything: it validates, or raises ConfigError
+    naming the key's top-level section; never another exception."""
+    cfg = default_cfg()
+    path = data.draw(st.sampled_from(list(leaf_paths(cfg))))
+    parent = cfg
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = data.draw(ANY_VALUE)
+    try:
+        config.validate(cfg)
+    except ConfigError as exc:
+        assert str(path[0]) in str(exc), (path, str(exc))
