@@ -1,10 +1,17 @@
 """The Snakemake workflow end to end on the smoke preset, and its early failures."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from crgan.report.tables import COLUMNS
@@ -123,6 +130,39 @@ def test_a_second_run_from_scratch_gives_byte_identical_tables(smoke_run: Path, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     for table in tables:
         assert (work / table).read_bytes() == (smoke_run / table).read_bytes(), table
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL a process and everything it started, at once (as a node failure would)."""
+    family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    for pid in family:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_sigkill_at_several_points_then_rerun_gives_the_same_tables(smoke_run: Path, tmp_path_factory):
+    """Kill the whole workflow (Snakemake and its running jobs) three times, after about 6, 25 and
+    50 finished jobs; unlock, rerun: the final tables equal an uninterrupted run's, byte for byte."""
+    tables = [f"results/table{n}.csv" for n in (2, 3, 5, 6, 7)]
+    work = smoke_workdir(tmp_path_factory.mktemp("smoke_killed"))
+    args = [*tables, "--cores", "2", "--configfile", "presets/smoke.yaml", "--rerun-incomplete"]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    for finished in (6, 25, 50):
+        proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=work, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 600
+        while (len(list(work.glob("benchmarks/*/*.tsv"))) < finished and proc.poll() is None
+               and time.time() < deadline):
+            time.sleep(0.2)
+        assert proc.poll() is None, "the workflow ended before the kill point"
+        kill_tree(proc)
+        assert run_snakemake(work, "--unlock", *args).returncode == 0
+    proc = run_snakemake(work, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for table in tables:
+        assert (work / table).read_bytes() == (smoke_run / table).read_bytes(), table
+    assert not list(work.glob("results/**/*.ckpt*"))
 
 
 def test_crgan_outputs(smoke_run: Path):
