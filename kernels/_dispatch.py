@@ -67,6 +67,14 @@ def backend(*tensors: torch.Tensor) -> str:
     return "triton-interpreter" if interpreting() else "triton"
 
 
+def same_dtype_contiguous(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """The tensors in their promoted common dtype and contiguous, as the kernels index raw memory."""
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return [t.to(dtype).contiguous() for t in tensors]
+
+
 def check_numel(*shapes: Sequence[int]) -> None:
     """The kernels index with 32-bit offsets: every tensor (by shape) must have fewer than 2^31 elements."""
     for shape in shapes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from crgan.kernels import _reference as ref
-from crgan.kernels._dispatch import check_numel, use_triton
+from crgan.kernels._dispatch import check_numel, same_dtype_contiguous, use_triton
 
 Tensor = torch.Tensor
 
@@ -28,12 +28,9 @@ def _check(xr: Tensor, xc: Tensor, xs: Tensor, *others: Tensor) -> None:
             raise ValueError(f"blend: {name} must be {list(shape)} to match xs, got {list(t.shape)}")
 
 
-def _common(*tensors: Tensor) -> list[Tensor]:
-    """Same dtype (promoted) and contiguous, as the kernels index raw memory."""
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    return [t.to(dtype).contiguous() for t in tensors]
+def _save_inputs(ctx, inputs, output) -> None:
+    """Both fused ops' backward kernels recompute from the inputs (cheaper than saving XG)."""
+    ctx.save_for_backward(*inputs)
 
 
 # ---- blend ---------------------------------------------------------------------------------
@@ -58,15 +55,11 @@ def _(grad: Tensor, xr: Tensor, xc: Tensor, xs: Tensor) -> tuple[Tensor, Tensor,
     return torch.empty_like(xr), torch.empty_like(xc), torch.empty_like(xs)
 
 
-def _blend_setup(ctx, inputs, output) -> None:
-    ctx.save_for_backward(*inputs)
-
-
 def _blend_backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return _blend_backward_op(grad, *ctx.saved_tensors)
 
 
-_blend_op.register_autograd(_blend_backward, setup_context=_blend_setup)
+_blend_op.register_autograd(_blend_backward, setup_context=_save_inputs)
 
 
 def blend(xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
@@ -75,7 +68,7 @@ def blend(xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
     if not use_triton(xr, xc, xs):
         return ref.blend(xr, xc, xs)
     check_numel(xs.shape)
-    return _blend_op(*_common(xr, xc, xs))
+    return _blend_op(*same_dtype_contiguous(xr, xc, xs))
 
 
 # ---- blend + context loss ------------------------------------------------------------------
@@ -101,15 +94,11 @@ def _(gxg, glcon, xr, xc, xs, xt, mf):
     return tuple(torch.empty_like(t) for t in (xr, xc, xs, xt, mf))
 
 
-def _blend_con_setup(ctx, inputs, output) -> None:
-    ctx.save_for_backward(*inputs)
-
-
 def _blend_con_backward(ctx, gxg: Tensor, glcon: Tensor) -> tuple[Tensor, ...]:
     return _blend_con_backward_op(gxg, glcon, *ctx.saved_tensors)
 
 
-_blend_con_op.register_autograd(_blend_con_backward, setup_context=_blend_con_setup)
+_blend_con_op.register_autograd(_blend_con_backward, setup_context=_save_inputs)
 
 
 def blend_context_loss(xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor, mf: Tensor) -> tuple[Tensor, Tensor]:
@@ -122,4 +111,4 @@ def blend_context_loss(xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor, mf: Tenso
     if not use_triton(xr, xc, xs, xt, mf):
         return ref.blend_context_loss(xr, xc, xs, xt, mf)
     check_numel(xs.shape)
-    return _blend_con_op(*_common(xr, xc, xs, xt, mf))
+    return _blend_con_op(*same_dtype_contiguous(xr, xc, xs, xt, mf))

@@ -30,6 +30,12 @@ def _load(ptr, off, live):
 
 
 @triton.jit
+def _mix(xr, xc, xs):
+    """XG = XR*XC + XS*(1-XC) on loaded float32 values."""
+    return xr * xc + xs * (1.0 - xc)
+
+
+@triton.jit
 def _blend_fwd(xr_ptr, xc_ptr, xs_ptr, xg_ptr, P, C, HW, BLOCK: tl.constexpr):
     p, live, base = _pixels(P, C, HW, BLOCK)
     xc = _load(xc_ptr, p, live)
@@ -37,7 +43,7 @@ def _blend_fwd(xr_ptr, xc_ptr, xs_ptr, xg_ptr, P, C, HW, BLOCK: tl.constexpr):
         off = base + c * HW
         xr = _load(xr_ptr, off, live)
         xs = _load(xs_ptr, off, live)
-        tl.store(xg_ptr + off, (xr * xc + xs * (1.0 - xc)).to(xg_ptr.dtype.element_ty), mask=live)
+        tl.store(xg_ptr + off, _mix(xr, xc, xs).to(xg_ptr.dtype.element_ty), mask=live)
 
 
 @triton.jit
@@ -68,7 +74,7 @@ def _blend_con_fwd(xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr, xg_ptr, partial_ptr, 
         xr = _load(xr_ptr, off, live)
         xs = _load(xs_ptr, off, live)
         xt = _load(xt_ptr, off, live)
-        xg = xr * xc + xs * (1.0 - xc)
+        xg = _mix(xr, xc, xs)
         tl.store(xg_ptr + off, xg.to(xg_ptr.dtype.element_ty), mask=live)
         ds = (xg - xs) * mf
         dt = (xg - xt) * mb
@@ -92,7 +98,7 @@ def _blend_con_bwd(gxg_ptr, glcon_ptr, xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr,
         xr = _load(xr_ptr, off, live)
         xs = _load(xs_ptr, off, live)
         xt = _load(xt_ptr, off, live)
-        xg = xr * xc + xs * (1.0 - xc)
+        xg = _mix(xr, xc, xs)
         es = xg - xs
         et = xg - xt
         gs = scale * es * mf * mf   # d Lcon / d XG through the person term

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from crgan.kernels import _reference as ref
-from crgan.kernels._dispatch import check_numel, use_triton
+from crgan.kernels._dispatch import check_numel, same_dtype_contiguous, use_triton
 
 Tensor = torch.Tensor
 METRICS = ("euclidean", "cosine")
@@ -60,7 +60,6 @@ def pairwise_distance(q: Tensor, g: Tensor, metric: str = "euclidean") -> Tensor
         raise ValueError(f"pairwise_distance: expected [M, D] and [N, D], got {tuple(q.shape)} and {tuple(g.shape)}")
     if not use_triton(q, g):
         return ref.pairwise_distance(q, g, metric)
-    dtype = torch.promote_types(q.dtype, g.dtype)
-    q, g = q.to(dtype).contiguous(), g.to(dtype).contiguous()
+    q, g = same_dtype_contiguous(q, g)
     check_numel(q.shape, g.shape, (q.shape[0], g.shape[0]))
     return _distance_op(q, g, metric == "cosine")

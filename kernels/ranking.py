@@ -31,7 +31,7 @@ def _(distmat, q_pids, g_pids, q_camids, g_camids):
 
 
 def _labels(x, device: torch.device, name: str, size: int) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, device=device).long().contiguous()
+    t = torch.as_tensor(x, device=device).long().contiguous()
     if t.shape != (size,):
         raise ValueError(f"rank_metrics: {name} must have {size} entries to match the distance matrix, "
                          f"got shape {tuple(t.shape)}")

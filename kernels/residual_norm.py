@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from crgan.kernels import _reference as ref
-from crgan.kernels._dispatch import check_numel, use_triton
+from crgan.kernels._dispatch import check_numel, same_dtype_contiguous, use_triton
 
 Tensor = torch.Tensor
 
@@ -69,7 +69,6 @@ def residual_instance_norm(x: Tensor, h: Tensor, weight: Tensor, bias: Tensor, e
     if not use_triton(x, h, weight, bias):
         return ref.residual_instance_norm(x, h, weight, bias, eps)
     check_numel(h.shape)
-    dtype = torch.promote_types(x.dtype, h.dtype)
-    y, _, _ = _res_in_op(x.to(dtype).contiguous(), h.to(dtype).contiguous(), weight.contiguous(),
-                         bias.contiguous(), float(eps))
+    x, h = same_dtype_contiguous(x, h)
+    y, _, _ = _res_in_op(x, h, weight.contiguous(), bias.contiguous(), float(eps))
     return y
