@@ -64,11 +64,16 @@ def smoke_workdir(tmp_path: Path) -> Path:
     return work
 
 
-def run_snakemake(work: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run snakemake from this interpreter's environment (so rules find the `crgan` command)."""
+def snakemake_command(*args: str) -> tuple[list[str], dict[str, str]]:
+    """Snakemake from this interpreter, and an environment whose PATH finds its `crgan` command."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return [sys.executable, "-m", "snakemake", *args], env
+
+
+def run_snakemake(work: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run snakemake in ``work`` to the end, output captured."""
+    command, env = snakemake_command(*args)
+    return subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 TINY_SYNTH = {"seed": 0, "height": 32, "width": 16, "context_gap": 1.0, "images_per_camera": [1, 2],

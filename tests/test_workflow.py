@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,9 @@ import pytest
 
 from crgan.report.tables import COLUMNS
 
-from conftest import run_snakemake, smoke_workdir
+from conftest import run_snakemake, smoke_workdir, snakemake_command
+
+TABLES = [f"results/table{n}.csv" for n in (2, 3, 5, 6, 7)]
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +125,10 @@ def test_table6_builds_only_what_it_needs(tmp_path: Path):
 
 def test_a_second_run_from_scratch_gives_byte_identical_tables(smoke_run: Path, tmp_path_factory):
     """Same seed, same CPU: every table CSV of a fresh run equals the first run's, byte for byte."""
-    tables = [f"results/table{n}.csv" for n in (2, 3, 5, 6, 7)]
     work = smoke_workdir(tmp_path_factory.mktemp("smoke_again"))
-    proc = run_snakemake(work, *tables, "--cores", "2", "--configfile", "presets/smoke.yaml")
+    proc = run_snakemake(work, *TABLES, "--cores", "2", "--configfile", "presets/smoke.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for table in tables:
+    for table in TABLES:
         assert (work / table).read_bytes() == (smoke_run / table).read_bytes(), table
 
 
@@ -144,13 +144,11 @@ def kill_tree(proc: subprocess.Popen) -> None:
 def test_sigkill_at_several_points_then_rerun_gives_the_same_tables(smoke_run: Path, tmp_path_factory):
     """Kill the whole workflow (Snakemake and its running jobs) three times, after about 6, 25 and
     50 finished jobs; unlock, rerun: the final tables equal an uninterrupted run's, byte for byte."""
-    tables = [f"results/table{n}.csv" for n in (2, 3, 5, 6, 7)]
     work = smoke_workdir(tmp_path_factory.mktemp("smoke_killed"))
-    args = [*tables, "--cores", "2", "--configfile", "presets/smoke.yaml", "--rerun-incomplete"]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    args = [*TABLES, "--cores", "2", "--configfile", "presets/smoke.yaml", "--rerun-incomplete"]
+    command, env = snakemake_command(*args)
     for finished in (6, 25, 50):
-        proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=work, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 600
         while (len(list(work.glob("benchmarks/*/*.tsv"))) < finished and proc.poll() is None
                and time.time() < deadline):
@@ -160,7 +158,7 @@ def test_sigkill_at_several_points_then_rerun_gives_the_same_tables(smoke_run: P
         assert run_snakemake(work, "--unlock", *args).returncode == 0
     proc = run_snakemake(work, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for table in tables:
+    for table in TABLES:
         assert (work / table).read_bytes() == (smoke_run / table).read_bytes(), table
     assert not list(work.glob("results/**/*.ckpt*"))
 

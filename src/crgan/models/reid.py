@@ -124,8 +124,8 @@ class ReIDNet(nn.Module):
         return self.classifier(self.bnneck(self.pooled(self.feature_map(x))))
 
 
-def build_reid(cfg: dict[str, Any], num_classes: int, init_weights: bool = True) -> tuple[ReIDNet, str]:
-    """The configured re-id network and its initialisation (``imagenet:<file>`` or ``scratch``).
+def build_backbone(cfg: dict[str, Any], init_weights: bool = True) -> tuple[nn.Module, str]:
+    """The configured backbone and its initialisation (``imagenet:<file>`` or ``scratch``).
 
     ``init_weights=False`` skips ImageNet loading (for rebuilding a trained network).
     """
@@ -142,4 +142,10 @@ def build_reid(cfg: dict[str, Any], num_classes: int, init_weights: bool = True)
         if path is not None:
             load_state_dict_checked(backbone.body, path, f"torchvision {arch}", ignore_prefixes=("fc.",))
         init = f"imagenet:{path.name}" if path is not None else "scratch"
+    return backbone, init
+
+
+def build_reid(cfg: dict[str, Any], num_classes: int, init_weights: bool = True) -> tuple[ReIDNet, str]:
+    """The configured re-id network (backbone + IDE head) and the backbone's initialisation."""
+    backbone, init = build_backbone(cfg, init_weights)
     return ReIDNet(backbone, num_classes), init

@@ -8,14 +8,17 @@ from torch import nn
 
 
 class TaudlNet(nn.Module):
-    """Same test interface as :class:`crgan.models.reid.ReIDNet` (``feature_map``, ``pooled``)."""
+    """Same test interface as :class:`crgan.models.reid.ReIDNet` (``feature_map``, ``pooled``).
+
+    A camera without tracklets still gets a (one-output, never trained) head, so head ``c`` is
+    always camera ``c``."""
 
     def __init__(self, backbone: nn.Module, tracklets_per_camera: list[int]):
         super().__init__()
         c = backbone.out_channels
         self.backbone = backbone
         self.embedding = nn.Sequential(nn.Linear(c, c), nn.BatchNorm1d(c), nn.ReLU(inplace=True))
-        self.heads = nn.ModuleList(nn.Linear(c, m) for m in tracklets_per_camera)
+        self.heads = nn.ModuleList(nn.Linear(c, max(1, m)) for m in tracklets_per_camera)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)

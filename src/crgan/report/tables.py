@@ -150,18 +150,19 @@ SPGAN_NOTE = "source model fine-tuned on the source train set translated once by
 def comparison_specs(src: str, tgt: str) -> dict[str, Spec]:
     """Every method of Tables 5-7 we run, for one pair, by the name the paper gives it."""
     spgan, crgan = ("spgan", src, tgt, None), ("crgan", src, tgt, "crgan")
-    return {
-        "SPGAN": ("SPGAN", spgan, "gap", SPGAN_NOTE),
-        "SPGAN+LMP": ("SPGAN+LMP", spgan, "lmp", SPGAN_NOTE),
-        "CR-GAN": ("CR-GAN", crgan, "gap", _rendered(src, tgt)),
-        "CR-GAN+LMP": ("CR-GAN+LMP", crgan, "lmp", _rendered(src, tgt)),
-        "TAUDL": ("TAUDL", ("taudl", None, tgt, "plain"), "gap",
-                  f"plain initialisation, no source data; {TRACKLETS}; TAUDL embedding as feature"),
-        "SPGAN+TAUDL": ("SPGAN+TAUDL", ("taudl", src, tgt, "spgan"), "gap",
-                        f"TAUDL started from the SPGAN fine-tuned network; {TRACKLETS}"),
-        "CR-GAN+TAUDL": ("CR-GAN+TAUDL", ("taudl", src, tgt, "crgan"), "gap",
-                         f"TAUDL started from the CR-GAN fine-tuned network; {TRACKLETS}"),
-    }
+    specs: list[Spec] = [
+        ("SPGAN", spgan, "gap", SPGAN_NOTE),
+        ("SPGAN+LMP", spgan, "lmp", SPGAN_NOTE),
+        ("CR-GAN", crgan, "gap", _rendered(src, tgt)),
+        ("CR-GAN+LMP", crgan, "lmp", _rendered(src, tgt)),
+        ("TAUDL", ("taudl", None, tgt, "plain"), "gap",
+         f"plain initialisation, no source data; {TRACKLETS}; TAUDL embedding as feature"),
+        ("SPGAN+TAUDL", ("taudl", src, tgt, "spgan"), "gap",
+         f"TAUDL started from the SPGAN fine-tuned network; {TRACKLETS}"),
+        ("CR-GAN+TAUDL", ("taudl", src, tgt, "crgan"), "gap",
+         f"TAUDL started from the CR-GAN fine-tuned network; {TRACKLETS}"),
+    ]
+    return {spec[0]: spec for spec in specs}
 
 
 #: Tables 5-7: the pairs they cover, their metrics, and the methods we run (the rest are quoted).
@@ -176,10 +177,10 @@ def comparison_rows(table: int, evals: list[dict[str, Any]], cfg: dict[str, Any]
     """Tables 5-7: the paper's methods in the paper's order, ours computed and the rest quoted."""
     pairs_key, metrics, ours = COMPARISONS[table]
     by = _by_key(evals)
+    methods = list(dict.fromkeys(r["method"] for r in paper_rows() if int(r["table"]) == table))
     rows: list[dict[str, Any]] = []
     for src, tgt in cfg[pairs_key]:
         specs = comparison_specs(src, tgt)
-        methods = list(dict.fromkeys(r["method"] for r in paper_rows() if int(r["table"]) == table))
         for method in methods:
             if method in ours:
                 rows += _rows_for(table, by, [specs[method]], src, tgt, metrics)

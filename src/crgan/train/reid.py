@@ -14,7 +14,7 @@ from crgan import runtime
 from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
-from crgan.models.reid import build_reid
+from crgan.models.reid import build_backbone, build_reid
 from crgan.models.taudl import TaudlNet
 from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
 
@@ -77,9 +77,8 @@ def load_reid(path: str | Path, dev: torch.device):
     of :mod:`crgan.train.finetune` or :func:`crgan.train.taudl.train_taudl`."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     meta = blob["meta"]
-    if meta.get("model") == "taudl":
-        backbone = build_reid(meta["reid"], 1, init_weights=False)[0].backbone
-        model = TaudlNet(backbone, [max(1, m) for m in meta["tracklets_per_camera"]])
+    if meta.get("method") == "taudl":
+        model = TaudlNet(build_backbone(meta["reid"], init_weights=False)[0], meta["tracklets_per_camera"])
     else:
         model, _ = build_reid(meta["reid"], meta["num_classes"], init_weights=False)
     model.load_state_dict(blob["model"])

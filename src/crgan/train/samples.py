@@ -11,10 +11,15 @@ from torch.utils.data import Dataset
 from crgan.io import atomic_file
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (the generators' range) -> uint8 pixel values, same shape."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte()
+
+
 def write_grid(rows: list[torch.Tensor], path: str | Path) -> None:
     """Each row is an (N, 3, H, W) batch in [-1, 1]; all rows have the same N, H and W."""
     grid = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)  # (3, rows*H, N*W)
-    pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    pixels = to_uint8(grid).permute(1, 2, 0).cpu().numpy()
     with atomic_file(path) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG")
 

@@ -33,7 +33,7 @@ from crgan.models.sianet import SiaNet, contrastive_loss
 from crgan.train.checkpoint import StopOnSigterm, finish, load_state, optimise, rng_state, save_state, set_rng_state
 from crgan.train.crgan import random_batch
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss
-from crgan.train.samples import fixed_batch, write_grid
+from crgan.train.samples import fixed_batch, to_uint8, write_grid
 from crgan.train.schedule import lr_factor
 
 log = logging.getLogger(__name__)
@@ -196,14 +196,12 @@ def translate_split(g_path: Path, source: dict, cfg: dict[str, Any], out: Path, 
     with atomic_dir(out) as tmp:
         for i in tqdm(range(0, len(ds), batch), desc="SPGAN translate", mininterval=5):
             xs = torch.stack([ds[j][0] for j in range(i, min(i + batch, len(ds)))]).to(dev)
-            pixels = ((g(xs).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            pixels = to_uint8(g(xs)).permute(0, 2, 3, 1).cpu().numpy()
             for rec, img in zip(records[i:i + batch], pixels):
                 path = (tmp / rec.path).with_suffix(".png")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(img).save(path)
-        index = {**source, "root": str(out), "translated_by": str(g_path),
-                 "translation": f"SPGAN {blob['meta']['source']}->{blob['meta']['target']}",
-                 "translated_to": blob["meta"]["target"],
+        index = {**source, "root": str(out), "translated_by": str(g_path), "translated_to": blob["meta"]["target"],
                  "splits": {"train": [{**asdict(r), "path": str(Path(r.path).with_suffix(".png"))}
                                       for r in records]}}
         write_json(tmp / "index.json", index)

@@ -32,7 +32,7 @@ from crgan.config import config_hash
 from crgan.data.datasets import Record, records_of
 from crgan.data.loader import ReidImages
 from crgan.errors import DatasetError
-from crgan.models.reid import build_reid
+from crgan.models.reid import build_backbone
 from crgan.models.taudl import TaudlNet
 from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
 from crgan.train.reid import load_reid
@@ -103,8 +103,8 @@ def start_backbone(cfg: dict[str, Any], init_model: Path | None) -> tuple[nn.Mod
     """The backbone TAUDL starts from, the re-id config that rebuilds it, and where it came from:
     {'start': plain | crgan | spgan | reid, 'source': the domain it was trained from, 'init': text}."""
     if init_model is None:
-        net, init = build_reid(cfg["reid"], 1)
-        return net.backbone, cfg["reid"], {"start": "plain", "source": None, "init": init}
+        backbone, init = build_backbone(cfg["reid"])
+        return backbone, cfg["reid"], {"start": "plain", "source": None, "init": init}
     net, meta = load_reid(init_model, torch.device("cpu"))
     method = meta.get("method", "reid")
     what = {"crgan": "CR-GAN", "spgan": "SPGAN"}.get(method, "re-id")
@@ -120,7 +120,7 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, dev: to
     members, cameras, labels = tracklets(records, target["num_cameras"])
     per_camera = [cameras.count(c) for c in range(target["num_cameras"])]
     backbone, reid_cfg, origin = start_backbone(cfg, init_model)
-    model = TaudlNet(backbone, [max(1, m) for m in per_camera]).to(dev)
+    model = TaudlNet(backbone, per_camera).to(dev)
     ds = ReidImages(target["root"], records, dc["height"], dc["width"], train=True)
     top_k = tc["top_k"] or max(1, target["num_cameras"] // 2)
     chash = config_hash({"taudl": tc, "data": dc, "reid": reid_cfg, "seed": seed, "domain": target["domain"],
@@ -158,7 +158,7 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, dev: to
             save_state(ckpt_path, {"config_hash": chash, "iteration": it + 1, "rows": rows,
                                    "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng_state(),
                                    "gen": gen.get_state()})
-    meta = {"model": "taudl", "method": "taudl", **origin, "domain": target["domain"], "target": target["domain"],
+    meta = {"method": "taudl", **origin, "domain": target["domain"], "target": target["domain"],
             "variant": None, "reid": reid_cfg,
             "tracklets_per_camera": per_camera, "num_tracklets": len(members), "top_k": top_k, "taudl": tc,
             "data": {"height": dc["height"], "width": dc["width"], "synthetic": target["synthetic"]},
