@@ -19,11 +19,18 @@ def taudl_evals(runs):
     return [f"results/eval/taudl/{t}/{start}/seed{seed}.json" for t, start in sorted(runs) for seed in SEEDS]
 
 
+def quality_results(methods):
+    """Image-quality results (Tables 1 and 4) of ``methods`` for every pair and seed."""
+    return [f"results/quality/{s}-{t}/{m}/seed{seed}.json" for s, t in PAIRS for m in methods for seed in SEEDS]
+
+
 TABLE_INPUTS = {
+    1: lambda: quality_results(["source-target", "wo_dual", "crgan"]),
     # Direct Transfer (source model on target), source->source and target-supervised, w/o dual and CR-GAN
     2: lambda: reid_evals({(s, t) for s, t in PAIRS} | {(d, d) for s, t in PAIRS for d in (s, t)})
     + crgan_evals(["wo_dual", "crgan"]),
     3: lambda: crgan_evals(["wo_id", "wo_cam", "wo_con", "crgan"]),
+    4: lambda: quality_results(["source-target", "spgan", "crgan"]),
     5: lambda: spgan_evals(PAIRS) + crgan_evals(["crgan"]),
     6: lambda: spgan_evals(PAIRS) + crgan_evals(["crgan"])
     + taudl_evals({(t, start) for s, t in PAIRS for start in ("plain", f"crgan-{s}", f"spgan-{s}")}),
@@ -37,7 +44,7 @@ rule table:
     input:
         lambda wildcards: TABLE_INPUTS[int(wildcards.n)](),
     output:
-        table="results/table{n}.csv",
+        table=report("results/table{n}.csv", caption="captions/table.rst", category="Tables"),
         provenance="results/table{n}.csv.provenance.json",
     wildcard_constraints:
         n="|".join(map(str, TABLE_INPUTS)),

@@ -76,6 +76,15 @@ def run_snakemake(work: Path, *args: str, timeout: int = 900) -> subprocess.Comp
     return subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """The whole smoke workflow (default target: the report), run once per test session."""
+    work = smoke_workdir(tmp_path_factory.mktemp("smoke"))
+    proc = run_snakemake(work, "--cores", "2", "--configfile", "presets/smoke.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work
+
+
 TINY_SYNTH = {"seed": 0, "height": 32, "width": 16, "context_gap": 1.0, "images_per_camera": [1, 2],
               "domains": {d: {"train_ids": 6, "test_ids": 5, "distractor_ids": 3, "junk_images": 2}
                           for d in ("market1501", "dukemtmc", "cuhk03")}}

@@ -158,6 +158,40 @@ def cmd_eval_reid(args, cfg):
              metrics["gap"]["rank1"], metrics["gap"]["map"], metrics["lmp"]["rank1"], metrics["lmp"]["map"])
 
 
+def cmd_quality(args, cfg):
+    import torch
+
+    from crgan.eval import quality
+    from crgan.eval.quality_nets import quality_nets
+    from crgan.eval.renderers import load_renderer
+    from crgan.train.reid import load_reid
+    from crgan.train.samples import write_grid
+
+    runtime.setup(args.threads, args.seed)
+    dev, qc = runtime.device(cfg["device"]), cfg["quality"]
+    source, target = read_json(args.source_index), read_json(args.target_index)
+
+    def substitute():
+        model, meta = load_reid(args.substitute, dev)
+        return model, (f"{meta['reid']['arch']} re-id network trained on {meta['domain']} labels in this "
+                       f"workflow ({args.substitute})")
+
+    lp, fid = quality_nets(qc, substitute, dev)
+    render = load_renderer(args.method, Path(args.generator) if args.generator else None, dev)
+    sel = quality.select(source, target, args.target_masks, qc, cfg["data"], args.seed)
+    metrics, images = quality.measure(render, sel, lp, fid, qc["batch_size"], dev)
+    shown = min(qc["figure_sources"], len(sel.xs))
+    write_grid([torch.cat([sel.xs[i:i + 1], images[i]]) for i in range(shown)], args.figure)
+    write_json(args.out, {"method": args.method, "source": source["domain"], "target": target["domain"],
+                          "seed": args.seed, "synthetic": target["synthetic"], "metrics": metrics,
+                          "metric_backbone": {"lpips": lp.backbone, "fid": fid.backbone},
+                          "counts": {"sources": len(sel.xs), "contexts": sel.xt.shape[1],
+                                     "real_images": len(sel.real_target)},
+                          "generator": args.generator, "provenance": runtime.provenance(cfg, args.seed, dev)})
+    log.info("%s %s->%s: %s", args.method, source["domain"], target["domain"],
+             ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+
 def cmd_table(args, cfg):
     from crgan.report import tables
 
@@ -169,6 +203,14 @@ def cmd_table(args, cfg):
                                           ("config_hash", "git_commit", "seed", "device", "kernels", "torch")}}
                         for path, ev in zip(args.evals, evals)]})
     log.info("wrote %s and its provenance", args.out)
+
+
+def cmd_report(args, cfg):
+    from crgan.report.html import build_report
+
+    build_report(cfg, args.configfiles or [], [Path(p) for p in args.tables], [Path(p) for p in args.figures],
+                 [Path(p) for p in args.curves], [Path(p) for p in args.evals], Path(args.benchmarks), Path(args.out))
+    log.info("wrote %s", args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,9 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="start from this fine-tuned model's backbone (default: plain initialisation)")
     add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
         index="index JSON", out="metrics JSON")
+    p = add("quality", cmd_quality, "LPIPS diversity, FID and KID of one method's images (Tables 1 and 4)",
+            source_index="source index JSON", target_index="target index JSON",
+            target_masks="target masks folder", substitute="re-id model used when ImageNet weights are absent",
+            out="metrics JSON", figure="PNG: source images and their renderings")
+    p.add_argument("--method", required=True, choices=["source-target", "wo_dual", "crgan", "spgan"])
+    p.add_argument("--generator", help="the method's generator file (not for source-target)")
     p = add("table", cmd_table, "build a result table", out="CSV file")
-    p.add_argument("--table", type=int, required=True, choices=[2, 3, 5, 6, 7])
+    p.add_argument("--table", type=int, required=True, choices=[1, 2, 3, 4, 5, 6, 7])
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
+    p = add("report", cmd_report, "the HTML report: tables beside the paper's, samples, curves, run times",
+            benchmarks="folder of Snakemake benchmark files", out="HTML file")
+    for opt, h in (("tables", "table CSVs"), ("figures", "sample grids and quality figures (PNG)"),
+                   ("curves", "training logs (CSV)"), ("evals", "re-id evaluation JSONs (CMC curves)")):
+        p.add_argument(f"--{opt}", nargs="*", default=[], help=h)
+    p.add_argument("--configfiles", nargs="*", help="config files the workflow ran with (shown in the report)")
     return parser
 
 

@@ -79,6 +79,13 @@ class CompactResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.out_channels = c_in
 
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's and every stage's output, shallow to deep (LPIPS-style layer features)."""
+        maps = [self.stem(x)]
+        for stage in self.stages:
+            maps.append(stage(maps[-1]))
+        return maps
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
 
@@ -95,6 +102,14 @@ class TorchvisionResNet(nn.Module):
             block.downsample[0].stride = (1, 1)
         self.body = net
         self.out_channels = net.fc.in_features
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's and every residual stage's output, shallow to deep (LPIPS-style layer features)."""
+        n = self.body
+        maps = [n.relu(n.bn1(n.conv1(x)))]
+        for stage in (n.layer1, n.layer2, n.layer3, n.layer4):
+            maps.append(stage(n.maxpool(maps[-1]) if stage is n.layer1 else maps[-1]))
+        return maps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.body

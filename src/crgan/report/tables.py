@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from crgan.io import atomic_file
 
 COLUMNS = ["table", "method", "source", "target", "metric", "value", "paper_value", "data", "seeds", "init",
-           "status", "notes"]
+           "metric_backbone", "status", "notes"]
 REID_METRICS = ("rank1", "rank5", "rank10", "map")
 
 
@@ -34,24 +34,26 @@ def paper_values() -> dict[tuple[int, str, str, str, str], str]:
     return {(int(r["table"]), r["method"], r["source"], r["target"], r["metric"]): r["value"] for r in paper_rows()}
 
 
+def summary_row(table: int, method: str, source: str, target: str, metric: str, values: list[float],
+                seeds: list[int], data: str, init: str, notes: str, metric_backbone: str = "",
+                digits: int = 2) -> dict[str, Any]:
+    """One reproduced row: the mean over seeds, the spread in the notes, the paper's value beside it
+    (looked up under the paper's metric name; a substitute metric is ``<metric>_substitute``)."""
+    if len(values) > 1:
+        notes = "; ".join(x for x in (notes, f"std {statistics.stdev(values):.{digits}f} over {len(values)} seeds") if x)
+    paper = paper_values().get((table, method, source, target, metric.removesuffix("_substitute")), "")
+    return {"table": table, "method": method, "source": source, "target": target, "metric": metric,
+            "value": f"{statistics.fmean(values):.{digits}f}", "paper_value": paper, "data": data,
+            "seeds": ";".join(map(str, sorted(seeds))), "init": init, "metric_backbone": metric_backbone,
+            "status": "reproduced", "notes": notes}
+
+
 def metric_rows(table: int, method: str, source: str, target: str, per_seed: list[dict[str, Any]],
                 metrics: Iterable[str], data: str, init: str, notes: str = "", pooling: str = "gap") -> list[dict]:
-    """Rows for one method and pair from per-seed evaluation results (mean, spread in notes)."""
-    rows = []
-    seeds = sorted(r["seed"] for r in per_seed)
-    for metric in metrics:
-        values = [r["metrics"][pooling][metric] for r in per_seed]
-        note = notes
-        if len(values) > 1:
-            note = f"{note}; " if note else ""
-            note += f"std {statistics.stdev(values):.2f} over {len(values)} seeds"
-        rows.append({
-            "table": table, "method": method, "source": source, "target": target, "metric": metric,
-            "value": f"{statistics.fmean(values):.2f}",
-            "paper_value": paper_values().get((table, method, source, target, metric), ""),
-            "data": data, "seeds": ";".join(map(str, seeds)), "init": init, "status": "reproduced", "notes": note,
-        })
-    return rows
+    """Re-id rows (percent) for one method and pair from per-seed evaluation results."""
+    seeds = [r["seed"] for r in per_seed]
+    return [summary_row(table, method, source, target, m, [r["metrics"][pooling][m] for r in per_seed], seeds,
+                        data, init, notes) for m in metrics]
 
 
 def reported_rows(table: int, method: str, source: str, target: str, metrics: Iterable[str]) -> list[dict]:
@@ -60,7 +62,7 @@ def reported_rows(table: int, method: str, source: str, target: str, metrics: It
              == (table, method, source, target)}
     return [{"table": table, "method": method, "source": source, "target": target, "metric": m,
              "value": "", "paper_value": found[m]["value"], "data": "", "seeds": "", "init": "",
-             "status": "reported-only",
+             "metric_backbone": "", "status": "reported-only",
              "notes": "; ".join(x for x in (found[m]["group"], "not run here: quoted from the paper",
                                             found[m]["note"]) if x)}
             for m in metrics if m in found]
@@ -189,8 +191,54 @@ def comparison_rows(table: int, evals: list[dict[str, Any]], cfg: dict[str, Any]
     return rows
 
 
+#: Methods measured for image quality (``crgan quality --method``), by the name Tables 1 and 4 give them.
+QUALITY_METHODS = {"source-target": "source-target data", "wo_dual": "w/o dual condition", "crgan": "CR-GAN",
+                   "spgan": "SPGAN"}
+#: Tables 1 and 4: the methods whose images they measure (keys of QUALITY_METHODS), in the paper's order.
+QUALITY_TABLES = {1: ("source-target", "wo_dual", "crgan"), 4: ("source-target", "spgan", "crgan")}
+#: Row order of the quality metrics (by their paper name); the last two are not in the paper.
+QUALITY_METRICS = ("lpips", "fid", "kid", "lpips_to_source")
+QUALITY_NOTES = {
+    "lpips": "LPIPS diversity: mean over source images of the mean LPIPS between its renderings into "
+             "different target contexts (source-target data: LPIPS between source and target images)",
+    "fid": "FID against real target images, raw (the paper's scale for FID is unstated)",
+    "kid": "not in the paper: KID (unbiased, FID is biased on small sets), same features as FID",
+    "lpips_to_source": "not in the paper: mean LPIPS between a source image and its renderings",
+}
+
+
+def quality_rows(table: int, evals: list[dict[str, Any]], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tables 1 and 4: LPIPS and FID (plus KID and LPIPS-to-source) per method and pair, with the
+    feature network each was computed with."""
+    by: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for ev in evals:
+        by.setdefault((ev["method"], ev["source"], ev["target"]), []).append(ev)
+    rows: list[dict[str, Any]] = []
+    for src, tgt in cfg["pairs"]:
+        for method in QUALITY_TABLES[table]:
+            runs = by.get((method, src, tgt))
+            if not runs:
+                raise ValueError(f"table {table}: no image-quality result for {method} {src}->{tgt}")
+            measured = sorted(runs[0]["metrics"], key=lambda m: QUALITY_METRICS.index(m.removesuffix("_substitute")))
+            for metric in measured:
+                base = metric.removesuffix("_substitute")
+                backbone = runs[0]["metric_backbone"]["lpips" if base.startswith("lpips") else "fid"]
+                notes = [QUALITY_NOTES[base]]
+                if metric != base:
+                    notes.append("computed on a substitute feature network (ImageNet weights absent): "
+                                 "not on the paper's scale")
+                if base == "lpips" and method in ("wo_dual", "spgan"):
+                    notes.append("G does not see XT, so one source image has one rendering: diversity 0 by definition")
+                rows.append(summary_row(table, QUALITY_METHODS[method], src, tgt, metric,
+                                        [r["metrics"][metric] for r in runs], [r["seed"] for r in runs],
+                                        "synthetic" if runs[0]["synthetic"] else "real", "", "; ".join(notes),
+                                        metric_backbone=backbone, digits=4))
+    return rows
+
+
 #: Table number -> builder(evaluations, config).
-BUILDERS = {2: table2_rows, 3: table3_rows, **{t: partial(comparison_rows, t) for t in COMPARISONS}}
+BUILDERS = {2: table2_rows, 3: table3_rows, **{t: partial(comparison_rows, t) for t in COMPARISONS},
+            **{t: partial(quality_rows, t) for t in QUALITY_TABLES}}
 
 
 def write_table(path: str | Path, rows: list[dict[str, Any]]) -> None:

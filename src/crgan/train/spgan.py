@@ -178,6 +178,14 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
 
 
 @torch.no_grad()
+def load_translator(path: str | Path, dev: torch.device) -> tuple[ResnetGenerator, dict[str, Any]]:
+    """SPGAN's source -> target generator G and its metadata, as written by :func:`train_spgan`."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    g = build_translator(blob["meta"]["generator"])
+    g.load_state_dict(blob["g"])
+    return g.to(dev).eval(), blob["meta"]
+
+
 def translate_split(g_path: Path, source: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -> dict:
     """Render every source training image in the target style with G; write the images under
     ``out`` at their source-relative paths (PNG) and ``out/index.json``, a dataset index of them.
@@ -185,10 +193,7 @@ def translate_split(g_path: Path, source: dict, cfg: dict[str, Any], out: Path, 
     Images are stored at the network input size (data.height x data.width). The folder appears
     only when complete (written under a temporary name, then renamed).
     """
-    blob = torch.load(g_path, map_location="cpu", weights_only=False)
-    g = build_translator(blob["meta"]["generator"])
-    g.load_state_dict(blob["g"])
-    g.to(dev).eval()
+    g, meta = load_translator(g_path, dev)
     dc = cfg["data"]
     records = records_of(source, "train")
     ds = MaskedImages(source["root"], None, records, dc["height"], dc["width"], train=False)
@@ -201,7 +206,7 @@ def translate_split(g_path: Path, source: dict, cfg: dict[str, Any], out: Path, 
                 path = (tmp / rec.path).with_suffix(".png")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(img).save(path)
-        index = {**source, "root": str(out), "translated_by": str(g_path), "translated_to": blob["meta"]["target"],
+        index = {**source, "root": str(out), "translated_by": str(g_path), "translated_to": meta["target"],
                  "splits": {"train": [{**asdict(r), "path": str(Path(r.path).with_suffix(".png"))}
                                       for r in records]}}
         write_json(tmp / "index.json", index)

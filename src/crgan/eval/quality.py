@@ -1,0 +1,151 @@
+"""Image quality of generated data, Tables 1 and 4 (Section 4.1): LPIPS diversity, FID and KID.
+
+One selection per pair and seed serves every method: ``sources`` source training images, each
+paired with ``contexts`` target instances (image and person mask), and ``real_images`` real target
+images. A method is a renderer ``(XS, XT, MT) -> images``:
+
+- LPIPS (diversity): per source image, the mean LPIPS over all pairs of its renderings into the
+  different contexts, averaged over source images. A renderer that ignores XT (SPGAN, the w/o dual
+  condition ablation) yields identical renderings, hence 0: the definition, not a shortcut.
+  The "source-target data" row is the mean LPIPS between each source image and its target instances.
+- ``lpips_to_source`` (not in the paper): mean LPIPS between XS and its renderings, how far a
+  method moves an image; shown because the paper's protocol for its non-zero SPGAN value is unstated.
+- FID: renderings against real target images (the source-target row: real source images against
+  real target images). KID (unbiased; not in the paper) beside it, since FID is biased on small sets.
+"""
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from crgan.data.datasets import records_of
+from crgan.data.loader import MaskedImages
+from crgan.eval.quality_nets import FidNet, LpipsNet
+
+#: (XS, XT, MT), all (N, C, H, W), images in [-1, 1] -> renderings (N, 3, H, W) in [-1, 1].
+Renderer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _unit(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Unit length along channels, as lpips.normalize_tensor."""
+    return f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
+
+
+def lpips_between(net: LpipsNet, a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """LPIPS of each pair of images given their layer features ``a[k][i]`` and ``b[k][i]``: per
+    layer, the channel-weighted squared difference of unit-normalised features, averaged over space."""
+    total = None
+    for fa, fb, w in zip(a, b, net.weights):
+        d = (_unit(fa) - _unit(fb)).pow(2)
+        d = d.sum(dim=1) if w is None else (d * w.view(1, -1, 1, 1)).sum(dim=1)
+        total = d.mean(dim=(1, 2)) if total is None else total + d.mean(dim=(1, 2))
+    return total
+
+
+def lpips_diversity(net: LpipsNet, renderings: torch.Tensor) -> float:
+    """Mean over groups (dim 0) of the mean LPIPS over all pairs within a group (dim 1)."""
+    per_group = []
+    for group in renderings:
+        feats = net.layers(group)
+        i, j = map(list, zip(*itertools.combinations(range(len(group)), 2)))
+        per_group.append(lpips_between(net, [f[i] for f in feats], [f[j] for f in feats]).mean().item())
+    return float(np.mean(per_group))
+
+
+def lpips_paired(net: LpipsNet, a: torch.Tensor, b: torch.Tensor, batch: int) -> float:
+    """Mean LPIPS between ``a[i]`` and ``b[i]``."""
+    out = [lpips_between(net, net.layers(a[s:s + batch]), net.layers(b[s:s + batch]))
+           for s in range(0, len(a), batch)]
+    return torch.cat(out).mean().item()
+
+
+def features(net: FidNet, images: torch.Tensor, batch: int) -> np.ndarray:
+    return torch.cat([net.features(images[s:s + batch]) for s in range(0, len(images), batch)]).double().cpu().numpy()
+
+
+def frechet_distance(fa: np.ndarray, fb: np.ndarray) -> float:
+    """FID between two feature sets (pytorch-fid's matrix square root)."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    with warnings.catch_warnings():  # pytorch-fid passes SciPy's deprecated `disp` argument
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return float(calculate_frechet_distance(fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0),
+                                                np.cov(fb, rowvar=False)))
+
+
+def kernel_inception_distance(fa: np.ndarray, fb: np.ndarray) -> float:
+    """Unbiased MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3 (Binkowski et al.)."""
+    d = fa.shape[1]
+    kaa, kbb, kab = ((x @ y.T / d + 1) ** 3 for x, y in ((fa, fa), (fb, fb), (fa, fb)))
+    m, n = len(fa), len(fb)
+    return float((kaa.sum() - np.trace(kaa)) / (m * (m - 1)) + (kbb.sum() - np.trace(kbb)) / (n * (n - 1))
+                 - 2 * kab.mean())
+
+
+@dataclass
+class Selection:
+    """The images every method of one pair and seed is measured on."""
+
+    xs: torch.Tensor  # (S, 3, H, W) source images
+    xt: torch.Tensor  # (S, M, 3, H, W) target instances per source image
+    mt: torch.Tensor  # (S, M, 1, H, W) their person masks
+    real_source: torch.Tensor  # (R, 3, H, W)
+    real_target: torch.Tensor  # (R, 3, H, W)
+
+    def xs_per_context(self) -> torch.Tensor:
+        """Each source image repeated once per context: (S * M, 3, H, W), in ``xt.flatten(0, 1)`` order."""
+        return self.xs.repeat_interleave(self.xt.shape[1], dim=0)
+
+
+def _stack(ds: MaskedImages, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    items = [ds[int(i)] for i in idx]
+    return torch.stack([x for x, *_ in items]), torch.stack([m for _, m, *_ in items])
+
+
+def select(source: dict, target: dict, target_masks: str, qc: dict, dc: dict, seed: int) -> Selection:
+    """A seeded draw (without augmentation) from the two training splits; sizes capped by the data."""
+    rng = np.random.default_rng(seed)
+    size = (dc["height"], dc["width"])
+    src = MaskedImages(source["root"], None, records_of(source, "train"), *size, train=False)
+    tgt = MaskedImages(target["root"], target_masks, records_of(target, "train"), *size, train=False)
+    n_src, m = min(qc["sources"], len(src)), qc["contexts"]
+    xs, _ = _stack(src, rng.choice(len(src), n_src, replace=False))
+    xt, mt = _stack(tgt, rng.choice(len(tgt), n_src * m, replace=len(tgt) < n_src * m))
+    n_real = min(qc["real_images"], len(src), len(tgt))
+    real_source = _stack(src, rng.choice(len(src), n_real, replace=False))[0]
+    real_target = _stack(tgt, rng.choice(len(tgt), n_real, replace=False))[0]
+    return Selection(xs, xt.view(n_src, m, *xt.shape[1:]), mt.view(n_src, m, *mt.shape[1:]), real_source, real_target)
+
+
+def render_all(render: Renderer, sel: Selection, batch: int, dev: torch.device) -> torch.Tensor:
+    """Every source image in every one of its contexts: (S, M, 3, H, W) on the CPU."""
+    xs, xt, mt = sel.xs_per_context(), sel.xt.flatten(0, 1), sel.mt.flatten(0, 1)
+    out = [render(xs[i:i + batch].to(dev), xt[i:i + batch].to(dev), mt[i:i + batch].to(dev)).cpu()
+           for i in range(0, len(xs), batch)]
+    return torch.cat(out).view(sel.xt.shape)
+
+
+@torch.no_grad()
+def measure(render: Renderer | None, sel: Selection, lp: LpipsNet, fid: FidNet, batch: int,
+            dev: torch.device) -> tuple[dict[str, float], torch.Tensor]:
+    """Metrics of one method and its images (S, M, 3, H, W); ``render=None`` measures the data
+    itself (the "source-target data" row), whose images are the target instances."""
+    real_target = features(fid, sel.real_target.to(dev), batch)
+    xs = sel.xs_per_context().to(dev)
+    if render is None:
+        images, fake = sel.xt, features(fid, sel.real_source.to(dev), batch)
+        metrics = {lp.metric: lpips_paired(lp, xs, sel.xt.flatten(0, 1).to(dev), batch)}
+    else:
+        images = render_all(render, sel, batch, dev)
+        flat = images.flatten(0, 1).to(dev)
+        fake = features(fid, flat, batch)
+        metrics = {lp.metric: lpips_diversity(lp, images.to(dev)),
+                   lp.metric.replace("lpips", "lpips_to_source"): lpips_paired(lp, xs, flat, batch)}
+    metrics[fid.metric] = frechet_distance(fake, real_target)
+    metrics[fid.metric.replace("fid", "kid")] = kernel_inception_distance(fake, real_target)
+    return metrics, images

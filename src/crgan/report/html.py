@@ -1,0 +1,258 @@
+"""``results/report.html``: one self-contained page (images inlined, no scripts) with what ran, every
+table as the paper lays it out (ours beside the paper's), sample grids, training and CMC curves, and
+per-rule run times. Each table cell carries its CSV row's values as ``data-*`` attributes, so a test
+can check that the page and the CSVs agree.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import os
+import platform
+import re
+import statistics
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from PIL import Image
+
+from crgan import runtime
+from crgan.config import config_hash
+from crgan.io import atomic_file, read_json
+from crgan.report.plots import line_plot
+
+TABLE_TITLES = {
+    1: "Image quality: LPIPS diversity and FID, w/o dual condition vs CR-GAN",
+    2: "Ablation of the dual condition in re-id (%)",
+    3: "Ablation of each loss in re-id (%)",
+    4: "Image quality: LPIPS diversity and FID, SPGAN vs CR-GAN",
+    5: "GAN-based methods in the cross-domain setting (%)",
+    6: "Market1501 / DukeMTMC-reID against unsupervised cross-domain methods (%)",
+    7: "CUHK03 to Market1501 / DukeMTMC-reID (%)",
+}
+METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lpips": "LPIPS", "fid": "FID",
+                "kid": "KID", "lpips_to_source": "LPIPS to XS"}
+#: Row labels of the sample grids (as the paper's Figures 1 and 4, and SPGAN's own rows).
+GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"]}
+DOMAIN_SHORT = {"market1501": "Market", "dukemtmc": "Duke", "cuhk03": "CUHK03"}
+#: Evaluations drawn as CMC curves: (method, variant or start, pooling) -> label.
+CMC_METHODS = {("reid", None, "gap"): "Direct Transfer", ("crgan", "wo_dual", "gap"): "w/o dual condition",
+               ("crgan", "crgan", "gap"): "CR-GAN", ("crgan", "crgan", "lmp"): "CR-GAN+LMP",
+               ("spgan", None, "gap"): "SPGAN", ("spgan", None, "lmp"): "SPGAN+LMP",
+               ("taudl", "plain", "gap"): "TAUDL", ("taudl", "spgan", "gap"): "SPGAN+TAUDL",
+               ("taudl", "crgan", "gap"): "CR-GAN+TAUDL"}
+
+
+def pair_name(src: str, tgt: str) -> str:
+    return f"{DOMAIN_SHORT.get(src, src)} → {DOMAIN_SHORT.get(tgt, tgt)}"
+
+
+def metric_label(metric: str) -> str:
+    base = metric.removesuffix("_substitute")
+    return METRIC_NAMES.get(base, base) + ("*" if base != metric else "")
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def table_view(number: int, rows: list[dict[str, str]]) -> dict[str, Any]:
+    """One table as the paper lays it out: methods down, (pair, metric) across, each cell ours,
+    the paper's and the difference (only where both exist and the metric is the paper's)."""
+    pairs = list(dict.fromkeys((r["source"], r["target"]) for r in rows))
+    order = list(METRIC_NAMES)
+    metrics = sorted(dict.fromkeys(r["metric"] for r in rows),
+                     key=lambda m: order.index(m.removesuffix("_substitute")) if m.removesuffix("_substitute") in order
+                     else len(order))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    cell = {(r["method"], r["source"], r["target"], r["metric"]): r for r in rows}
+    body = []
+    for method in methods:
+        cells, status = [], set()
+        for src, tgt in pairs:
+            for metric in metrics:
+                r = cell.get((method, src, tgt, metric))
+                if r is None:
+                    cells.append(None)
+                    continue
+                status.add(r["status"])
+                ours, paper = _float(r["value"]), _float(r["paper_value"])
+                std = re.search(r"std ([0-9.]+) over", r["notes"])
+                cells.append({"row": r, "std": std.group(1) if std else "",
+                              "diff": f"{ours - paper:+.{len(r['value'].split('.')[-1])}f}"
+                              if ours is not None and paper is not None and not metric.endswith("_substitute")
+                              else ""})
+        notes = next((r["notes"] for r in rows if r["method"] == method and r["notes"]), "")
+        body.append({"method": method, "cells": cells, "status": "reproduced" if "reproduced" in status
+                     else "reported-only", "notes": notes})
+    backbones = sorted({r["metric_backbone"] for r in rows if r["metric_backbone"]})
+    return {"number": number, "title": TABLE_TITLES.get(number, f"Table {number}"),
+            "pairs": [pair_name(*p) for p in pairs], "metrics": [(m, metric_label(m)) for m in metrics],
+            "body": body, "backbones": backbones, "substitute": any(m.endswith("_substitute") for m in metrics),
+            "data": sorted({r["data"] for r in rows if r["data"]})}
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def read_curve(path: Path) -> tuple[str, dict[str, list[tuple[float, float]]]]:
+    """x column name and every ``loss*`` column of a training log CSV (empty cells skipped: a loss
+    that starts late, such as SPGAN's SiaNet term)."""
+    rows = read_rows(path)
+    if not rows:
+        return "", {}
+    x = next(iter(rows[0]))
+    return x, {c: [(float(r[x]), float(r[c])) for r in rows if r[c] != ""] for c in rows[0] if c.startswith("loss")}
+
+
+#: Training logs by path: regex -> (plot title, series label, plot every loss column or just ``loss``).
+CURVES = [
+    (r"results/reid/(?P<a>[^/]+)/seed(?P<seed>\d+)/model\.pt\.log\.csv", "Re-id training (source models)", "{a}", False),
+    (r"results/crgan/(?P<p>[^/]+)/crgan/seed(?P<seed>\d+)/G\.pt\.loss\.csv", "CR-GAN losses, {p}", "", True),
+    (r"results/crgan/(?P<p>[^/]+)/(?P<v>[^/]+)/seed(?P<seed>\d+)/reid\.pt\.log\.csv", "Fine-tuning Did, {p}", "{v}", False),
+    (r"results/spgan/(?P<p>[^/]+)/seed(?P<seed>\d+)/reid\.pt\.log\.csv", "Fine-tuning Did, {p}", "spgan", False),
+    (r"results/spgan/(?P<p>[^/]+)/seed(?P<seed>\d+)/G\.pt\.loss\.csv", "SPGAN losses, {p}", "", True),
+    (r"results/taudl/(?P<a>[^/]+)/(?P<v>[^/]+)/seed(?P<seed>\d+)/model\.pt\.log\.csv", "TAUDL on {a}", "{v}", False),
+]
+
+
+def curve_plots(paths: list[Path]) -> list[str]:
+    """SVG plots of the first seed's training logs, grouped as CURVES says."""
+    plots: dict[str, dict[str, Any]] = {}
+    seed0 = min((int(m.group("seed")) for p in paths for rx, *_ in CURVES if (m := re.search(rx, str(p)))), default=0)
+    for path in sorted(paths):
+        for rx, title, label, every in CURVES:
+            m = re.search(rx, path.as_posix())
+            if not m or int(m.group("seed")) != seed0:
+                continue
+            names = {k: v for k, v in m.groupdict().items() if v}
+            if "p" in names:
+                names["p"] = pair_name(*names["p"].split("-"))
+            x, cols = read_curve(path)
+            plot = plots.setdefault(title.format(**names), {"x": x, "series": {}, "kind": title})
+            for col, pts in cols.items():
+                if every:
+                    plot["series"][col.removeprefix("loss_")] = pts
+                elif col == "loss":
+                    plot["series"][label.format(**names)] = pts
+            break
+    kinds = [title for _, title, *_ in CURVES]
+    ordered = sorted(plots.items(), key=lambda item: (kinds.index(item[1]["kind"]), item[0]))
+    return [line_plot(p["series"], title, p["x"], "loss") for title, p in ordered if p["series"]]
+
+
+def cmc_plots(evals: list[dict[str, Any]], pairs: list[tuple[str, str]], ranks: int = 20) -> list[str]:
+    """One CMC plot per pair: the mean CMC over seeds of each method of CMC_METHODS."""
+    plots = []
+    for src, tgt in pairs:
+        curves: dict[str, list[list[float]]] = defaultdict(list)
+        for ev in evals:
+            if ev["test_domain"] != tgt or ev.get("source") not in (src, None):  # plain TAUDL has no source
+                continue
+            key = ev.get("variant") or ev.get("start")
+            for pooling in ("gap", "lmp"):
+                label = CMC_METHODS.get((ev["method"], key, pooling))
+                if label:
+                    curves[label].append(ev["metrics"][pooling]["cmc"][:ranks])
+        order = [v for v in CMC_METHODS.values() if v in curves]
+        series = {name: [(i + 1, statistics.fmean(c[i] for c in curves[name])) for i in range(len(curves[name][0]))]
+                  for name in order}
+        plots.append(line_plot(series, f"CMC, {pair_name(src, tgt)}", "rank", "matching rate (%)"))
+    return plots
+
+
+#: Quality strips in the order shown, with their labels.
+STRIP_LABELS = {"source-target": "XS, then target instances XT", "wo_dual": "w/o dual condition", "spgan": "SPGAN",
+                "crgan": "CR-GAN"}
+
+
+def image(path: Path, scale: int = 2) -> dict[str, Any]:
+    """An image inlined as a data URI, with its display size (pixels scaled up, not smoothed)."""
+    with Image.open(path) as im:
+        width, height = im.size
+    return {"src": data_uri(path), "width": width * scale, "height": height * scale}
+
+
+def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """Sample grids and the quality strips of the first seed, by kind, with their row labels."""
+    out: dict[str, list[dict[str, Any]]] = {"crgan": [], "spgan": [], "quality": []}
+    seed0 = min((int(m.group(1)) for p in paths if (m := re.search(r"seed(\d+)", p.as_posix()))), default=0)
+    for path in sorted(paths):
+        posix = path.as_posix()
+        if f"seed{seed0}" not in posix:
+            continue
+        if m := re.search(r"crgan/([^/]+)-([^/]+)/([^/]+)/seed\d+/G\.pt\.grid\.png$", posix):
+            out["crgan"].append({"pair": pair_name(m[1], m[2]), "variant": m[3], "rows": GRID_ROWS["crgan"],
+                                 **image(path)})
+        elif m := re.search(r"spgan/([^/]+)-([^/]+)/seed\d+/G\.pt\.grid\.png$", posix):
+            out["spgan"].append({"pair": pair_name(m[1], m[2]), "rows": GRID_ROWS["spgan"], **image(path)})
+        elif (m := re.search(r"quality/([^/]+)-([^/]+)/([^/]+)/seed\d+\.png$", posix)) and m[3] in STRIP_LABELS:
+            out["quality"].append({"pair": pair_name(m[1], m[2]), "method": m[3], "label": STRIP_LABELS[m[3]],
+                                   "order": list(STRIP_LABELS).index(m[3]), **image(path)})
+    return out
+
+
+def run_times(benchmarks: Path) -> list[dict[str, Any]]:
+    """Per rule: jobs, mean, max and total wall seconds from Snakemake's benchmark files."""
+    out = []
+    for rule_dir in sorted(p for p in benchmarks.glob("*") if p.is_dir()):
+        secs = [float(rows[0]["s"]) for f in sorted(rule_dir.glob("*.tsv"))
+                if (rows := list(csv.DictReader(open(f), delimiter="\t")))]
+        if secs:
+            out.append({"rule": rule_dir.name, "jobs": len(secs), "mean": statistics.fmean(secs), "max": max(secs),
+                        "total": sum(secs)})
+    return out
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for pkg in ("crgan-repro", "torch", "torchvision", "triton", "snakemake", "numpy", "lpips", "pytorch-fid"):
+        try:
+            found[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            found[pkg] = "not installed"
+    return {"python": platform.python_version(), **found}
+
+
+def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
+                 curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path) -> None:
+    """Render the report from the workflow's outputs and write it atomically."""
+    rows = {int(re.search(r"table(\d+)\.csv$", p.name).group(1)): read_rows(p) for p in tables}
+    views = [table_view(n, rows[n]) for n in sorted(rows)]
+    all_rows = [r for n in rows for r in rows[n] if r["status"] == "reproduced"]
+    provenance = [read_json(f"{p}.provenance.json") for p in tables if Path(f"{p}.provenance.json").is_file()]
+    evals = [read_json(p) for p in eval_paths]
+    pairs = [tuple(p) for p in cfg["pairs"] + cfg["cuhk03_pairs"]]
+    summary = {
+        "data": ", ".join(sorted({r["data"] for r in all_rows})) or "none",
+        "domains": sorted({d for p in pairs for d in p}), "pairs": [pair_name(*p) for p in pairs],
+        "configfiles": [os.path.relpath(f) if Path(f).resolve().is_relative_to(Path.cwd()) else f for f in configfiles], "seeds": cfg["seeds"], "config_hash": config_hash(cfg),
+        "git_commit": runtime.git_commit(),
+        "inits": sorted({m for r in all_rows for m in re.findall(r"scratch|imagenet:[^\s)]+", r["init"])}),
+        "metric_backbones": sorted({r["metric_backbone"] for r in all_rows if r["metric_backbone"]}),
+        "substitute": any(r["metric"].endswith("_substitute") for r in all_rows),
+        "devices": sorted({e.get("device") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
+        "kernels": sorted({e.get("kernels") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
+        "machine": f"{platform.platform()} ({platform.machine()}, {os.cpu_count()} CPUs)",
+        "versions": versions(),
+    }
+    env = jinja2.Environment(loader=jinja2.PackageLoader("crgan.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    times = run_times(benchmarks)
+    page = env.get_template("report.html.j2").render(
+        summary=summary, tables=views, figures=figures(figure_paths), curves=curve_plots(curve_paths),
+        cmc=cmc_plots(evals, pairs), times=times, total_time=sum(t["total"] for t in times))
+    with atomic_file(out) as tmp:
+        Path(tmp).write_text(page, encoding="utf-8")

@@ -1,0 +1,104 @@
+"""The HTML report: its tables hold the CSVs' numbers, and it renders in headless Chromium."""
+from __future__ import annotations
+
+import csv
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from crgan.report.html import table_view
+from crgan.report.plots import line_plot, nice_ticks
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+class Cells(HTMLParser):
+    """Every result-table cell's data-* attributes, and the number of result tables and images."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.tables, self.images = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and "result" in (a.get("class") or ""):
+            self.tables.append(int(a["data-table"]))
+        elif tag == "td" and "data-metric" in a:
+            self.cells.append((self.tables[-1], a["data-method"], a["data-source"], a["data-target"], a["data-metric"],
+                               a["data-value"], a["data-paper"], a["data-status"]))
+        elif tag == "img" and (a.get("src") or "").startswith("data:image/png;base64,"):
+            self.images += 1
+
+
+def test_table_view_orders_metrics_and_compares_only_the_papers_metric():
+    row = dict(table="1", source="market1501", target="dukemtmc", paper_value="0.281", data="synthetic", seeds="0",
+               init="", metric_backbone="substitute: x", status="reproduced", notes="")
+    rows = [{**row, "method": "CR-GAN", "metric": "fid_substitute", "value": "0.5000"},
+            {**row, "method": "CR-GAN", "metric": "lpips", "value": "0.3000"},
+            {**row, "method": "CR-GAN", "metric": "kid", "value": "0.0100", "paper_value": ""}]
+    view = table_view(1, rows)
+    assert [m for m, _ in view["metrics"]] == ["lpips", "fid_substitute", "kid"]
+    assert [label for _, label in view["metrics"]] == ["LPIPS", "FID*", "KID"]
+    lpips_cell, fid_cell, kid_cell = view["body"][0]["cells"]
+    assert lpips_cell["diff"] == "+0.0190" and fid_cell["diff"] == "" and kid_cell["diff"] == ""
+    assert view["substitute"] and view["pairs"] == ["Market → Duke"]
+
+
+def test_plots_are_svg_with_round_ticks():
+    assert nice_ticks(0.0, 0.93) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    svg = line_plot({"a": [(1, 2.0), (2, 1.0)], "b": [(1, 3.0), (2, float("nan"))]}, "t", "x", "y")
+    assert svg.startswith("<svg") and svg.count("<polyline") == 2 and "nan" not in svg
+    assert "no data" in line_plot({"a": []}, "t", "x", "y")
+
+
+def test_report_tables_hold_the_csv_numbers(smoke_run: Path):
+    parser = Cells()
+    parser.feed((smoke_run / "results" / "report.html").read_text(encoding="utf-8"))
+    assert sorted(parser.tables) == list(range(1, 8))
+    in_csv = set()
+    for n in range(1, 8):
+        with open(smoke_run / "results" / f"table{n}.csv", newline="") as fh:
+            in_csv |= {(n, r["method"], r["source"], r["target"], r["metric"], r["value"], r["paper_value"], r["status"])
+                       for r in csv.DictReader(fh)}
+    assert set(parser.cells) == in_csv and len(parser.cells) == len(in_csv)
+    assert parser.images >= 8  # CR-GAN and SPGAN grids, quality strips
+
+
+def test_report_shows_the_substitute_and_synthetic_labels(smoke_run: Path):
+    page = (smoke_run / "results" / "report.html").read_text(encoding="utf-8")
+    assert 'id="synthetic-banner"' in page and 'id="substitute-banner"' in page
+    assert "LPIPS*" in page and "FID*" in page and "substitute: compact re-id network trained on" in page
+    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed "
+                    "(.ci/run installs them; apt-get install chromium chromium-driver)")
+def test_report_in_headless_chromium(smoke_run: Path):
+    """No console errors, all seven tables, every image decoded; a full-page screenshot is saved."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (dev extra) is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get((smoke_run / "results" / "report.html").resolve().as_uri())
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert not errors, errors
+        assert driver.execute_script("return document.querySelectorAll('table.result').length") == 7
+        images = driver.execute_script("return [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+        assert images and all(images)
+        assert driver.execute_script("return document.querySelectorAll('svg.plot').length") >= 4
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1400, height)
+        shot = smoke_run / "results" / "report.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    finally:
+        driver.quit()
