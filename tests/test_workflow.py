@@ -186,3 +186,28 @@ def test_missing_real_dataset_fails_early_naming_folder(tmp_path: Path):
     log = (work / "logs" / "index" / "market1501.log").read_text()
     assert "crgan: error: Market1501: dataset root /nonexistent/Market does not exist" in log
     assert not (work / "results" / "data" / "market1501.json").exists()
+
+
+def test_quality_tables_are_computed_on_the_named_substitute(smoke_run: Path):
+    """Tables 1 and 4 of the smoke run: real numbers (finite, not constant), the substitute named
+    in the metric and the feature-network column (no ImageNet weights on this machine)."""
+    for n, methods in ((1, {"source-target data", "w/o dual condition", "CR-GAN"}),
+                       (4, {"source-target data", "SPGAN", "CR-GAN"})):
+        with open(smoke_run / "results" / f"table{n}.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert {r["method"] for r in rows} == methods
+        assert all(r["metric"].endswith("_substitute") and r["metric_backbone"].startswith("substitute: ") for r in rows)
+        values = {(r["method"], r["source"], r["metric"]): float(r["value"]) for r in rows}
+        assert all(v == v and abs(v) != float("inf") for v in values.values())
+        assert len({v for (m, s, metric), v in values.items() if metric == "fid_substitute"}) > 1
+        for src in ("market1501", "dukemtmc"):
+            assert values[("CR-GAN", src, "lpips_substitute")] > 0  # G sees XT: renderings differ
+            assert values[("source-target data", src, "lpips_substitute")] > 0
+    assert (smoke_run / "results" / "quality" / "market1501-dukemtmc" / "crgan" / "seed0.png").is_file()
+
+
+def test_snakemakes_own_report(smoke_run: Path):
+    proc = run_snakemake(smoke_run, "--configfile", "presets/smoke.yaml", "--report", "results/workflow-report.html")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page = (smoke_run / "results" / "workflow-report.html").read_text(encoding="utf-8")
+    assert "table1.csv" in page and "report.html" in page
