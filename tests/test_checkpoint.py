@@ -2,6 +2,7 @@
 be read the error names the files; a diverged loss stops training with the step named."""
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -9,7 +10,11 @@ import pytest
 import torch
 
 from crgan.errors import CheckpointError, DivergenceError
-from crgan.train.checkpoint import finish, load_state, optimise, previous, save_state
+from crgan.train.checkpoint import finish, load_state, optimise, previous, provenance_file, save_state
+
+
+def state(config_hash: str, iteration: int = 1) -> dict:
+    return {"config_hash": config_hash, "iteration": iteration, "provenance": {"seed": 0, "git_commit": "abc"}}
 
 
 def truncate(path: Path) -> None:
@@ -18,9 +23,9 @@ def truncate(path: Path) -> None:
 
 def test_previous_checkpoint_is_kept_and_used_when_the_latest_is_corrupt(tmp_path: Path, caplog):
     ckpt = tmp_path / "m.pt.ckpt"
-    save_state(ckpt, {"config_hash": "h", "iteration": 1})
+    save_state(ckpt, state("h", 1))
     assert not previous(ckpt).exists()
-    save_state(ckpt, {"config_hash": "h", "iteration": 2})
+    save_state(ckpt, state("h", 2))
     assert load_state(ckpt, "h")["iteration"] == 2 and load_state(previous(ckpt), "h")["iteration"] == 1
     truncate(ckpt)
     with caplog.at_level(logging.WARNING):
@@ -30,15 +35,15 @@ def test_previous_checkpoint_is_kept_and_used_when_the_latest_is_corrupt(tmp_pat
 
 def test_killed_between_rotation_and_rename_resumes_from_previous(tmp_path: Path):
     ckpt = tmp_path / "m.pt.ckpt"
-    save_state(ckpt, {"config_hash": "h", "iteration": 1})
+    save_state(ckpt, state("h", 1))
     ckpt.rename(previous(ckpt))  # the state a kill inside save_state can leave
     assert load_state(ckpt, "h")["iteration"] == 1
 
 
 def test_no_usable_checkpoint_is_a_clear_error(tmp_path: Path):
     ckpt = tmp_path / "m.pt.ckpt"
-    save_state(ckpt, {"config_hash": "h", "iteration": 1})
-    save_state(ckpt, {"config_hash": "h", "iteration": 2})
+    save_state(ckpt, state("h", 1))
+    save_state(ckpt, state("h", 2))
     truncate(ckpt)
     truncate(previous(ckpt))
     with pytest.raises(CheckpointError, match=r"no usable checkpoint .*m\.pt\.ckpt.*delete .*m\.pt\.ckpt\.prev"):
@@ -48,16 +53,19 @@ def test_no_usable_checkpoint_is_a_clear_error(tmp_path: Path):
 def test_other_configuration_or_nothing_starts_afresh(tmp_path: Path):
     ckpt = tmp_path / "m.pt.ckpt"
     assert load_state(ckpt, "h") is None
-    save_state(ckpt, {"config_hash": "other", "iteration": 3})
+    save_state(ckpt, state("other", 3))
     assert load_state(ckpt, "h") is None
 
 
-def test_finish_removes_both_checkpoints(tmp_path: Path):
+def test_checkpoints_and_the_final_file_have_provenance_and_finish_removes_the_checkpoints(tmp_path: Path):
     out = tmp_path / "m.pt"
-    save_state(f"{out}.ckpt", {"config_hash": "h"})
-    save_state(f"{out}.ckpt", {"config_hash": "h"})
-    finish(out, {"w": 1}, [{"iteration": 1, "loss": 0.5}], tmp_path / "m.pt.log.csv")
+    save_state(f"{out}.ckpt", state("h"))
+    save_state(f"{out}.ckpt", state("h"))
+    assert json.loads(provenance_file(f"{out}.ckpt").read_text()) == {"seed": 0, "git_commit": "abc",
+                                                                      "config_hash_of_state": "h"}
+    finish(out, {"w": 1, "meta": {"provenance": {"seed": 0}}}, [{"iteration": 1, "loss": 0.5}], tmp_path / "m.pt.log.csv")
     assert out.is_file() and not list(tmp_path.glob("*.ckpt*"))
+    assert json.loads(provenance_file(out).read_text()) == {"seed": 0}
 
 
 def test_a_diverged_loss_stops_training_naming_the_step():

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from crgan.errors import CheckpointError, DivergenceError
-from crgan.io import atomic_file
+from crgan.errors import CheckpointError, DivergenceError, WeightsError
+from crgan.io import atomic_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,17 @@ def previous(path: str | Path) -> Path:
     return Path(f"{path}.prev")
 
 
+def provenance_file(path: str | Path) -> Path:
+    """Where a checkpoint's or model file's provenance is written beside it (``<path>.provenance.json``)."""
+    return Path(f"{path}.provenance.json")
+
+
 def save_state(path: str | Path, state: dict[str, Any]) -> None:
     """Write a training state atomically, keeping the one before it as ``<path>.prev``, so that a
-    checkpoint corrupted after it was written (disk, copy, truncation) still leaves one to resume."""
+    checkpoint corrupted after it was written (disk, copy, truncation) still leaves one to resume.
+    ``state["provenance"]`` (config hash, commit, versions, device, seed) is also written beside it."""
     path = Path(path)
+    write_json(provenance_file(path), {**state["provenance"], "config_hash_of_state": state["config_hash"]})
     with atomic_file(path) as tmp:
         torch.save(state, tmp)
         if path.is_file():
@@ -78,16 +85,41 @@ def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None
     opt.step()
 
 
+def read_model_file(path: str | Path, what: str, needs: tuple[str, ...], method: str | None = None) -> dict[str, Any]:
+    """A finished model file of this workflow (``{"meta": ..., <states>}``) holding a ``what``;
+    anything else (unreadable, another step's file) is a WeightsError naming the file."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise WeightsError(f"model file {path} does not exist") from None
+    except Exception as exc:
+        raise WeightsError(f"cannot read model file {path}: {str(exc).splitlines()[0]}") from None
+    meta = blob.get("meta") if isinstance(blob, dict) else None
+    if not isinstance(meta, dict) or any(k not in meta for k in needs) or (method and meta.get("method") != method):
+        raise WeightsError(f"{path} is not a {what} file written by this workflow")
+    return blob
+
+
+def load_weights(module: torch.nn.Module, state: dict[str, Any], path: str | Path, what: str) -> None:
+    """``module.load_state_dict(state)``; a mismatch is a WeightsError naming the file."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path} does not fit the {what}: {str(exc).splitlines()[0]}") from None
+
+
 def finish(out: str | Path, blob: dict[str, Any], rows: list[dict[str, Any]], curve: str | Path) -> None:
-    """Write the loss curve (CSV) and the final file atomically, then drop the resume checkpoint."""
+    """Write the loss curve (CSV), the provenance and the final file atomically, then drop the resume
+    checkpoint."""
     with atomic_file(curve) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+    write_json(provenance_file(out), blob["meta"]["provenance"])
     with atomic_file(out) as tmp:
         torch.save(blob, tmp)
-    Path(f"{out}.ckpt").unlink(missing_ok=True)
-    previous(f"{out}.ckpt").unlink(missing_ok=True)
+    for leftover in (Path(f"{out}.ckpt"), previous(f"{out}.ckpt"), provenance_file(f"{out}.ckpt")):
+        leftover.unlink(missing_ok=True)
 
 
 class StopOnSigterm:

@@ -82,6 +82,7 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
     weights = variant_weights(cc["loss_weights"], variant)
     chash = config_hash({"crgan": cc, "data": dc, "seed": seed, "variant": variant,
                          "pair": [source["domain"], target["domain"]]})
+    prov = runtime.provenance(cfg, seed, dev)  # in every checkpoint and the final file
     ckpt_path = Path(f"{out}.ckpt")
     state = load_state(ckpt_path, chash)
     if state is None:
@@ -110,7 +111,7 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
         log.info("resuming %s from iteration %d", out, start)
 
     def checkpoint(iteration: int) -> None:
-        save_state(ckpt_path, {"config_hash": chash, "iteration": iteration, "rows": rows, "g": g.state_dict(),
+        save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "iteration": iteration, "rows": rows, "g": g.state_dict(),
                                "d": d.state_dict(), "dcam": dcam.state_dict(), "dcam_acc": dcam_acc,
                                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng_state(),
                                "src_rng": src_gen.get_state(), "tgt_rng": tgt_gen.get_state()})
@@ -148,7 +149,7 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
     save_sample_grid(g, src_ds, tgt_ds, Path(f"{out}.grid.png"), cc["grid_columns"], dev)
     meta = {"variant": variant, "source": source["domain"], "target": target["domain"], "seed": seed,
             "iterations": total, "dcam_train_acc": dcam_acc, "generator": cc["generator"],
-            "final": rows[-1], "provenance": runtime.provenance(cfg, seed, dev)}
+            "final": rows[-1], "provenance": prov}
     finish(out, {"g": g.state_dict(), "meta": meta}, rows, f"{out}.loss.csv")
     return meta
 

@@ -22,7 +22,8 @@ from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages, to_reid_input
 from crgan.models.generator import masked_target
 from crgan.models.reid import ReIDNet
-from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
+from crgan.train.checkpoint import (finish, load_state, load_weights, optimise, read_model_file, rng_state, save_state,
+                                    set_rng_state)
 from crgan.train.crgan import build_generator, random_batch
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,9 @@ Batches = Callable[[], tuple[torch.Tensor, torch.Tensor]]
 
 def load_generator(path: str | Path, dev: torch.device):
     """A trained generator and its metadata, as written by :func:`crgan.train.crgan.train_generator`."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = read_model_file(path, "CR-GAN generator", ("generator", "variant"))
     g = build_generator(blob["meta"]["generator"], blob["meta"]["variant"])
-    g.load_state_dict(blob["g"])
+    load_weights(g, blob["g"], path, "CR-GAN generator its metadata describes")
     return g.to(dev).eval(), blob["meta"]
 
 
@@ -49,6 +50,7 @@ def finetune_reid(did: ReIDNet, did_meta: dict, batches: Batches, gens: dict[str
     """
     fc = cfg["finetune"]
     chash = config_hash({"finetune": fc, "data": cfg["data"], "seed": seed, **run})
+    prov = runtime.provenance(cfg, seed, dev)  # in every checkpoint and the final file
     ckpt_path = Path(f"{out}.ckpt")
     did.to(dev)
     opt = torch.optim.Adam(did.parameters(), lr=fc["lr"], weight_decay=fc["weight_decay"])
@@ -71,11 +73,11 @@ def finetune_reid(did: ReIDNet, did_meta: dict, batches: Batches, gens: dict[str
         rows.append({"iteration": it + 1, "loss": round(loss.item(), 5),
                      "train_acc": round((logits.argmax(1) == ys).float().mean().item(), 4)})
         if (it + 1) % fc["checkpoint_every"] == 0:
-            save_state(ckpt_path, {"config_hash": chash, "iteration": it + 1, "rows": rows,
+            save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "iteration": it + 1, "rows": rows,
                                    "model": did.state_dict(), "opt": opt.state_dict(), "rng": rng_state(),
                                    "gens": {name: gen.get_state() for name, gen in gens.items()}})
     meta = {**did_meta, **run, "finetune": fc, "final_loss": rows[-1]["loss"],
-            "provenance": runtime.provenance(cfg, seed, dev)}
+            "provenance": prov}
     finish(out, {"model": did.state_dict(), "meta": meta}, rows, f"{out}.log.csv")
     return meta
 

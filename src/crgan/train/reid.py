@@ -16,7 +16,8 @@ from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
 from crgan.models.reid import build_backbone, build_reid
 from crgan.models.taudl import TaudlNet
-from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
+from crgan.train.checkpoint import (finish, load_state, load_weights, optimise, read_model_file, rng_state, save_state,
+                                    set_rng_state)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=rc["epochs"] * len(loader))
     criterion = nn.CrossEntropyLoss(label_smoothing=rc["label_smoothing"])
     chash = config_hash({"reid": rc, "data": dc, "seed": seed, "domain": index["domain"]})
+    prov = runtime.provenance(cfg, seed, dev)  # in every checkpoint and the final file
     ckpt_path, log_path = Path(f"{out}.ckpt"), Path(f"{out}.log.csv")
     rows: list[dict[str, Any]] = []
     start = 0
@@ -61,13 +63,13 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
                      "lr": f"{sched.get_last_lr()[0]:.3g}", "seconds": round(time.time() - t0, 2)})
         log.info("epoch %d/%d loss %.4f acc %.3f (%.1fs)", epoch + 1, rc["epochs"], rows[-1]["loss"],
                  rows[-1]["train_acc"], rows[-1]["seconds"])
-        save_state(ckpt_path, {"config_hash": chash, "epoch": epoch + 1, "rows": rows, "model": model.state_dict(),
+        save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "epoch": epoch + 1, "rows": rows, "model": model.state_dict(),
                                "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": rng_state(),
                                "loader_rng": loader.generator.get_state()})
     meta = {"method": "reid", "domain": index["domain"], "num_classes": ds.num_classes, "init": init, "reid": rc,
             "data": {"height": dc["height"], "width": dc["width"], "synthetic": index["synthetic"]},
             "final_loss": rows[-1]["loss"], "final_train_acc": rows[-1]["train_acc"],
-            "provenance": runtime.provenance(cfg, seed, dev)}
+            "provenance": prov}
     finish(out, {"model": model.state_dict(), "meta": meta}, rows, log_path)
     return meta
 
@@ -75,11 +77,11 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
 def load_reid(path: str | Path, dev: torch.device):
     """A trained re-id network and its metadata, as written by :func:`train_reid`, the fine-tuning
     of :mod:`crgan.train.finetune` or :func:`crgan.train.taudl.train_taudl`."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = read_model_file(path, "re-id model", ("reid", "domain"))
     meta = blob["meta"]
     if meta.get("method") == "taudl":
         model = TaudlNet(build_backbone(meta["reid"], init_weights=False)[0], meta["tracklets_per_camera"])
     else:
         model, _ = build_reid(meta["reid"], meta["num_classes"], init_weights=False)
-    model.load_state_dict(blob["model"])
+    load_weights(model, blob["model"], path, "re-id network its metadata describes")
     return model.to(dev).eval(), meta

@@ -30,7 +30,8 @@ from crgan.io import atomic_dir, write_json
 from crgan.models.cyclegan import ResnetGenerator
 from crgan.models.discriminators import PatchDiscriminator
 from crgan.models.sianet import SiaNet, contrastive_loss
-from crgan.train.checkpoint import StopOnSigterm, finish, load_state, optimise, rng_state, save_state, set_rng_state
+from crgan.train.checkpoint import (StopOnSigterm, finish, load_state, load_weights, optimise, read_model_file, rng_state,
+                                    save_state, set_rng_state)
 from crgan.train.crgan import random_batch
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss
 from crgan.train.samples import fixed_batch, to_uint8, write_grid
@@ -91,6 +92,7 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
     sc, dc = cfg["spgan"], cfg["data"]
     w = sc["loss_weights"]
     chash = config_hash({"spgan": sc, "data": dc, "seed": seed, "pair": [source["domain"], target["domain"]]})
+    prov = runtime.provenance(cfg, seed, dev)  # in every checkpoint and the final file
     ckpt_path = Path(f"{out}.ckpt")
     src_ds = MaskedImages(source["root"], None, records_of(source, "train"), dc["height"], dc["width"])
     tgt_ds = MaskedImages(target["root"], None, records_of(target, "train"), dc["height"], dc["width"])
@@ -156,7 +158,7 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
                 row["loss_sianet"] = ""
             rows.append(row)
             if (it + 1) % sc["checkpoint_every"] == 0 or stop.requested:
-                save_state(ckpt_path, {"config_hash": chash, "iteration": it + 1, "rows": rows,
+                save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "iteration": it + 1, "rows": rows,
                                        "nets": {k: n.state_dict() for k, n in nets.items()},
                                        "opts": {k: o.state_dict() for k, o in opts.items()},
                                        "pools": {k: p.images for k, p in pools.items()}, "rng": rng_state(),
@@ -172,7 +174,7 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
         write_grid([xs, fake_t, f(fake_t), xt, f(xt)], Path(f"{out}.grid.png"))
     meta = {"method": "spgan", "source": source["domain"], "target": target["domain"], "seed": seed,
             "iterations": total, "generator": sc["generator"], "final": rows[-1],
-            "provenance": runtime.provenance(cfg, seed, dev)}
+            "provenance": prov}
     finish(out, {"g": g.state_dict(), "meta": meta}, rows, f"{out}.loss.csv")
     return meta
 
@@ -180,9 +182,9 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
 @torch.no_grad()
 def load_translator(path: str | Path, dev: torch.device) -> tuple[ResnetGenerator, dict[str, Any]]:
     """SPGAN's source -> target generator G and its metadata, as written by :func:`train_spgan`."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = read_model_file(path, "SPGAN generator", ("generator",), method="spgan")
     g = build_translator(blob["meta"]["generator"])
-    g.load_state_dict(blob["g"])
+    load_weights(g, blob["g"], path, "SPGAN generator its metadata describes")
     return g.to(dev).eval(), blob["meta"]
 
 

@@ -127,6 +127,7 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, dev: to
                          "init": origin["init"]})
     opt = torch.optim.Adam(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
     gen = torch.Generator().manual_seed(seed + 30)
+    prov = runtime.provenance(cfg, seed, dev)  # in every checkpoint and the final file
     ckpt_path = Path(f"{out}.ckpt")
     total, first, rows = tc["iterations"], 0, []
     state = load_state(ckpt_path, chash)
@@ -155,13 +156,13 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, dev: to
         rows.append({"iteration": it + 1, "loss": round(loss.item(), 5), "loss_pctd": round(l_pctd.item(), 5),
                      "loss_ccta": round(l_ccta.item(), 5), "lr": f"{tc['lr'] * lr_factor(it, total):.3g}"})
         if (it + 1) % tc["checkpoint_every"] == 0:
-            save_state(ckpt_path, {"config_hash": chash, "iteration": it + 1, "rows": rows,
+            save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "iteration": it + 1, "rows": rows,
                                    "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng_state(),
                                    "gen": gen.get_state()})
     meta = {"method": "taudl", **origin, "domain": target["domain"], "target": target["domain"],
             "variant": None, "reid": reid_cfg,
             "tracklets_per_camera": per_camera, "num_tracklets": len(members), "top_k": top_k, "taudl": tc,
             "data": {"height": dc["height"], "width": dc["width"], "synthetic": target["synthetic"]},
-            "final_loss": rows[-1]["loss"], "provenance": runtime.provenance(cfg, seed, dev)}
+            "final_loss": rows[-1]["loss"], "provenance": prov}
     finish(out, {"model": model.state_dict(), "meta": meta}, rows, f"{out}.log.csv")
     return meta
