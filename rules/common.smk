@@ -12,6 +12,7 @@ CUHK03_PAIRS = [tuple(pair) for pair in config["cuhk03_pairs"]]  # Table 7
 DOMAINS = sorted({domain for pair in PAIRS + CUHK03_PAIRS for domain in pair})
 SYNTHETIC = config["data"]["source"] == "synthetic"
 THREADS = config["threads"]
+GPUS = config["gpus"]  # Snakemake's `gpu` resource per job kind (the Slurm profile requests them)
 
 
 # Rules call the `crgan` command. Without --use-conda, use the one installed beside the Python that

@@ -36,6 +36,7 @@ rule train_crgan:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
+        gpu=GPUS["train"],
     conda:
         "../envs/crgan.yaml"
     log:
@@ -60,6 +61,7 @@ rule finetune_crgan:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
+        gpu=GPUS["train"],
     conda:
         "../envs/crgan.yaml"
     log:
@@ -81,6 +83,8 @@ rule eval_crgan:
     params:
         cfg=cfg("eval", "data", "device"),
     threads: THREADS["eval"]
+    resources:
+        gpu=GPUS["eval"],
     conda:
         "../envs/crgan.yaml"
     log:

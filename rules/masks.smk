@@ -10,6 +10,8 @@ rule masks:
     params:
         cfg=cfg("masks", "device"),
     threads: THREADS["eval"]
+    resources:
+        gpu=GPUS["eval"],
     conda:
         "../envs/crgan.yaml"
     log:

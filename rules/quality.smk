@@ -45,6 +45,7 @@ rule quality:
     threads: THREADS["eval"]
     resources:
         mem_mb=3000,
+        gpu=GPUS["eval"],
     conda:
         "../envs/crgan.yaml"
     log:

@@ -14,6 +14,7 @@ rule train_reid:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
+        gpu=GPUS["train"],
     conda:
         "../envs/crgan.yaml"
     log:
@@ -35,6 +36,8 @@ rule eval_reid:
     params:
         cfg=cfg("eval", "data", "device"),
     threads: THREADS["eval"]
+    resources:
+        gpu=GPUS["eval"],
     conda:
         "../envs/crgan.yaml"
     log:

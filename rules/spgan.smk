@@ -17,6 +17,7 @@ rule train_spgan:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
+        gpu=GPUS["train"],
     conda:
         "../envs/crgan.yaml"
     log:
@@ -38,6 +39,8 @@ rule translate_spgan:
     params:
         cfg=cfg("spgan", "data", "device"),
     threads: THREADS["eval"]
+    resources:
+        gpu=GPUS["eval"],
     conda:
         "../envs/crgan.yaml"
     log:
@@ -62,6 +65,7 @@ rule finetune_spgan:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
+        gpu=GPUS["train"],
     conda:
         "../envs/crgan.yaml"
     log:
@@ -83,6 +87,8 @@ rule eval_spgan:
     params:
         cfg=cfg("eval", "data", "device"),
     threads: THREADS["eval"]
+    resources:
+        gpu=GPUS["eval"],
     conda:
         "../envs/crgan.yaml"
     log:

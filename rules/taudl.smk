@@ -31,6 +31,7 @@ rule train_taudl:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
+        gpu=GPUS["train"],
     conda:
         "../envs/crgan.yaml"
     log:
@@ -52,6 +53,8 @@ rule eval_taudl:
     params:
         cfg=cfg("eval", "data", "device"),
     threads: THREADS["eval"]
+    resources:
+        gpu=GPUS["eval"],
     conda:
         "../envs/crgan.yaml"
     log:
