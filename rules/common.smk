@@ -13,6 +13,11 @@ DOMAINS = sorted({domain for pair in PAIRS + CUHK03_PAIRS for domain in pair})
 SYNTHETIC = config["data"]["source"] == "synthetic"
 THREADS = config["threads"]
 GPUS = config["gpus"]  # Snakemake's `gpu` resource per job kind (the Slurm profile requests them)
+# Re-id, CR-GAN and SPGAN training run data-parallel on all of a job's GPUs (torchrun, one process
+# per GPU); the other jobs use one GPU whatever gpus.train says.
+TRAIN_PARALLEL = (f"torchrun --standalone --nproc_per_node {GPUS['train']} -m crgan.cli"
+                  if GPUS["train"] > 1 else "crgan")
+ONE_GPU = min(GPUS["train"], 1)
 
 
 # Rules call the `crgan` command. Without --use-conda, use the one installed beside the Python that

@@ -44,7 +44,7 @@ rule train_crgan:
     benchmark:
         "benchmarks/train_crgan/{source}-{target}_{variant}_seed{seed}.tsv"
     shell:
-        "crgan train-crgan --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
+        TRAIN_PARALLEL + " train-crgan --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--variant {wildcards.variant} " + GAN_ARGS + " --out {output.g} > {log} 2>&1"
 
 
@@ -61,7 +61,7 @@ rule finetune_crgan:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
-        gpu=GPUS["train"],
+        gpu=ONE_GPU,
     conda:
         "../envs/crgan.yaml"
     log:

@@ -22,7 +22,7 @@ rule train_reid:
     benchmark:
         "benchmarks/train_reid/{domain}_seed{seed}.tsv"
     shell:
-        "crgan train-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
+        TRAIN_PARALLEL + " train-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--index {input.index} --out {output.model} > {log} 2>&1"
 
 

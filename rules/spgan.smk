@@ -25,7 +25,7 @@ rule train_spgan:
     benchmark:
         "benchmarks/train_spgan/{source}-{target}_seed{seed}.tsv"
     shell:
-        "crgan train-spgan --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
+        TRAIN_PARALLEL + " train-spgan --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--source-index {input.source_index} --target-index {input.target_index} --out {output.g} > {log} 2>&1"
 
 
@@ -65,7 +65,7 @@ rule finetune_spgan:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
-        gpu=GPUS["train"],
+        gpu=ONE_GPU,
     conda:
         "../envs/crgan.yaml"
     log:

@@ -31,7 +31,7 @@ rule train_taudl:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
-        gpu=GPUS["train"],
+        gpu=ONE_GPU,
     conda:
         "../envs/crgan.yaml"
     log:

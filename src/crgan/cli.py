@@ -34,6 +34,14 @@ def dataset_root(cfg: dict[str, Any], domain: str) -> Path:
     return Path(cfg["data"]["roots"][domain])
 
 
+def training_device(cfg: dict[str, Any]):
+    """This process's device: its rank's (GPU or CPU) when launched by torchrun, else ``device``."""
+    from crgan import distributed
+
+    dev = distributed.init(cfg["device"])
+    return dev if dev is not None else runtime.device(cfg["device"])
+
+
 def cmd_validate_config(args, cfg):
     print(f"config OK (hash {config_mod.config_hash(cfg)})")
 
@@ -68,7 +76,7 @@ def cmd_train_reid(args, cfg):
     from crgan.train.reid import train_reid
 
     runtime.setup(args.threads, args.seed)
-    meta = train_reid(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]))
+    meta = train_reid(read_json(args.index), cfg, args.seed, Path(args.out), training_device(cfg))
     log.info("trained %s (init %s): final loss %.4f, train acc %.3f", args.out, meta["init"], meta["final_loss"],
              meta["final_train_acc"])
 
@@ -78,7 +86,7 @@ def cmd_train_crgan(args, cfg):
     from crgan.train.reid import load_reid
 
     runtime.setup(args.threads, args.seed)
-    dev = runtime.device(cfg["device"])
+    dev = training_device(cfg)
     did, _ = load_reid(args.did, dev)
     meta = train_generator(read_json(args.source_index), read_json(args.target_index),
                            (Path(args.source_masks), Path(args.target_masks)), did, cfg, args.variant, args.seed,
@@ -105,7 +113,7 @@ def cmd_train_spgan(args, cfg):
 
     runtime.setup(args.threads, args.seed)
     meta = train_spgan(read_json(args.source_index), read_json(args.target_index), cfg, args.seed, Path(args.out),
-                       runtime.device(cfg["device"]))
+                       training_device(cfg))
     log.info("trained SPGAN %s->%s: final losses %s", meta["source"], meta["target"], meta["final"])
 
 
@@ -277,12 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    from crgan import distributed
+
     try:
         cfg = _config(args)
         args.func(args, cfg)
     except CrganError as exc:
+        distributed.shutdown(wait=False)
         print(f"crgan: error: {exc}", file=sys.stderr)
         return 2
+    distributed.shutdown()
     return 0
 
 

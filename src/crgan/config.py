@@ -116,6 +116,11 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
         if missing:
             raise ConfigError(f"config key 'data.roots' has no folder for {', '.join(missing)} "
                               f"(data.source is 'real' and 'pairs' or 'cuhk03_pairs' use them)")
+    n = cfg["gpus"]["train"]
+    for key in ("reid", "crgan", "spgan"):
+        if n > 1 and key in cfg and cfg[key]["batch_size"] % n:
+            raise ConfigError(f"config key '{key}.batch_size': {cfg[key]['batch_size']} does not split over "
+                              f"gpus.train = {n} processes; use a multiple of {n}")
     if cfg["masks"]["method"] == "directory" and not cfg["masks"]["directory"]:
         raise ConfigError("config key 'masks.directory' must name a folder when masks.method is 'directory'")
     if cfg["masks"]["method"] == "groundtruth" and cfg["data"]["source"] == "real":

@@ -38,6 +38,9 @@ METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lp
 #: Row labels of the sample grids (as the paper's Figures 1 and 4, and SPGAN's own rows).
 GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"]}
 DOMAIN_SHORT = {"market1501": "Market", "dukemtmc": "Duke", "cuhk03": "CUHK03"}
+#: A colour per method family in CMC plots (its +LMP curve dashed in the same colour).
+CMC_COLOURS = {"Direct Transfer": "#7f7f7f", "w/o dual condition": "#E69F00", "CR-GAN": "#0072B2",
+               "SPGAN": "#009E73", "TAUDL": "#000000", "SPGAN+TAUDL": "#56B4E9", "CR-GAN+TAUDL": "#CC79A7"}
 #: Evaluations drawn as CMC curves: (method, variant or start, pooling) -> label.
 CMC_METHODS = {("reid", None, "gap"): "Direct Transfer", ("crgan", "wo_dual", "gap"): "w/o dual condition",
                ("crgan", "crgan", "gap"): "CR-GAN", ("crgan", "crgan", "lmp"): "CR-GAN+LMP",
@@ -169,7 +172,9 @@ def cmc_plots(evals: list[dict[str, Any]], pairs: list[tuple[str, str]], ranks: 
         order = [v for v in CMC_METHODS.values() if v in curves]
         series = {name: [(i + 1, statistics.fmean(c[i] for c in curves[name])) for i in range(len(curves[name][0]))]
                   for name in order}
-        plots.append(line_plot(series, f"CMC, {pair_name(src, tgt)}", "rank", "matching rate (%)"))
+        colours = {name: CMC_COLOURS[name.removesuffix("+LMP")] for name in series}
+        plots.append(line_plot(series, f"CMC, {pair_name(src, tgt)}", "rank", "matching rate (%)", colours=colours,
+                               dashed=frozenset(n for n in series if n.endswith("+LMP"))))
     return plots
 
 

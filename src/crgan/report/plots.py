@@ -27,8 +27,10 @@ def _fmt(v: float) -> str:
     return f"{v:g}" if abs(v) < 1e4 else f"{v:.0e}"
 
 
-def line_plot(series: Series, title: str, xlabel: str, ylabel: str, width: int = 420, height: int = 270) -> str:
-    """An SVG plot of ``series`` (name -> [(x, y), ...]), with axes, ticks and a legend."""
+def line_plot(series: Series, title: str, xlabel: str, ylabel: str, width: int = 420, height: int = 270,
+              colours: dict[str, str] | None = None, dashed: frozenset[str] = frozenset()) -> str:
+    """An SVG plot of ``series`` (name -> [(x, y), ...]), with axes, ticks and a legend; ``colours``
+    fixes a series' colour (else the palette in turn), ``dashed`` names series drawn dashed."""
     points = [p for pts in series.values() for p in pts if math.isfinite(p[1])]
     if not points:
         return f'<p class="empty">{escape(title)}: no data</p>'
@@ -55,11 +57,12 @@ def line_plot(series: Series, title: str, xlabel: str, ylabel: str, width: int =
     out.append(f'<text x="{left + pw / 2}" y="{top + ph + 30}" text-anchor="middle">{escape(xlabel)}</text>'
                f'<text transform="translate(12 {top + ph / 2}) rotate(-90)" text-anchor="middle">{escape(ylabel)}</text>')
     for i, (name, pts) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = (colours or {}).get(name, PALETTE[i % len(PALETTE)])
+        dash = ' stroke-dasharray="5 3"' if name in dashed else ""
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts if math.isfinite(y))
-        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.6"/>')
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>')
         lx, ly = left + (i % 3) * (pw / 3), top + ph + 46 + 16 * (i // 3)
-        out.append(f'<rect x="{lx:.1f}" y="{ly - 8}" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{lx + 14:.1f}" y="{ly + 1}">{escape(name)}</text>')
+        out.append(f'<line x1="{lx:.1f}" x2="{lx + 12:.1f}" y1="{ly - 3}" y2="{ly - 3}" stroke="{colour}" '
+                   f'stroke-width="3"{dash}/><text x="{lx + 16:.1f}" y="{ly + 1}">{escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from crgan import distributed
 from crgan.errors import CheckpointError, DivergenceError, WeightsError
 from crgan.io import atomic_file, write_json
 
@@ -31,6 +32,8 @@ def save_state(path: str | Path, state: dict[str, Any]) -> None:
     """Write a training state atomically, keeping the one before it as ``<path>.prev``, so that a
     checkpoint corrupted after it was written (disk, copy, truncation) still leaves one to resume.
     ``state["provenance"]`` (config hash, commit, versions, device, seed) is also written beside it."""
+    if not distributed.world().main:
+        return
     path = Path(path)
     write_json(provenance_file(path), {**state["provenance"], "config_hash_of_state": state["config_hash"]})
     with atomic_file(path) as tmp:
@@ -76,12 +79,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
-    """One optimiser step on ``loss``; a NaN or inf loss stops training with the step named."""
-    if not torch.isfinite(loss):
-        raise DivergenceError(f"{where}: loss became {loss.item()}; no result was written (lower the lr or "
-                              f"check the inputs, then rerun: it resumes from the last checkpoint)")
+    """One optimiser step on ``loss``, with gradients averaged over the processes of a torchrun
+    group; a NaN or inf loss (on any process) stops training with the step named."""
+    w = distributed.world()
+    if not w.all_true(bool(torch.isfinite(loss)), loss.device):
+        raise DivergenceError(f"{where}: loss became {loss.item()}"
+                              f"{f' on rank {w.rank} or another' if w.size > 1 else ''}; no result was written "
+                              f"(lower the lr or check the inputs, then rerun: it resumes from the last checkpoint)")
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    w.average_gradients(p for group in opt.param_groups for p in group["params"])
     opt.step()
 
 
@@ -110,7 +117,9 @@ def load_weights(module: torch.nn.Module, state: dict[str, Any], path: str | Pat
 
 def finish(out: str | Path, blob: dict[str, Any], rows: list[dict[str, Any]], curve: str | Path) -> None:
     """Write the loss curve (CSV), the provenance and the final file atomically, then drop the resume
-    checkpoint."""
+    checkpoint. Only rank 0 of a torchrun group writes."""
+    if not distributed.world().main:
+        return
     with atomic_file(curve) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import default_collate
 from tqdm import tqdm
 
-from crgan import runtime
+from crgan import distributed, runtime
 from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages, to_reid_input
@@ -116,15 +116,18 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
                                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng_state(),
                                "src_rng": src_gen.get_state(), "tgt_rng": tgt_gen.get_state()})
 
+    world = distributed.world()
+    world.broadcast(g, d)
     stop = StopOnSigterm()
     try:
         for it in tqdm(range(start, total), desc=f"CR-GAN {variant} {source['domain']}->{target['domain']}",
-                       initial=start, total=total, mininterval=5):
+                       initial=start, total=total, mininterval=5, disable=not world.main):
             for opt in (opt_g, opt_d):
                 for group in opt.param_groups:
                     group["lr"] = cc["lr"] * lr_factor(it, total)
-            xs, ms, ys, _ = (t.to(dev) for t in random_batch(src_ds, cc["batch_size"], src_gen))
-            xt, mt, _, ct = (t.to(dev) for t in random_batch(tgt_ds, cc["batch_size"], tgt_gen))
+            # every rank draws the global batch (the same draws as one process), keeps its slice
+            xs, ms, ys, _ = (t.to(dev) for t in world.shard(*random_batch(src_ds, cc["batch_size"], src_gen)))
+            xt, mt, _, ct = (t.to(dev) for t in world.shard(*random_batch(tgt_ds, cc["batch_size"], tgt_gen)))
             xt_masked = masked_target(xt, mt)
             with torch.no_grad():
                 xg = g(xs, xt_masked)[0]

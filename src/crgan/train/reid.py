@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from crgan import runtime
+from crgan import distributed, runtime
 from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
@@ -46,12 +46,15 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
         set_rng_state(state["rng"]); loader.generator.set_state(state["loader_rng"])
         start, rows = state["epoch"], state["rows"]
         log.info("resuming %s from epoch %d", out, start)
+    world = distributed.world()
+    world.broadcast(model)
     for epoch in range(start, rc["epochs"]):
         model.train()
         t0, loss_sum, correct, seen = time.time(), 0.0, 0, 0
-        bar = tqdm(loader, desc=f"{index['domain']} epoch {epoch + 1}/{rc['epochs']}", mininterval=5, leave=False)
-        for images, labels, _ in bar:
-            images, labels = images.to(dev), labels.to(dev)
+        bar = tqdm(loader, desc=f"{index['domain']} epoch {epoch + 1}/{rc['epochs']}", mininterval=5, leave=False,
+                   disable=not world.main)
+        for images, labels, _ in bar:  # every rank loads the global batch (same draws), keeps its slice
+            images, labels = (t.to(dev) for t in world.shard(images, labels))
             logits = model(images)
             loss = criterion(logits, labels)
             optimise(opt, loss, f"re-id training of {index['domain']}, epoch {epoch + 1}")

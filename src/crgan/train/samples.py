@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from crgan import distributed
 from crgan.io import atomic_file
 
 
@@ -17,7 +18,10 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def write_grid(rows: list[torch.Tensor], path: str | Path) -> None:
-    """Each row is an (N, 3, H, W) batch in [-1, 1]; all rows have the same N, H and W."""
+    """Each row is an (N, 3, H, W) batch in [-1, 1]; all rows have the same N, H and W (written by
+    rank 0 only in a torchrun group)."""
+    if not distributed.world().main:
+        return
     grid = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)  # (3, rows*H, N*W)
     pixels = to_uint8(grid).permute(1, 2, 0).cpu().numpy()
     with atomic_file(path) as tmp:

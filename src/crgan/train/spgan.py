@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from crgan import runtime
+from crgan import distributed, runtime
 from crgan.config import config_hash
 from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages
@@ -120,15 +120,18 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
         start, rows = state["iteration"], state["rows"]
         log.info("resuming %s from iteration %d", out, start)
     g, f, d_t, d_s, sia = (nets[k] for k in ("g", "f", "d_t", "d_s", "sia"))
+    world = distributed.world()
+    world.broadcast(*nets.values())
     stop = StopOnSigterm()
     try:
         for it in tqdm(range(start, total), desc=f"SPGAN {source['domain']}->{target['domain']}", initial=start,
-                       total=total, mininterval=5):
+                       total=total, mininterval=5, disable=not world.main):
             for opt in opts.values():
                 for group in opt.param_groups:
                     group["lr"] = sc["lr"] * lr_factor(it, total)
-            xs = random_batch(src_ds, sc["batch_size"], src_gen)[0].to(dev)
-            xt = random_batch(tgt_ds, sc["batch_size"], tgt_gen)[0].to(dev)
+            # every rank draws the global batch (the same draws as one process), keeps its slice
+            xs = world.shard(random_batch(src_ds, sc["batch_size"], src_gen)[0])[0].to(dev)
+            xt = world.shard(random_batch(tgt_ds, sc["batch_size"], tgt_gen)[0])[0].to(dev)
             use_sia = it >= sc["sia_start"] and w["sia"] > 0
             # generators
             fake_t, fake_s = g(xs), f(xt)
