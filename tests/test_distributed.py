@@ -14,12 +14,17 @@ from crgan.io import write_json
 
 from conftest import GAN_CFG, SPGAN_CFG
 
+DATA = {**GAN_CFG["data"], "source": "synthetic", "synthetic_root": "unused", "roots": {}, "check_counts": False}
 REID = {"arch": "compact", "width": 4, "last_stride": 1, "pretrained": None, "epochs": 2, "batch_size": 8,
         "lr": 0.001, "weight_decay": 0.0005, "label_smoothing": 0.1}
-#: CR-GAN and SPGAN have no BatchNorm in what they train and draw the same global batches, so two
+#: CR-GAN and SPGAN (without SiaNet, whose dropout masks are drawn per process; the image pools see
+#: the global batch) have no BatchNorm in what they train and draw the same global batches, so two
 #: processes agree with one up to float summation order, which Adam can turn into at most a few
 #: lr-sized steps on parameters whose gradient is near zero: max |difference| < 2e-3 after 4 steps.
 GAN_ATOL = 2e-3
+#: ... and nearly every weight is the same: at most 2 % differ by more than 1e-5 (measured: CR-GAN 0.2 %,
+#: SPGAN 0.8 %; with a mismatch in what the processes see, such as per-process image pools, 92 %).
+GAN_SAME, GAN_SHARE = 1e-5, 0.02
 #: The re-id network's BatchNorm normalises each process's half batch on its own, so the runs only
 #: stay close: relative L2 distance of all weights < 5 % after two short epochs.
 REID_RTOL = 0.05
@@ -61,36 +66,43 @@ def weights(path: Path, key: str) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=False)[key]
 
 
+def assert_gan_match(name: str, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    diff = torch.cat([(a[k] - b[k]).abs().flatten() for k in a])
+    share = (diff > GAN_SAME).float().mean().item()
+    print(f"{name} G, 2 processes vs 1: max |difference| {diff.max():.2e}, share of weights off by more "
+          f"than {GAN_SAME:g}: {share:.4f}")
+    assert diff.max() < GAN_ATOL and share < GAN_SHARE
+
+
 def test_crgan_two_processes_match_one(files, tmp_path: Path):
-    cfg = {**GAN_CFG, "crgan": {**GAN_CFG["crgan"], "noise_std": 0.0}, "device": "cpu"}
+    cfg = {**GAN_CFG, "data": DATA, "crgan": {**GAN_CFG["crgan"], "noise_std": 0.0}, "device": "cpu"}
     one, two = one_and_two(tmp_path, ["train-crgan", "--config-json", json.dumps(cfg), "--variant", "crgan",
                                       "--source-index", files["src"], "--target-index", files["tgt"],
                                       "--source-masks", files["src_masks"], "--target-masks", files["tgt_masks"],
                                       "--did", files["did"]], "G.pt")
-    a, b = weights(one / "G.pt", "g"), weights(two / "G.pt", "g")
-    worst = max((a[k] - b[k]).abs().max().item() for k in a)
-    assert worst < GAN_ATOL, worst
-    assert worst > 0 or all(torch.equal(a[k], b[k]) for k in a)
+    assert_gan_match("CR-GAN", weights(one / "G.pt", "g"), weights(two / "G.pt", "g"))
     # rank 0 alone wrote: the same files as one process, no checkpoint left
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir()) == [
         "G.pt", "G.pt.grid.png", "G.pt.loss.csv", "G.pt.provenance.json"]
 
 
 def test_spgan_two_processes_match_one(files, tmp_path: Path):
-    cfg = {**SPGAN_CFG, "spgan": {**SPGAN_CFG["spgan"], "batch_size": 4}, "device": "cpu"}
+    # SiaNet's dropout draws its masks per process, so it is kept out here (it joins after the run)
+    cfg = {**SPGAN_CFG, "data": DATA, "spgan": {**SPGAN_CFG["spgan"], "batch_size": 4, "sia_start": 4}, "device": "cpu"}
     one, two = one_and_two(tmp_path, ["train-spgan", "--config-json", json.dumps(cfg), "--source-index", files["src"],
                                       "--target-index", files["tgt"]], "G.pt")
-    a, b = weights(one / "G.pt", "g"), weights(two / "G.pt", "g")
-    assert max((a[k] - b[k]).abs().max().item() for k in a) < GAN_ATOL
+    assert_gan_match("SPGAN", weights(one / "G.pt", "g"), weights(two / "G.pt", "g"))
 
 
 def test_reid_two_processes_stay_close_to_one(files, tmp_path: Path):
-    cfg = {"reid": REID, "data": GAN_CFG["data"], "device": "cpu"}
+    cfg = {"reid": REID, "data": DATA, "device": "cpu"}
     one, two = one_and_two(tmp_path, ["train-reid", "--config-json", json.dumps(cfg), "--index", files["src"]],
                            "model.pt")
     a, b = weights(one / "model.pt", "model"), weights(two / "model.pt", "model")
     flat = lambda sd: torch.cat([v.float().flatten() for v in sd.values() if v.is_floating_point()])  # noqa: E731
-    assert (flat(a) - flat(b)).norm() < REID_RTOL * flat(a).norm(), "the two runs drifted apart"
+    relative = ((flat(a) - flat(b)).norm() / flat(a).norm()).item()
+    print(f"re-id, 2 processes vs 1: relative L2 distance of the weights {relative:.2e}")
+    assert relative < REID_RTOL, "the two runs drifted apart"
     assert sorted(p.name for p in two.iterdir()) == ["model.pt", "model.pt.log.csv", "model.pt.provenance.json"]
 
 
@@ -98,12 +110,14 @@ def test_rules_launch_torchrun_when_a_job_has_several_gpus(tmp_path: Path):
     from conftest import run_snakemake, smoke_workdir
 
     work = smoke_workdir(tmp_path)
+    (work / "two.yaml").write_text("gpus: {train: 2}\n")
+    (work / "three.yaml").write_text("gpus: {train: 3}\n")
     proc = run_snakemake(work, "results/crgan/market1501-dukemtmc/crgan/seed0/G.pt", "-n", "-p", "--configfile",
-                         "presets/smoke.yaml", "--config", "gpus={train: 2}")
+                         "presets/smoke.yaml", "two.yaml")
     assert proc.returncode == 0, proc.stderr[-2000:]
     plan = proc.stdout
     for step in ("train-reid", "train-crgan"):
         assert f"torchrun --standalone --nproc_per_node 2 -m crgan.cli {step} " in plan
     assert "crgan masks " in plan and "torchrun --standalone --nproc_per_node 2 -m crgan.cli masks" not in plan
-    bad = run_snakemake(work, "-n", "--configfile", "presets/smoke.yaml", "--config", "gpus={train: 3}")
+    bad = run_snakemake(work, "-n", "--configfile", "presets/smoke.yaml", "three.yaml")
     assert bad.returncode != 0 and "'reid.batch_size': 32 does not split over gpus.train = 3" in bad.stderr

@@ -5,6 +5,7 @@ and says why (``.ci/run`` installs Debian's slurm-wlm and munge)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,16 +32,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def slurm_conf(folder: Path, host: str) -> str:
+def slurm_conf(folder: Path, host: str, port: int) -> str:
     """A one-node cluster: no accounting (jobs are followed with squeue), generous configured
-    resources so the profile's per-rule memory requests fit."""
+    resources so the profile's per-rule memory requests fit, and configless slurmd (the jobs' own
+    srun drops SLURM_CONF and finds the configuration slurmd caches)."""
     return "\n".join([
-        "ClusterName=crgan-test", f"SlurmctldHost={host}(127.0.0.1)", f"SlurmctldPort={free_port()}",
+        "ClusterName=crgan-test", f"SlurmctldHost={host}(127.0.0.1)", f"SlurmctldPort={port}",
         f"SlurmdPort={free_port()}", "AuthType=auth/munge", "SlurmUser=root", "SlurmdUser=root",
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "MpiDefault=none",
         "SelectType=select/cons_tres", "SelectTypeParameters=CR_CPU", "SchedulerType=sched/backfill",
         "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
         "ReturnToService=2", "MinJobAge=3600", "SlurmdParameters=config_overrides",
+        "SlurmctldParameters=enable_configless",
         f"StateSaveLocation={folder}/state", f"SlurmdSpoolDir={folder}/spool",
         f"SlurmctldPidFile={folder}/slurmctld.pid", f"SlurmdPidFile={folder}/slurmd.pid",
         f"SlurmctldLogFile={folder}/slurmctld.log", f"SlurmdLogFile={folder}/slurmd.log",
@@ -81,11 +84,13 @@ def slurm(tmp_path_factory):
         (folder / sub).mkdir()
     host = socket.gethostname().split(".")[0]
     conf = folder / "slurm.conf"
-    conf.write_text(slurm_conf(folder, host))
+    port = free_port()
+    conf.write_text(slurm_conf(folder, host, port))
     old = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(conf)
     subprocess.run([tool("slurmctld"), "-f", str(conf)], capture_output=True)
-    subprocess.run([tool("slurmd"), "-f", str(conf), "-N", host], capture_output=True)
+    time.sleep(1)
+    subprocess.run([tool("slurmd"), "--conf-server", f"127.0.0.1:{port}", "-N", host], capture_output=True)
     deadline = time.time() + 60
     state = ""
     while time.time() < deadline:
@@ -111,12 +116,17 @@ def stop(folder: Path) -> None:
         path = folder / pid_file
         if path.exists():
             subprocess.run(["kill", path.read_text().strip()], capture_output=True)
+    cache = Path("/run/slurm/conf")  # slurmd's link to its configuration cache in our folder
+    if cache.is_symlink() and str(folder) in os.readlink(cache):
+        cache.unlink()
 
 
 def test_data_masks_and_source_training_run_as_slurm_jobs(slurm: Path, tmp_path: Path):
     work = smoke_workdir(tmp_path)
     proc = run_snakemake(work, *TARGETS, "--profile", "profiles/slurm", "--configfile", "presets/smoke.yaml",
-                         "--slurm-no-account", "--slurm-status-command", "squeue", "--latency-wait", "10",
+                         "--slurm-no-account", "--slurm-status-command", "squeue", "--slurm-keep-successful-logs",
+                         "--slurm-init-seconds-before-status-checks", "5",
+                         "--latency-wait", "10",
                          timeout=1200)
     assert proc.returncode == 0, (proc.stderr[-3000:], (slurm / "slurmctld.log").read_text()[-2000:])
     for target in TARGETS:
@@ -126,4 +136,6 @@ def test_data_masks_and_source_training_run_as_slurm_jobs(slurm: Path, tmp_path:
     rules = {p.relative_to(work / ".snakemake" / "slurm_logs").parts[0].removeprefix("rule_") for p in logs}
     assert {"synth", "index", "masks", "train_reid"} <= rules, rules
     assert all(p.stem.isdigit() for p in logs)
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stdout + proc.stderr)
+    assert len(submitted) == len(logs) == 4, submitted
     print(f"ran through Slurm: {len(logs)} jobs, rules {sorted(rules)}")

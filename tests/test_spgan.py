@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from crgan.errors import WeightsError
 from crgan.models.cyclegan import ResnetGenerator
 from crgan.models.sianet import SiaNet, contrastive_loss
 from crgan.train import spgan as spgan_mod
@@ -102,6 +103,6 @@ def test_spgan_trains_translates_and_resumes(gan_inputs, tmp_path: Path, monkeyp
 
 def test_translate_of_a_missing_generator_leaves_nothing(gan_inputs, tmp_path: Path):
     (src, _), _, _ = gan_inputs
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(WeightsError, match="does not exist"):
         spgan_mod.translate_split(tmp_path / "none.pt", src, SPGAN_CFG, tmp_path / "translated", CPU)
     assert not (tmp_path / "translated").exists()

@@ -46,6 +46,15 @@ class World:
         step = n // self.size
         return tuple(b[self.rank * step:(self.rank + 1) * step] for b in batches)
 
+    def gather(self, batch: torch.Tensor) -> torch.Tensor:
+        """The global batch from every rank's slice (rank order), for state that must see the whole
+        batch the way one process would (SPGAN's image pools); no gradient flows through it."""
+        if self.size == 1:
+            return batch
+        parts = [torch.empty_like(batch) for _ in range(self.size)]
+        dist.all_gather(parts, batch.contiguous())
+        return torch.cat(parts)
+
     def broadcast(self, *modules: nn.Module) -> None:
         """Rank 0's parameters and buffers to every rank (a common start, as DDP does)."""
         if self.size > 1:

@@ -95,7 +95,9 @@ def table_view(number: int, rows: list[dict[str, str]]) -> dict[str, Any]:
                               "diff": f"{ours - paper:+.{len(r['value'].split('.')[-1])}f}"
                               if ours is not None and paper is not None and not metric.endswith("_substitute")
                               else ""})
-        notes = next((r["notes"] for r in rows if r["method"] == method and r["notes"]), "")
+        parts = [part for r in rows if r["method"] == method for part in r["notes"].split("; ")
+                 if part and not part.startswith("std ")]  # spreads are in the cells
+        notes = "; ".join(dict.fromkeys(parts))
         body.append({"method": method, "cells": cells, "status": "reproduced" if "reproduced" in status
                      else "reported-only", "notes": notes})
     backbones = sorted({r["metric_backbone"] for r in rows if r["metric_backbone"]})

@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 
 class ImagePool:
     """CycleGAN's history of generated images: each fake is returned as is or, half the time once
-    the pool is full, swapped for an older one, so D does not forget earlier generator modes."""
+    the pool is full, swapped for an older one, so D does not forget earlier generator modes.
+    In a torchrun group the pool sees the global batch (the same on every rank, as in one process)
+    and each rank gets its slice back."""
 
     def __init__(self, size: int):
         self.size, self.images = size, []
@@ -50,8 +52,9 @@ class ImagePool:
     def query(self, batch: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
             return batch
+        world = distributed.world()
         out = []
-        for img in batch.detach():
+        for img in world.gather(batch.detach()):
             if len(self.images) < self.size:
                 self.images.append(img.clone())
                 out.append(img)
@@ -61,7 +64,7 @@ class ImagePool:
                 self.images[i] = img.clone()
             else:
                 out.append(img)
-        return torch.stack(out)
+        return world.shard(torch.stack(out))[0]
 
 
 def build_translator(gc: dict[str, Any]) -> ResnetGenerator:
