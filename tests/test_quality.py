@@ -2,8 +2,6 @@
 themselves and with the named substitute."""
 from __future__ import annotations
 
-import inspect
-
 import lpips
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ from torchvision.models import alexnet
 
 from crgan.errors import WeightsError
 from crgan.eval import quality
-from crgan.eval.quality_nets import ALEXNET_FILES, INCEPTION_FILES, quality_nets
+from crgan.eval.quality_nets import ALEXNET_FILES, fid_inception_net, quality_nets
 from crgan.models.reid import build_reid
 from crgan.report.tables import quality_rows
 
@@ -47,16 +45,8 @@ def save_alexnet(path) -> torch.nn.Module:
 
 
 def save_fid_inception(path) -> None:
-    """pytorch-fid's Inception with random weights: its one download call answered with the
-    state of the network it is building."""
-    from pytorch_fid import inception as fid_inception
-
-    def own_state(*_args, **_kwargs):
-        return inspect.currentframe().f_back.f_locals["inception"].state_dict()
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fid_inception, "load_state_dict_from_url", own_state)
-        torch.save(fid_inception.fid_inception_v3().state_dict(), path)
+    torch.manual_seed(2)
+    torch.save(fid_inception_net().state_dict(), path)
 
 
 def test_without_imagenet_weights_both_metrics_use_the_named_substitute(hub):
@@ -86,8 +76,18 @@ def test_fid_with_inception_from_a_configured_file(hub, tmp_path):
     save_fid_inception(tmp_path / "inception.pth")
     _, fid = quality_nets({**QC, "inception": str(tmp_path / "inception.pth")}, substitute, CPU)
     assert (fid.metric, fid.backbone) == ("fid", "imagenet-inception")
+    # The reference: pytorch-fid's own InceptionV3, its one download call answered with the same file.
+    from pytorch_fid import inception as fid_inception
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fid_inception, "load_state_dict_from_url", lambda *a, **k: torch.load(tmp_path / "inception.pth"))
+        ref = fid_inception.InceptionV3([3]).eval()
+    x = images(2, 0)
     with torch.no_grad():
-        assert fid.features(images(2, 0)).shape == (2, 2048)
+        ours = fid.features(x)
+        theirs = ref((x + 1) / 2)[0].flatten(1)
+    assert ours.shape == (2, 2048)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_weights_of_the_wrong_architecture_or_a_missing_file_are_named(hub, tmp_path):

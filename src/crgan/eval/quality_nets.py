@@ -13,13 +13,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from unittest import mock
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from crgan.data.loader import to_reid_input
-from crgan.errors import WeightsError
 from crgan.models.reid import find_weights, load_state_dict_checked
 
 #: File names in the torch hub cache (torchvision's AlexNet, pytorch-fid's FID Inception).
@@ -50,8 +49,9 @@ class FidNet:
     features: Callable[[torch.Tensor], torch.Tensor]
 
 
-def _frozen(module: nn.Module, dev: torch.device) -> nn.Module:
-    module.to(dev).eval()
+def _frozen(module: nn.Module) -> nn.Module:
+    """Evaluation mode, no gradients: a fixed feature network."""
+    module.eval()
     for p in module.parameters():
         p.requires_grad_(False)
     return module
@@ -69,37 +69,55 @@ def imagenet_lpips(path: Path, dev: torch.device) -> LpipsNet:
     load_state_dict_checked(tv, path, "torchvision AlexNet")
     state = {f"slice{ALEXNET_SLICES[int(k.split('.')[0])]}.{k}": v for k, v in tv.features.state_dict().items()}
     lp.net.load_state_dict(state)
-    lp = _frozen(lp, dev)
+    lp = _frozen(lp).to(dev)
     return LpipsNet("lpips", "imagenet-alexnet", lambda x: list(lp.net(lp.scaling_layer(x))),
                     [lin.model[-1].weight.view(-1) for lin in lp.lins])
 
 
+#: The layers of pytorch-fid's InceptionV3 up to its 2048-d pool (its blocks 0-3), by torchvision's names.
+POOL_LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+               "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+               "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool")
+
+
+def fid_inception_net() -> nn.Module:
+    """pytorch-fid's FID Inception, untrained: torchvision's Inception3 (1008 classes) with the
+    Mixed blocks swapped for pytorch-fid's, built here because pytorch-fid's own builder downloads
+    its weights."""
+    from pytorch_fid import inception as fid
+    from torchvision.models.inception import Inception3
+
+    net = Inception3(num_classes=1008, aux_logits=False, init_weights=False)
+    blocks = {"Mixed_5b": fid.FIDInceptionA(192, pool_features=32), "Mixed_5c": fid.FIDInceptionA(256, pool_features=64),
+              "Mixed_5d": fid.FIDInceptionA(288, pool_features=64),
+              "Mixed_6b": fid.FIDInceptionC(768, channels_7x7=128), "Mixed_6c": fid.FIDInceptionC(768, channels_7x7=160),
+              "Mixed_6d": fid.FIDInceptionC(768, channels_7x7=160), "Mixed_6e": fid.FIDInceptionC(768, channels_7x7=192),
+              "Mixed_7b": fid.FIDInceptionE_1(1280), "Mixed_7c": fid.FIDInceptionE_2(2048)}
+    for name, block in blocks.items():
+        setattr(net, name, block)
+    return net
+
+
 def imagenet_inception(path: Path, dev: torch.device) -> FidNet:
-    """pytorch-fid's InceptionV3 (2048-d pool features) with its weights read from ``path``."""
-    from pytorch_fid import inception as fid_inception
+    """FID's Inception (2048-d pool features) with its weights loaded from ``path``; inputs resized
+    to 299x299 as pytorch-fid does."""
+    net = fid_inception_net()
+    load_state_dict_checked(net, path, "pytorch-fid's Inception")
+    net = _frozen(net).to(dev)
 
-    def read(*_args, **_kwargs):
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+    def features(x: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        for name in POOL_LAYERS:
+            h = getattr(net, name)(h)
+        return h.flatten(1)
 
-    try:  # pytorch-fid takes no local path: answer its one download call with the file instead
-        with mock.patch.object(fid_inception, "load_state_dict_from_url", read):
-            net = fid_inception.InceptionV3([fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
-    except RuntimeError as exc:
-        raise WeightsError(f"weights file {path} does not fit pytorch-fid's Inception: "
-                           f"{str(exc).splitlines()[0]}") from None
-    net = _frozen(net, dev)
-    return FidNet("fid", "imagenet-inception", lambda x: net((x + 1) / 2)[0].flatten(1))
+    return FidNet("fid", "imagenet-inception", features)
 
 
 def reid_substitute(model: nn.Module, description: str) -> tuple[LpipsNet, FidNet]:
     """LPIPS (unweighted, over the backbone's stem and stages) and FID (pooled feature) on a re-id
     network trained in this workflow; ``description`` names it in tables and the report."""
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    _frozen(model)
     backbone = f"substitute: {description}"
     lp = LpipsNet("lpips_substitute", backbone, lambda x: model.backbone.feature_maps(to_reid_input(x)),
                   [None] * 5)
