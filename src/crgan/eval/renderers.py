@@ -9,6 +9,7 @@ from crgan.errors import WeightsError
 from crgan.eval.quality import Renderer
 from crgan.models.generator import masked_target
 
+
 def load_renderer(method: str, path: Path | None, dev: torch.device) -> Renderer | None:
     """The method's renderer; ``None`` for the data itself ("source-target", which needs no file)."""
     if method == "source-target":

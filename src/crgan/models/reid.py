@@ -87,7 +87,7 @@ class CompactResNet(nn.Module):
         return maps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+        return self.feature_maps(x)[-1]
 
 
 class TorchvisionResNet(nn.Module):
@@ -112,9 +112,7 @@ class TorchvisionResNet(nn.Module):
         return maps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.body
-        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
-        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        return self.feature_maps(x)[-1]
 
 
 class ReIDNet(nn.Module):

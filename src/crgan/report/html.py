@@ -124,23 +124,34 @@ def read_curve(path: Path) -> tuple[str, dict[str, list[tuple[float, float]]]]:
 
 #: Training logs by path: regex -> (plot title, series label, plot every loss column or just ``loss``).
 CURVES = [
-    (r"results/reid/(?P<a>[^/]+)/seed(?P<seed>\d+)/model\.pt\.log\.csv", "Re-id training (source models)", "{a}", False),
-    (r"results/crgan/(?P<p>[^/]+)/crgan/seed(?P<seed>\d+)/G\.pt\.loss\.csv", "CR-GAN losses, {p}", "", True),
-    (r"results/crgan/(?P<p>[^/]+)/(?P<v>[^/]+)/seed(?P<seed>\d+)/reid\.pt\.log\.csv", "Fine-tuning Did, {p}", "{v}", False),
-    (r"results/spgan/(?P<p>[^/]+)/seed(?P<seed>\d+)/reid\.pt\.log\.csv", "Fine-tuning Did, {p}", "spgan", False),
-    (r"results/spgan/(?P<p>[^/]+)/seed(?P<seed>\d+)/G\.pt\.loss\.csv", "SPGAN losses, {p}", "", True),
-    (r"results/taudl/(?P<a>[^/]+)/(?P<v>[^/]+)/seed(?P<seed>\d+)/model\.pt\.log\.csv", "TAUDL on {a}", "{v}", False),
+    (r"results/reid/(?P<a>[^/]+)/seed\d+/model\.pt\.log\.csv", "Re-id training (source models)", "{a}", False),
+    (r"results/crgan/(?P<p>[^/]+)/crgan/seed\d+/G\.pt\.loss\.csv", "CR-GAN losses, {p}", "", True),
+    (r"results/crgan/(?P<p>[^/]+)/(?P<v>[^/]+)/seed\d+/reid\.pt\.log\.csv", "Fine-tuning Did, {p}", "{v}", False),
+    (r"results/spgan/(?P<p>[^/]+)/seed\d+/reid\.pt\.log\.csv", "Fine-tuning Did, {p}", "spgan", False),
+    (r"results/spgan/(?P<p>[^/]+)/seed\d+/G\.pt\.loss\.csv", "SPGAN losses, {p}", "", True),
+    (r"results/taudl/(?P<a>[^/]+)/(?P<v>[^/]+)/seed\d+/model\.pt\.log\.csv", "TAUDL on {a}", "{v}", False),
 ]
+
+
+def seed_of(path: Path) -> int | None:
+    """The seed a result belongs to (``.../seed<N>/...`` or ``.../seed<N>.<ext>``)."""
+    m = re.search(r"/seed(\d+)(?:/|\.)", path.as_posix())
+    return int(m[1]) if m else None
+
+
+def first_seed(paths: list[Path]) -> list[Path]:
+    """The paths of the lowest seed among them, sorted: figures and curves show one run."""
+    seeds = {seed_of(p) for p in paths} - {None}
+    return sorted(p for p in paths if seeds and seed_of(p) == min(seeds))
 
 
 def curve_plots(paths: list[Path]) -> list[str]:
     """SVG plots of the first seed's training logs, grouped as CURVES says."""
     plots: dict[str, dict[str, Any]] = {}
-    seed0 = min((int(m.group("seed")) for p in paths for rx, *_ in CURVES if (m := re.search(rx, str(p)))), default=0)
-    for path in sorted(paths):
+    for path in first_seed(paths):
         for rx, title, label, every in CURVES:
             m = re.search(rx, path.as_posix())
-            if not m or int(m.group("seed")) != seed0:
+            if not m:
                 continue
             names = {k: v for k, v in m.groupdict().items() if v}
             if "p" in names:
@@ -195,11 +206,8 @@ def image(path: Path, scale: int = 2) -> dict[str, Any]:
 def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
     """Sample grids and the quality strips of the first seed, by kind, with their row labels."""
     out: dict[str, list[dict[str, Any]]] = {"crgan": [], "spgan": [], "quality": []}
-    seed0 = min((int(m.group(1)) for p in paths if (m := re.search(r"seed(\d+)", p.as_posix()))), default=0)
-    for path in sorted(paths):
+    for path in first_seed(paths):
         posix = path.as_posix()
-        if f"seed{seed0}" not in posix:
-            continue
         if m := re.search(r"crgan/([^/]+)-([^/]+)/([^/]+)/seed\d+/G\.pt\.grid\.png$", posix):
             out["crgan"].append({"pair": pair_name(m[1], m[2]), "variant": m[3], "rows": GRID_ROWS["crgan"],
                                  **image(path)})
@@ -216,7 +224,7 @@ def run_times(benchmarks: Path) -> list[dict[str, Any]]:
     out = []
     for rule_dir in sorted(p for p in benchmarks.glob("*") if p.is_dir()):
         secs = [float(rows[0]["s"]) for f in sorted(rule_dir.glob("*.tsv"))
-                if (rows := list(csv.DictReader(open(f), delimiter="\t")))]
+                if (rows := list(csv.DictReader(f.read_text().splitlines(), delimiter="\t")))]
         if secs:
             out.append({"rule": rule_dir.name, "jobs": len(secs), "mean": statistics.fmean(secs), "max": max(secs),
                         "total": sum(secs)})

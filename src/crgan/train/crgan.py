@@ -111,8 +111,8 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
         log.info("resuming %s from iteration %d", out, start)
 
     def checkpoint(iteration: int) -> None:
-        save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "iteration": iteration, "rows": rows, "g": g.state_dict(),
-                               "d": d.state_dict(), "dcam": dcam.state_dict(), "dcam_acc": dcam_acc,
+        save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "iteration": iteration, "rows": rows,
+                               "g": g.state_dict(), "d": d.state_dict(), "dcam": dcam.state_dict(), "dcam_acc": dcam_acc,
                                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng_state(),
                                "src_rng": src_gen.get_state(), "tgt_rng": tgt_gen.get_state()})
 

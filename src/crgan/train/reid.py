@@ -66,8 +66,8 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torc
                      "lr": f"{sched.get_last_lr()[0]:.3g}", "seconds": round(time.time() - t0, 2)})
         log.info("epoch %d/%d loss %.4f acc %.3f (%.1fs)", epoch + 1, rc["epochs"], rows[-1]["loss"],
                  rows[-1]["train_acc"], rows[-1]["seconds"])
-        save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "epoch": epoch + 1, "rows": rows, "model": model.state_dict(),
-                               "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": rng_state(),
+        save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "epoch": epoch + 1, "rows": rows,
+                               "model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": rng_state(),
                                "loader_rng": loader.generator.get_state()})
     meta = {"method": "reid", "domain": index["domain"], "num_classes": ds.num_classes, "init": init, "reid": rc,
             "data": {"height": dc["height"], "width": dc["width"], "synthetic": index["synthetic"]},

@@ -185,7 +185,6 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
     return meta
 
 
-@torch.no_grad()
 def load_translator(path: str | Path, dev: torch.device) -> tuple[ResnetGenerator, dict[str, Any]]:
     """SPGAN's source -> target generator G and its metadata, as written by :func:`train_spgan`."""
     blob = read_model_file(path, "SPGAN generator", ("generator",), method="spgan")
@@ -194,6 +193,7 @@ def load_translator(path: str | Path, dev: torch.device) -> tuple[ResnetGenerato
     return g.to(dev).eval(), blob["meta"]
 
 
+@torch.no_grad()
 def translate_split(g_path: Path, source: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -> dict:
     """Render every source training image in the target style with G; write the images under
     ``out`` at their source-relative paths (PNG) and ``out/index.json``, a dataset index of them.
