@@ -29,8 +29,12 @@ rule train_crgan:
     output:
         g="results/crgan/{source}-{target}/{variant}/seed{seed}/G.pt",
         curve="results/crgan/{source}-{target}/{variant}/seed{seed}/G.pt.loss.csv",
-        grid=report("results/crgan/{source}-{target}/{variant}/seed{seed}/G.pt.grid.png", caption="captions/grid.rst", category="CR-GAN samples",
-                    subcategory="{source}-{target}"),
+        grid=report(
+            "results/crgan/{source}-{target}/{variant}/seed{seed}/G.pt.grid.png",
+            caption="captions/grid.rst",
+            category="CR-GAN samples",
+            subcategory="{source}-{target}",
+        ),
     params:
         cfg=cfg("crgan", "data", "device"),
     threads: THREADS["train"]

@@ -1,6 +1,7 @@
 # Image quality (Tables 1 and 4): LPIPS diversity, FID and KID of each method's images per pair.
 
-QUALITY_METHODS = ["source-target", "wo_dual", "crgan", "spgan"]
+from crgan.report.tables import QUALITY_METHODS  # method -> the name Tables 1 and 4 give it
+
 QUALITY_GENERATORS = {
     "wo_dual": "results/crgan/{source}-{target}/wo_dual/seed{seed}/G.pt",
     "crgan": "results/crgan/{source}-{target}/crgan/seed{seed}/G.pt",

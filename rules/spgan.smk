@@ -10,8 +10,12 @@ rule train_spgan:
     output:
         g="results/spgan/{source}-{target}/seed{seed}/G.pt",
         curve="results/spgan/{source}-{target}/seed{seed}/G.pt.loss.csv",
-        grid=report("results/spgan/{source}-{target}/seed{seed}/G.pt.grid.png", caption="captions/grid.rst", category="SPGAN samples",
-                    subcategory="{source}-{target}"),
+        grid=report(
+            "results/spgan/{source}-{target}/seed{seed}/G.pt.grid.png",
+            caption="captions/grid.rst",
+            category="SPGAN samples",
+            subcategory="{source}-{target}",
+        ),
     params:
         cfg=cfg("spgan", "data", "device"),
     threads: THREADS["train"]

@@ -222,6 +222,8 @@ def cmd_report(args, cfg):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from crgan.report.tables import QUALITY_METHODS
+
     parser = argparse.ArgumentParser(prog="crgan", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", action="append", metavar="FILE",
@@ -267,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
             source_index="source index JSON", target_index="target index JSON",
             target_masks="target masks folder", substitute="re-id model used when ImageNet weights are absent",
             out="metrics JSON", figure="PNG: source images and their renderings")
-    p.add_argument("--method", required=True, choices=["source-target", "wo_dual", "crgan", "spgan"])
+    p.add_argument("--method", required=True, choices=list(QUALITY_METHODS))
     p.add_argument("--generator", help="the method's generator file (not for source-target)")
     p = add("table", cmd_table, "build a result table", out="CSV file")
     p.add_argument("--table", type=int, required=True, choices=[1, 2, 3, 4, 5, 6, 7])
