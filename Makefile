@@ -6,7 +6,7 @@ CORES ?= all
 SNAKEMAKE_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test install bench clean
+.PHONY: run test install lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The linters CI runs (through the test suite): ruff, snakefmt, and Snakemake's own linter.
+lint: install
+	$(BIN)/python -m ruff check src kernels tests bench
+	$(BIN)/python -m snakefmt --check .
+	$(BIN)/snakemake --lint
 
 bench: install
 	$(BIN)/python -m bench.ranking

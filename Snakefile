@@ -2,7 +2,10 @@
 # Configuration: config.yaml (default) overlaid by --configfile presets/*.yaml; see README.md.
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from crgan.config import validate as validate_config
+from crgan.errors import ConfigError
 
 min_version("8.0")
 
@@ -10,16 +13,13 @@ min_version("8.0")
 configfile: "config.yaml"
 
 
-# One clear line for a bad config (key named), before any job runs; then the schema's defaults.
-from crgan.config import validate as crgan_validate
-from crgan.errors import ConfigError
-
+# One validation before any job runs (schemas/config.schema.yaml and the checks it cannot
+# express): a bad config stops with one line naming the key; the schema's defaults fill the rest.
 try:
-    crgan_validate(config)
+    config.update(validate_config(config))
 except ConfigError as exc:
     sys.stderr.write(f"crgan: config error: {exc}\n")
     sys.exit(2)
-validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
@@ -34,8 +34,8 @@ include: "rules/tables.smk"
 include: "rules/report.smk"
 
 
+# The report, which depends on every table, grid and curve of the configured pairs and seeds.
 rule all:
-    """The report, which depends on every table, grid and curve of the configured pairs and seeds."""
+    default_target: True
     input:
         "results/report.html",
-    default_target: True

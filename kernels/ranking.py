@@ -4,8 +4,7 @@ Same contract and results as ``crgan.eval.ranking.evaluate_rank`` (junk = same i
 camera; queries without a valid match skipped), but the distance matrix never leaves its device:
 a device sort, then the Triton kernel (or the PyTorch reference) for per-query first-match rank
 and average precision; only the CMC curve and mAP come back. Ties are broken by gallery order
-(stable sort); the CPU ``evaluate_rank`` uses numpy's default sort, as torchreid, so the two
-can differ only on exactly tied distances.
+(stable sort), as in the CPU ``evaluate_rank`` and the oracle ``_reference.rank_metrics_per_query``.
 """
 from __future__ import annotations
 

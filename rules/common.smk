@@ -1,4 +1,5 @@
-# Shared names and helpers for all rules.
+# Shared names and helpers for all rules. Run identities, their paths and table membership live in
+# the package (crgan.runs, crgan.report.tables); the rules only read them.
 import json
 import shlex
 import sys
@@ -6,18 +7,18 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
+from crgan import runs
+from crgan.report import tables
+
 SEEDS = config["seeds"]
-PAIRS = [tuple(pair) for pair in config["pairs"]]  # Tables 2-6
-CUHK03_PAIRS = [tuple(pair) for pair in config["cuhk03_pairs"]]  # Table 7
-DOMAINS = sorted({domain for pair in PAIRS + CUHK03_PAIRS for domain in pair})
 SYNTHETIC = config["data"]["source"] == "synthetic"
 THREADS = config["threads"]
 GPUS = config["gpus"]  # Snakemake's `gpu` resource per job kind (the Slurm profile requests them)
 # Re-id, CR-GAN and SPGAN training run data-parallel on all of a job's GPUs (torchrun, one process
 # per GPU); the other jobs use one GPU whatever gpus.train says.
-TRAIN_PARALLEL = (f"torchrun --standalone --nproc_per_node {GPUS['train']} -m crgan.cli"
-                  if GPUS["train"] > 1 else "crgan")
+TRAIN_LAUNCHER = f"torchrun --standalone --nproc_per_node {GPUS['train']} -m crgan.cli" if GPUS["train"] > 1 else "crgan"
 ONE_GPU = min(GPUS["train"], 1)
+RUN = runs.RUN_DIRS  # output folder of each method's runs, with wildcards
 
 
 # Rules call the `crgan` command. Without --use-conda, use the one installed beside the Python that
@@ -26,16 +27,8 @@ if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
     shell.prefix(f'export PATH="{Path(sys.executable).parent}:$PATH"; ')
 
 
-DOMAIN_NAMES = "market1501|dukemtmc|cuhk03"
-
-
 wildcard_constraints:
-    domain=DOMAIN_NAMES,
-    model_domain=DOMAIN_NAMES,
-    test_domain=DOMAIN_NAMES,
-    source=DOMAIN_NAMES,
-    target=DOMAIN_NAMES,
-    seed=r"\d+",
+    **runs.WILDCARDS,
 
 
 def cfg(*sections):
@@ -51,6 +44,49 @@ def dataset_input(wildcards):
     return [f"{config['data']['synthetic_root']}/{wildcards.domain}"] if SYNTHETIC else []
 
 
-# Every evaluation rule runs the same command on a model file and a test index.
-EVAL_SHELL = ("crgan eval-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
-              "--model {input.model} --index {input.index} --out {output} > {log} 2>&1")
+def gan_inputs(wildcards):
+    """What CR-GAN's training and fine-tuning read: both indexes and mask folders, and Did."""
+    return {
+        "source_index": f"results/data/{wildcards.source}.json",
+        "target_index": f"results/data/{wildcards.target}.json",
+        "source_masks": f"results/masks/{wildcards.source}",
+        "target_masks": f"results/masks/{wildcards.target}",
+        "did": runs.Run.reid(wildcards.source, int(wildcards.seed)).network,
+    }
+
+
+def taudl_start_network(wildcards):
+    """The fine-tuned network a TAUDL run starts from (none for a plain start)."""
+    start = runs.Run.from_wildcards("taudl", wildcards).taudl_start
+    return [start.network] if start else []
+
+
+def quality_inputs(wildcards):
+    """Indexes, target masks, the substitute feature network (the target's re-id model, used only
+    when ImageNet weights are absent) and the method's generator (none for the data itself)."""
+    seed = int(wildcards.seed)
+    inputs = {
+        "source_index": f"results/data/{wildcards.source}.json",
+        "target_index": f"results/data/{wildcards.target}.json",
+        "target_masks": f"results/masks/{wildcards.target}",
+        "substitute": runs.Run.reid(wildcards.target, seed).network,
+    }
+    generator_run = runs.Quality(wildcards.method, wildcards.source, wildcards.target, seed).generator_run
+    if generator_run is not None:
+        inputs["generator"] = generator_run.generator
+    return inputs
+
+
+def report_inputs(wildcards):
+    """Every table, and the evaluations, training logs, grids and quality figures behind them."""
+    inputs = {n: tables.table_inputs(n, config) for n in sorted(tables.TABLES)}
+    files = {f for paths in inputs.values() for f in paths}
+    evals = sorted(f for f in files if runs.Evaluation.from_path(f))
+    quality = sorted(runs.Quality.from_path(f).figure for f in files if runs.Quality.from_path(f))
+    logs = sorted({log for e in evals for log in runs.Evaluation.from_path(e).run.training_logs})
+    return {
+        "tables": [f"results/table{n}.csv" for n in inputs],
+        "evals": evals,
+        "figures": [f for f in logs if f.endswith(".png")] + quality,
+        "curves": [f for f in logs if f.endswith(".csv")],
+    }

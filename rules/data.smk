@@ -5,18 +5,17 @@ rule synth:
     """Render one synthetic domain in its real dataset's layout, with masks and meta.json."""
     output:
         directory(f"{config['data']['synthetic_root']}/{{domain}}"),
-    params:
-        cfg=cfg("synthetic"),
-    threads: THREADS["synth"]
-    conda:
-        "../envs/crgan.yaml"
     log:
         "logs/synth/{domain}.log",
     benchmark:
         "benchmarks/synth/{domain}.tsv"
+    conda:
+        "../envs/crgan.yaml"
+    threads: THREADS["synth"]
+    params:
+        cfg=cfg("synthetic"),
     shell:
-        "crgan synth --config-json {params.cfg} --threads {threads} --domain {wildcards.domain} "
-        "--out {output} > {log} 2>&1"
+        "crgan synth --config-json {params.cfg} --threads {threads} --domain {wildcards.domain} " "--out {output} > {log} 2>&1"
 
 
 rule index:
@@ -25,14 +24,14 @@ rule index:
         dataset_input,
     output:
         "results/data/{domain}.json",
-    params:
-        cfg=cfg("data"),
-    threads: 1
-    conda:
-        "../envs/crgan.yaml"
     log:
         "logs/index/{domain}.log",
     benchmark:
         "benchmarks/index/{domain}.tsv"
+    conda:
+        "../envs/crgan.yaml"
+    threads: 1
+    params:
+        cfg=cfg("data"),
     shell:
         "crgan index --config-json {params.cfg} --domain {wildcards.domain} --out {output} > {log} 2>&1"

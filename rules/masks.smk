@@ -7,17 +7,16 @@ rule masks:
         index="results/data/{domain}.json",
     output:
         directory("results/masks/{domain}"),
-    params:
-        cfg=cfg("masks", "device"),
-    threads: THREADS["eval"]
-    resources:
-        gpu=GPUS["eval"],
-    conda:
-        "../envs/crgan.yaml"
     log:
         "logs/masks/{domain}.log",
     benchmark:
         "benchmarks/masks/{domain}.tsv"
+    conda:
+        "../envs/crgan.yaml"
+    threads: THREADS["eval"]
+    resources:
+        gpu=GPUS["eval"],
+    params:
+        cfg=cfg("masks", "device"),
     shell:
-        "crgan masks --config-json {params.cfg} --threads {threads} --index {input.index} "
-        "--out {output} > {log} 2>&1"
+        "crgan masks --config-json {params.cfg} --threads {threads} --index {input.index} " "--out {output} > {log} 2>&1"

@@ -126,9 +126,27 @@ SPGAN_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
                        "checkpoint_every": 2, "grid_columns": 3}}
 
 
-def resumed_state_equals_uninterrupted(module, train, tmp_path: Path, monkeypatch, key: str) -> None:
+def save_network(path: Path, model: torch.nn.Module, domain: str, arch: dict, classes, run=None) -> Path:
+    """A re-id network file as the trainers write it (an untrained network is enough for most tests)."""
+    from crgan.models.store import write_model_file
+    from crgan.records import NetworkInfo
+    from crgan.runs import Run
+
+    info = NetworkInfo(run or Run.reid(domain, 0), domain, "scratch", arch, classes, (32, 16), True, {}, {"seed": 0})
+    write_model_file(path, info, model.state_dict())
+    return path
+
+
+def weights_of(path: Path) -> dict:
+    """The weights stored in a model file."""
+    return torch.load(path, weights_only=False)["weights"]
+
+
+def resumed_state_equals_uninterrupted(train, tmp_path: Path, monkeypatch) -> None:
     """``train(out)`` run straight through, and run again killed right after its first checkpoint
-    then rerun, end with bit-identical ``key`` weights (``module.save_state`` is the hook)."""
+    then rerun, end with bit-identical weights (the training loop's ``save_state`` is the hook)."""
+    from crgan.train import loop as module
+
     torch.manual_seed(0)
     train(tmp_path / "full.pt")
     real_save = module.save_state
@@ -145,8 +163,7 @@ def resumed_state_equals_uninterrupted(module, train, tmp_path: Path, monkeypatc
     monkeypatch.setattr(module, "save_state", real_save)
     torch.manual_seed(99)  # the global RNG comes back from the checkpoint
     train(tmp_path / "resumed.pt")
-    a = torch.load(tmp_path / "full.pt", weights_only=False)[key]
-    b = torch.load(tmp_path / "resumed.pt", weights_only=False)[key]
+    a, b = weights_of(tmp_path / "full.pt"), weights_of(tmp_path / "resumed.pt")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
 
@@ -166,3 +183,15 @@ def gan_inputs(synthetic_domain, tmp_path: Path):
         masks.append(tmp_path / "masks" / domain)
     did, _ = build_reid({"arch": "compact", "width": 4, "last_stride": 1}, indexes[0]["train_ids"])
     return indexes, tuple(masks), did
+
+
+#: Test modules that run whole workflows, clusters or process groups (minutes each).
+SLOW_MODULES = {"test_workflow", "test_slurm", "test_distributed"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the slow tests (``pytest -m 'not slow'`` is the quick loop): whole-workflow, Slurm and
+    torchrun modules, and every test that reads the smoke run."""
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES or "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -6,20 +6,19 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
+from conftest import REPO, make_tree, save_network, write_image
 from torchvision.models import alexnet
 
 from crgan import cli
 from crgan.data.datasets import load_dataset
 from crgan.io import write_json
 from crgan.models.reid import build_reid
-
-from conftest import REPO, make_tree, write_image
 
 COMPACT = {"arch": "compact", "width": 8, "last_stride": 1, "pretrained": None, "epochs": 1, "batch_size": 4,
            "lr": 0.001, "weight_decay": 0.0005, "label_smoothing": 0.1}
@@ -62,10 +61,7 @@ def index_case(tmp: Path, damage: Callable[[Path], None], message: str) -> Case:
 def model_file(tmp: Path, index: dict) -> Path:
     """A re-id model file as train-reid writes it (untrained weights are enough to fail on bad input)."""
     model, _ = build_reid(COMPACT, num_classes=2)
-    path = tmp / "model.pt"
-    torch.save({"model": model.state_dict(), "meta": {"method": "reid", "domain": index["domain"], "num_classes": 2,
-                                                        "init": "scratch", "reid": COMPACT}}, path)
-    return path
+    return save_network(tmp / "model.pt", model, index["domain"], COMPACT, 2)
 
 
 def synthetic_index(tmp: Path, make_domain) -> tuple[Path, dict]:
@@ -124,7 +120,7 @@ def not_a_model(tmp: Path, make_domain) -> Case:
     bogus = tmp / "G.pt"
     torch.save({"g": {}}, bogus)
     case.argv[case.argv.index("--model") + 1] = str(bogus)
-    case.message = r"G.pt is not a re-id model file written by this workflow"
+    case.message = r"G.pt is not a re-id network file written by this workflow"
     return case
 
 

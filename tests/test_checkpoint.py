@@ -10,7 +10,11 @@ import pytest
 import torch
 
 from crgan.errors import CheckpointError, DivergenceError
-from crgan.train.checkpoint import finish, load_state, optimise, previous, provenance_file, save_state
+from crgan.models.store import provenance_file, read_model_file
+from crgan.records import NetworkInfo
+from crgan.runs import Run
+from crgan.train.checkpoint import load_state, previous, save_state
+from crgan.train.loop import TrainingLoop, optimise
 
 
 def state(config_hash: str, iteration: int = 1) -> dict:
@@ -63,9 +67,17 @@ def test_checkpoints_and_the_final_file_have_provenance_and_finish_removes_the_c
     save_state(f"{out}.ckpt", state("h"))
     assert json.loads(provenance_file(f"{out}.ckpt").read_text()) == {"seed": 0, "git_commit": "abc",
                                                                       "config_hash_of_state": "h"}
-    finish(out, {"w": 1, "meta": {"provenance": {"seed": 0}}}, [{"iteration": 1, "loss": 0.5}], tmp_path / "m.pt.log.csv")
+    loop = TrainingLoop(out, "test", {}, {}, 0, torch.device("cpu"), total=1)
+    net = torch.nn.Linear(2, 2)
+    loop.track(net=net)
+    rows = loop.run(lambda i: {"iteration": i + 1, "loss": 0.5})
+    info = NetworkInfo(Run.reid("market1501", 0), "market1501", "scratch", {}, 2, (4, 2), True, rows[-1],
+                       {"seed": 0})
+    loop.finish(info, net.state_dict(), tmp_path / "m.pt.log.csv")
     assert out.is_file() and not list(tmp_path.glob("*.ckpt*"))
     assert json.loads(provenance_file(out).read_text()) == {"seed": 0}
+    assert read_model_file(out, "network")[0] == info
+    assert (tmp_path / "m.pt.log.csv").read_text() == "iteration,loss\n1,0.5\n"
 
 
 def test_a_diverged_loss_stops_training_naming_the_step():

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, run_snakemake, smoke_workdir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crgan import config
 from crgan.errors import ConfigError
-
-from conftest import REPO, run_snakemake, smoke_workdir
 
 
 def default_cfg() -> dict:
@@ -103,3 +102,32 @@ def test_property_any_single_value_validates_or_names_its_key(data):
         config.validate(cfg)
     except ConfigError as exc:
         assert str(path[0]) in str(exc), (path, str(exc))
+
+
+@pytest.mark.parametrize("arch", ["compact", "resnet18", "resnet50"])
+@pytest.mark.parametrize("last_stride", [1, 2])
+def test_feature_map_rows_match_the_networks(arch, last_stride):
+    """The torch-free stride arithmetic the config check uses equals the backbones' real output."""
+    import torch
+
+    from crgan.config import feature_map_rows
+    from crgan.models.reid import build_backbone
+
+    backbone, _ = build_backbone({"arch": arch, "width": 4, "last_stride": last_stride}, init_weights=False)
+    for height in (16, 30, 64, 65, 256):
+        rows = backbone.eval()(torch.zeros(1, 3, height, 32)).shape[2]
+        assert rows == feature_map_rows({"arch": arch, "last_stride": last_stride}, height), height
+
+
+@pytest.mark.parametrize("overlay, message", [
+    ({"eval": {"lmp_parts": 9}}, r"'eval.lmp_parts': 9 stripes, but the compact feature map of 64-pixel-high images "
+                                 r"has 8 rows"),
+    ({"crgan": {"generator": {"depth": 6}}}, r"'crgan.generator.depth': 6 downsamplings need data.height and "
+                                             r"data.width divisible by 64, got 64x32"),
+    ({"spgan": {"generator": {"downsamples": 4}}, "data": {"width": 40}},
+     r"'spgan.generator.downsamples': 4 need .* divisible by 16, got 64x40"),
+    ({"spgan": {"sianet": {"blocks": 3}}}, r"'spgan.sianet.blocks': 3 blocks need images of at least 64x64 pixels"),
+])
+def test_network_geometry_is_checked_before_any_job(overlay, message):
+    with pytest.raises(ConfigError, match=message):
+        config.validate(config.deep_merge(config.load([REPO / "config.yaml"]), overlay))

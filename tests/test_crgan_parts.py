@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CPU, GAN_CFG, resumed_state_equals_uninterrupted, save_network, weights_of
 
 from crgan.kernels import blend
 from crgan.models.discriminators import CameraDiscriminator, GaussianNoise, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, masked_target
+from crgan.runs import VARIANTS
 from crgan.train import crgan as crgan_mod
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
-
-from conftest import CPU, GAN_CFG, resumed_state_equals_uninterrupted
 
 
 @pytest.mark.parametrize("dual", [True, False])
@@ -71,12 +71,12 @@ def test_discriminators():
     assert CameraDiscriminator(6, 8)(torch.zeros(2, 3, 64, 32)).shape == (2, 6)
 
 
-@pytest.mark.parametrize("variant", sorted(crgan_mod.VARIANT_DROPS))
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_variant_trains(gan_inputs, tmp_path: Path, variant):
     (src, tgt), masks, did = gan_inputs
     torch.manual_seed(0)
-    meta = crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, variant, 0, tmp_path / "g.pt", CPU)
-    assert meta["variant"] == variant and meta["iterations"] == 4
+    info = crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, variant, 0, tmp_path / "g.pt", CPU)
+    assert info.run.variant == variant and info.iterations == 4 and 0 <= info.details["dcam_train_acc"] <= 1
     curve = (tmp_path / "g.pt.loss.csv").read_text().splitlines()
     assert len(curve) == 5 and "loss_con" in curve[0]
     from PIL import Image
@@ -87,8 +87,7 @@ def test_every_variant_trains(gan_inputs, tmp_path: Path, variant):
 def test_interrupted_generator_training_resumes_to_the_same_weights(gan_inputs, tmp_path: Path, monkeypatch):
     (src, tgt), masks, did = gan_inputs
     resumed_state_equals_uninterrupted(
-        crgan_mod, lambda out: crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, out, CPU),
-        tmp_path, monkeypatch, "g")
+        lambda out: crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, out, CPU), tmp_path, monkeypatch)
 
 
 def test_second_half_updates_g_twice(gan_inputs, tmp_path: Path, monkeypatch):
@@ -118,9 +117,7 @@ def test_kill_9_mid_run_then_rerun_gives_the_same_generator(gan_inputs, tmp_path
     for index in (src, tgt):
         write_json(tmp_path / f"{index['domain']}.json", index)
     did_path = tmp_path / "did.pt"
-    torch.save({"model": did.state_dict(), "meta": {"reid": {"arch": "compact", "width": 4, "last_stride": 1},
-                                                    "num_classes": src["train_ids"], "domain": src["domain"],
-                                                    "init": "scratch"}}, did_path)
+    save_network(did_path, did, src["domain"], {"arch": "compact", "width": 4, "last_stride": 1}, src["train_ids"])
     cfg = {**GAN_CFG, "device": "cpu", "data": {**GAN_CFG["data"], "source": "synthetic"},
            "crgan": {**GAN_CFG["crgan"], "iterations": 40, "checkpoint_every": 5}}
 
@@ -140,7 +137,6 @@ def test_kill_9_mid_run_then_rerun_gives_the_same_generator(gan_inputs, tmp_path
     proc.wait()
     assert ckpt.exists() and not (tmp_path / "killed.pt").exists(), "the kill came too late to test resuming"
     subprocess.run(command(tmp_path / "killed.pt"), check=True, capture_output=True)
-    a = torch.load(tmp_path / "full.pt", weights_only=False)["g"]
-    b = torch.load(tmp_path / "killed.pt", weights_only=False)["g"]
+    a, b = weights_of(tmp_path / "full.pt"), weights_of(tmp_path / "killed.pt")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

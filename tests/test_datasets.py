@@ -4,11 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import make_tree, write_image
 
 from crgan.data.datasets import load_dataset
 from crgan.errors import DatasetError
-
-from conftest import make_tree, write_image
 
 
 def test_market_records_drop_junk_keep_distractors(market_tree: Path):

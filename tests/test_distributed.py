@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import GAN_CFG, SPGAN_CFG, save_network, weights_of
 
 from crgan.io import write_json
-
-from conftest import GAN_CFG, SPGAN_CFG
 
 DATA = {**GAN_CFG["data"], "source": "synthetic", "synthetic_root": "unused", "roots": {}, "check_counts": False}
 REID = {"arch": "compact", "width": 4, "last_stride": 1, "pretrained": None, "epochs": 2, "batch_size": 8,
@@ -43,10 +42,8 @@ def files(gan_inputs, tmp_path: Path) -> dict[str, str]:
     (src, tgt), (src_masks, tgt_masks), did = gan_inputs
     write_json(tmp_path / "src.json", src)
     write_json(tmp_path / "tgt.json", tgt)
-    torch.save({"model": did.state_dict(), "meta": {"method": "reid", "domain": src["domain"], "init": "scratch",
-                                                     "num_classes": src["train_ids"],
-                                                     "reid": {"arch": "compact", "width": 4, "last_stride": 1}}},
-               tmp_path / "did.pt")
+    save_network(tmp_path / "did.pt", did, src["domain"], {"arch": "compact", "width": 4, "last_stride": 1},
+                 src["train_ids"])
     return {"src": str(tmp_path / "src.json"), "tgt": str(tmp_path / "tgt.json"), "src_masks": str(src_masks),
             "tgt_masks": str(tgt_masks), "did": str(tmp_path / "did.pt")}
 
@@ -60,10 +57,6 @@ def one_and_two(tmp_path: Path, command: list[str], out_name: str) -> tuple[Path
         run([*command, "--out", str(out / out_name)], n, tmp_path)
         outs.append(out)
     return outs[0], outs[1]
-
-
-def weights(path: Path, key: str) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=False)[key]
 
 
 def assert_gan_match(name: str, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -80,7 +73,7 @@ def test_crgan_two_processes_match_one(files, tmp_path: Path):
                                       "--source-index", files["src"], "--target-index", files["tgt"],
                                       "--source-masks", files["src_masks"], "--target-masks", files["tgt_masks"],
                                       "--did", files["did"]], "G.pt")
-    assert_gan_match("CR-GAN", weights(one / "G.pt", "g"), weights(two / "G.pt", "g"))
+    assert_gan_match("CR-GAN", weights_of(one / "G.pt"), weights_of(two / "G.pt"))
     # rank 0 alone wrote: the same files as one process, no checkpoint left
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir()) == [
         "G.pt", "G.pt.grid.png", "G.pt.loss.csv", "G.pt.provenance.json"]
@@ -91,14 +84,14 @@ def test_spgan_two_processes_match_one(files, tmp_path: Path):
     cfg = {**SPGAN_CFG, "data": DATA, "spgan": {**SPGAN_CFG["spgan"], "batch_size": 4, "sia_start": 4}, "device": "cpu"}
     one, two = one_and_two(tmp_path, ["train-spgan", "--config-json", json.dumps(cfg), "--source-index", files["src"],
                                       "--target-index", files["tgt"]], "G.pt")
-    assert_gan_match("SPGAN", weights(one / "G.pt", "g"), weights(two / "G.pt", "g"))
+    assert_gan_match("SPGAN", weights_of(one / "G.pt"), weights_of(two / "G.pt"))
 
 
 def test_reid_two_processes_stay_close_to_one(files, tmp_path: Path):
     cfg = {"reid": REID, "data": DATA, "device": "cpu"}
     one, two = one_and_two(tmp_path, ["train-reid", "--config-json", json.dumps(cfg), "--index", files["src"]],
                            "model.pt")
-    a, b = weights(one / "model.pt", "model"), weights(two / "model.pt", "model")
+    a, b = weights_of(one / "model.pt"), weights_of(two / "model.pt")
     flat = lambda sd: torch.cat([v.float().flatten() for v in sd.values() if v.is_floating_point()])  # noqa: E731
     relative = ((flat(a) - flat(b)).norm() / flat(a).norm()).item()
     print(f"re-id, 2 processes vs 1: relative L2 distance of the weights {relative:.2e}")

@@ -12,7 +12,8 @@ from crgan.errors import WeightsError
 from crgan.eval import quality
 from crgan.eval.quality_nets import ALEXNET_FILES, fid_inception_net, quality_nets
 from crgan.models.reid import build_reid
-from crgan.report.tables import quality_rows
+from crgan.records import QualityRecord
+from crgan.report.tables import build_table
 
 CPU = torch.device("cpu")
 QC = {"alexnet": None, "inception": None}
@@ -130,16 +131,17 @@ def test_measure_end_to_end_on_a_tiny_selection(hub):
 
 
 def test_quality_rows_keep_the_substitute_name_and_quote_the_paper():
-    ev = lambda method, seed, v: {"method": method, "source": "market1501", "target": "dukemtmc", "seed": seed,  # noqa: E731
-                                  "synthetic": True, "metric_backbone": {"lpips": "substitute: x", "fid": "substitute: x"},
-                                  "metrics": {"lpips_substitute": v, "fid_substitute": 2 * v}}
-    evals = [ev(m, s, v + s) for m, v in (("source-target", 1.0), ("wo_dual", 0.0), ("crgan", 0.5)) for s in (0, 1)]
-    rows = quality_rows(1, evals, {"pairs": [["market1501", "dukemtmc"]]})
+    def record(method: str, seed: int, v: float) -> QualityRecord:
+        return QualityRecord(method, "market1501", "dukemtmc", seed, True, {"lpips_substitute": v, "fid_substitute": 2 * v},
+                             {"lpips": "substitute: x", "fid": "substitute: x"}, {}, None, {})
+
+    records = [record(m, s, v + s) for m, v in (("source-target", 1.0), ("wo_dual", 0.0), ("crgan", 0.5)) for s in (0, 1)]
+    rows = build_table(1, records, {"pairs": [["market1501", "dukemtmc"]]})
     crgan = {r["metric"]: r for r in rows if r["method"] == "CR-GAN"}
     assert crgan["lpips_substitute"]["value"] == "1.0000" and crgan["lpips_substitute"]["paper_value"] == "0.281"
-    assert "std 0.7071 over 2 seeds" in crgan["lpips_substitute"]["notes"]
+    assert crgan["lpips_substitute"]["std"] == "0.7071" and crgan["lpips_substitute"]["seeds"] == "0;1"
     assert "not on the paper's scale" in crgan["fid_substitute"]["notes"]
     assert crgan["fid_substitute"]["metric_backbone"] == "substitute: x"
     assert {r["method"] for r in rows} == {"source-target data", "w/o dual condition", "CR-GAN"}
     with pytest.raises(ValueError, match="no image-quality result for spgan"):
-        quality_rows(4, evals, {"pairs": [["market1501", "dukemtmc"]]})
+        build_table(4, records, {"pairs": [["market1501", "dukemtmc"]]})

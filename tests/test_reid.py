@@ -5,13 +5,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import weights_of
 
 from crgan.data.datasets import load_dataset
 from crgan.errors import DatasetError, WeightsError
 from crgan.eval.features import lmp
 from crgan.eval.reid import evaluate_model
-from crgan.models.reid import HUB_FILES, build_reid
+from crgan.models.reid import build_reid
+from crgan.models.store import load_network
+from crgan.train import loop as loop_mod
 from crgan.train import reid as train_mod
+from crgan.weights import RESNET_HUB_FILES as HUB_FILES
 
 REID = {"arch": "compact", "width": 8, "last_stride": 1, "pretrained": None, "epochs": 3, "batch_size": 16,
         "lr": 0.003, "weight_decay": 0.0005, "label_smoothing": 0.1}
@@ -63,18 +67,18 @@ def test_imagenet_init_from_hub_cache_and_wrong_weights(tmp_path: Path, monkeypa
 def test_training_learns_and_is_deterministic(synthetic_domain, tmp_path: Path):
     index = load_dataset("market1501", synthetic_domain("market1501"))
     torch.manual_seed(0)
-    meta = train_mod.train_reid(index, CFG, seed=0, out=tmp_path / "a.pt", dev=CPU)
+    info = train_mod.train_reid(index, CFG, seed=0, out=tmp_path / "a.pt", device=CPU)
     curve = (tmp_path / "a.pt.log.csv").read_text().splitlines()
     losses = [float(line.split(",")[1]) for line in curve[1:]]
     assert len(losses) == 3 and losses[-1] < losses[0]  # it learns
-    assert meta["init"] == "scratch" and meta["provenance"]["seed"] == 0
+    assert info.init == "scratch" and info.provenance["seed"] == 0 and info.final["loss"] == losses[-1]
     assert not (tmp_path / "a.pt.ckpt").exists()
     torch.manual_seed(0)
-    train_mod.train_reid(index, CFG, seed=0, out=tmp_path / "b.pt", dev=CPU)
-    a, b = torch.load(tmp_path / "a.pt", weights_only=False), torch.load(tmp_path / "b.pt", weights_only=False)
-    for key in a["model"]:
-        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
-    model, _ = train_mod.load_reid(tmp_path / "a.pt", CPU)
+    train_mod.train_reid(index, CFG, seed=0, out=tmp_path / "b.pt", device=CPU)
+    a, b = weights_of(tmp_path / "a.pt"), weights_of(tmp_path / "b.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    model, _ = load_network(tmp_path / "a.pt", CPU)
     metrics = evaluate_model(model, index, CFG, CPU)
     assert 0 <= metrics["gap"]["map"] <= 100 and len(metrics["lmp"]["cmc"]) == 10
     with pytest.raises(DatasetError, match="market1501: the query set is empty"):
@@ -84,10 +88,10 @@ def test_training_learns_and_is_deterministic(synthetic_domain, tmp_path: Path):
 def test_interrupted_training_resumes_to_the_same_weights(synthetic_domain, tmp_path: Path, monkeypatch):
     index = load_dataset("dukemtmc", synthetic_domain("dukemtmc"))
     torch.manual_seed(0)
-    train_mod.train_reid(index, CFG, seed=1, out=tmp_path / "full.pt", dev=CPU)
+    train_mod.train_reid(index, CFG, seed=1, out=tmp_path / "full.pt", device=CPU)
 
     calls = {"n": 0}
-    real_save = train_mod.save_state
+    real_save = loop_mod.save_state
 
     def crash_after_two_epochs(path, state):
         real_save(path, state)
@@ -95,14 +99,13 @@ def test_interrupted_training_resumes_to_the_same_weights(synthetic_domain, tmp_
         if calls["n"] == 2:
             raise KeyboardInterrupt("simulated kill")
 
-    monkeypatch.setattr(train_mod, "save_state", crash_after_two_epochs)
+    monkeypatch.setattr(loop_mod, "save_state", crash_after_two_epochs)
     torch.manual_seed(0)
     with pytest.raises(KeyboardInterrupt):
-        train_mod.train_reid(index, CFG, seed=1, out=tmp_path / "resumed.pt", dev=CPU)
+        train_mod.train_reid(index, CFG, seed=1, out=tmp_path / "resumed.pt", device=CPU)
     assert (tmp_path / "resumed.pt.ckpt").exists() and not (tmp_path / "resumed.pt").exists()
     torch.manual_seed(123)  # a resumed process starts from another RNG state; the checkpoint restores it
-    train_mod.train_reid(index, CFG, seed=1, out=tmp_path / "resumed.pt", dev=CPU)
-    a = torch.load(tmp_path / "full.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "resumed.pt", weights_only=False)["model"]
+    train_mod.train_reid(index, CFG, seed=1, out=tmp_path / "resumed.pt", device=CPU)
+    a, b = weights_of(tmp_path / "full.pt"), weights_of(tmp_path / "resumed.pt")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

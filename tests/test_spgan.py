@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CPU, SPGAN_CFG, resumed_state_equals_uninterrupted
 from PIL import Image
 
 from crgan.errors import WeightsError
@@ -14,8 +15,6 @@ from crgan.models.cyclegan import ResnetGenerator
 from crgan.models.sianet import SiaNet, contrastive_loss
 from crgan.train import spgan as spgan_mod
 from crgan.train.spgan import ImagePool, sianet_generator_loss, sianet_step_loss
-
-from conftest import CPU, SPGAN_CFG, resumed_state_equals_uninterrupted
 
 
 def test_contrastive_loss_on_hand_made_pairs():
@@ -87,8 +86,8 @@ def test_image_pool_fills_then_swaps():
 
 def test_spgan_trains_translates_and_resumes(gan_inputs, tmp_path: Path, monkeypatch):
     (src, tgt), _, _ = gan_inputs
-    meta = spgan_mod.train_spgan(src, tgt, SPGAN_CFG, 0, tmp_path / "g.pt", CPU)
-    assert meta["method"] == "spgan" and meta["final"]["loss_sia"] != ""  # the SiaNet joined at iteration 2
+    info = spgan_mod.train_spgan(src, tgt, SPGAN_CFG, 0, tmp_path / "g.pt", CPU)
+    assert info.run.method == "spgan" and info.final["loss_sia"] != ""  # the SiaNet joined at iteration 2
     curve = (tmp_path / "g.pt.loss.csv").read_text().splitlines()
     assert len(curve) == 5 and curve[1].split(",")[-2:] == ["", ""]  # no SiaNet before sia_start
     assert Image.open(tmp_path / "g.pt.grid.png").size == (3 * 16, 5 * 32)  # x_S, G(x_S), F(G(x_S)), x_T, F(x_T)
@@ -98,7 +97,7 @@ def test_spgan_trains_translates_and_resumes(gan_inputs, tmp_path: Path, monkeyp
     assert first["pid"] == src["splits"]["train"][0]["pid"]  # source labels kept
     assert Image.open(tmp_path / "translated" / first["path"]).size == (16, 32)
     resumed_state_equals_uninterrupted(
-        spgan_mod, lambda out: spgan_mod.train_spgan(src, tgt, SPGAN_CFG, 0, out, CPU), tmp_path, monkeypatch, "g")
+        lambda out: spgan_mod.train_spgan(src, tgt, SPGAN_CFG, 0, out, CPU), tmp_path, monkeypatch)
 
 
 def test_translate_of_a_missing_generator_leaves_nothing(gan_inputs, tmp_path: Path):

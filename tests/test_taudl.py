@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CPU, resumed_state_equals_uninterrupted, save_network
 
 from crgan.data.datasets import Record
 from crgan.models.reid import CompactResNet
+from crgan.models.store import load_network
 from crgan.models.taudl import TaudlNet
+from crgan.runs import Run
 from crgan.train import taudl as taudl_mod
-from crgan.train.reid import load_reid
 from crgan.train.taudl import ccta_loss, pctd_loss, sample_tracklets, tracklets
-
-from conftest import CPU, resumed_state_equals_uninterrupted
 
 RECORDS = [Record("a.jpg", 7, 0), Record("b.jpg", 7, 0), Record("c.jpg", 7, 1), Record("d.jpg", 3, 1),
            Record("e.jpg", 3, 0), Record("f.jpg", 9, 2)]
@@ -80,22 +80,20 @@ TAUDL_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
 
 def test_taudl_trains_from_plain_and_from_a_model_and_resumes(gan_inputs, tmp_path: Path, monkeypatch):
     (src, tgt), _, did = gan_inputs
-    meta = taudl_mod.train_taudl(tgt, TAUDL_CFG, 0, tmp_path / "plain.pt", CPU)
-    assert meta["start"] == "plain" and meta["init"] == "scratch" and meta["source"] is None
-    assert sum(meta["tracklets_per_camera"]) == meta["num_tracklets"] == len(
+    info = taudl_mod.train_taudl(tgt, TAUDL_CFG, 0, tmp_path / "plain.pt", CPU)
+    assert info.run == Run.taudl(tgt["domain"], seed=0) and info.init == "scratch"
+    assert sum(info.classes) == info.details["num_tracklets"] == len(
         {(r["pid"], r["camid"]) for r in tgt["splits"]["train"]})
-    model, _ = load_reid(tmp_path / "plain.pt", CPU)
+    model, _ = load_network(tmp_path / "plain.pt", CPU)
     assert isinstance(model, TaudlNet) and model(torch.randn(2, 3, 32, 16)).shape == (2, 32)
     # a fine-tuned network to start from: its backbone is copied, heads and embedding are new
-    did_meta = {"method": "crgan", "domain": src["domain"], "target": tgt["domain"], "init": "scratch",
-                "num_classes": src["train_ids"], "reid": TAUDL_CFG["reid"]}
-    torch.save({"model": did.state_dict(), "meta": did_meta}, tmp_path / "crgan.pt")
+    save_network(tmp_path / "crgan.pt", did, src["domain"], TAUDL_CFG["reid"], src["train_ids"],
+                 Run.crgan(src["domain"], tgt["domain"], seed=0))
     cfg0 = {**TAUDL_CFG, "taudl": {**TAUDL_CFG["taudl"], "iterations": 1, "lr": 1e-12}}
-    meta = taudl_mod.train_taudl(tgt, cfg0, 0, tmp_path / "hybrid.pt", CPU, init_model=tmp_path / "crgan.pt")
-    assert meta["start"] == "crgan" and meta["source"] == src["domain"]
-    assert meta["init"] == f"CR-GAN {src['domain']}->{tgt['domain']} (scratch)"
-    hybrid, _ = load_reid(tmp_path / "hybrid.pt", CPU)
+    info = taudl_mod.train_taudl(tgt, cfg0, 0, tmp_path / "hybrid.pt", CPU, init_model=tmp_path / "crgan.pt")
+    assert info.run == Run.taudl(tgt["domain"], "crgan", src["domain"], 0) and info.init == "scratch"
+    assert info.run.taudl_start == Run.crgan(src["domain"], tgt["domain"], seed=0)
+    hybrid, _ = load_network(tmp_path / "hybrid.pt", CPU)
     conv = "backbone.stem.0.weight"
     torch.testing.assert_close(hybrid.state_dict()[conv], did.state_dict()[conv], atol=1e-6, rtol=0)
-    resumed_state_equals_uninterrupted(
-        taudl_mod, lambda out: taudl_mod.train_taudl(tgt, TAUDL_CFG, 0, out, CPU), tmp_path, monkeypatch, "model")
+    resumed_state_equals_uninterrupted(lambda out: taudl_mod.train_taudl(tgt, TAUDL_CFG, 0, out, CPU), tmp_path, monkeypatch)

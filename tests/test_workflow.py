@@ -11,11 +11,9 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
+from conftest import run_snakemake, smoke_workdir, snakemake_command
 
 from crgan.report.tables import COLUMNS
-
-from conftest import run_snakemake, smoke_workdir, snakemake_command
 
 TABLES = [f"results/table{n}.csv" for n in range(1, 8)]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from crgan import config as config_mod
 from crgan import runtime
-from crgan.errors import CrganError, ConfigError
+from crgan.errors import ConfigError, CrganError
 from crgan.io import read_json, write_json
 
 log = logging.getLogger("crgan")
@@ -76,45 +76,45 @@ def cmd_train_reid(args, cfg):
     from crgan.train.reid import train_reid
 
     runtime.setup(args.threads, args.seed)
-    meta = train_reid(read_json(args.index), cfg, args.seed, Path(args.out), training_device(cfg))
-    log.info("trained %s (init %s): final loss %.4f, train acc %.3f", args.out, meta["init"], meta["final_loss"],
-             meta["final_train_acc"])
+    info = train_reid(read_json(args.index), cfg, args.seed, Path(args.out), training_device(cfg))
+    log.info("trained %s (init %s): final loss %.4f, train acc %.3f", args.out, info.init, info.final["loss"],
+             info.final["train_acc"])
 
 
 def cmd_train_crgan(args, cfg):
+    from crgan.models.store import load_network
     from crgan.train.crgan import train_generator
-    from crgan.train.reid import load_reid
 
     runtime.setup(args.threads, args.seed)
-    dev = training_device(cfg)
-    did, _ = load_reid(args.did, dev)
-    meta = train_generator(read_json(args.source_index), read_json(args.target_index),
+    device = training_device(cfg)
+    did, _ = load_network(args.did, device)
+    info = train_generator(read_json(args.source_index), read_json(args.target_index),
                            (Path(args.source_masks), Path(args.target_masks)), did, cfg, args.variant, args.seed,
-                           Path(args.out), dev)
-    log.info("trained G (%s): final losses %s; Dcam train accuracy %.3f", args.variant, meta["final"],
-             meta["dcam_train_acc"])
+                           Path(args.out), device)
+    log.info("trained G (%s): final losses %s; Dcam train accuracy %.3f", args.variant, info.final,
+             info.details["dcam_train_acc"])
 
 
 def cmd_finetune(args, cfg):
+    from crgan.models.store import load_network
     from crgan.train.finetune import finetune_on_rendered
-    from crgan.train.reid import load_reid
 
     runtime.setup(args.threads, args.seed)
-    dev = runtime.device(cfg["device"])
-    did, did_meta = load_reid(args.did, dev)
-    meta = finetune_on_rendered(did, did_meta, Path(args.generator), read_json(args.source_index),
+    device = runtime.device(cfg["device"])
+    did, did_info = load_network(args.did, device)
+    info = finetune_on_rendered(did, did_info, Path(args.generator), read_json(args.source_index),
                                 read_json(args.target_index), (Path(args.source_masks), Path(args.target_masks)),
-                                cfg, args.seed, Path(args.out), dev)
-    log.info("fine-tuned %s on %s renderings: final loss %.4f", args.out, meta["variant"], meta["final_loss"])
+                                cfg, args.seed, Path(args.out), device)
+    log.info("fine-tuned %s on %s renderings: final loss %.4f", args.out, info.run.variant, info.final["loss"])
 
 
 def cmd_train_spgan(args, cfg):
     from crgan.train.spgan import train_spgan
 
     runtime.setup(args.threads, args.seed)
-    meta = train_spgan(read_json(args.source_index), read_json(args.target_index), cfg, args.seed, Path(args.out),
+    info = train_spgan(read_json(args.source_index), read_json(args.target_index), cfg, args.seed, Path(args.out),
                        training_device(cfg))
-    log.info("trained SPGAN %s->%s: final losses %s", meta["source"], meta["target"], meta["final"])
+    log.info("trained SPGAN %s->%s: final losses %s", info.run.source, info.run.target, info.final)
 
 
 def cmd_translate(args, cfg):
@@ -127,42 +127,42 @@ def cmd_translate(args, cfg):
 
 
 def cmd_finetune_translated(args, cfg):
+    from crgan.models.store import load_network
     from crgan.train.finetune import finetune_on_translated
-    from crgan.train.reid import load_reid
 
     runtime.setup(args.threads, args.seed)
-    dev = runtime.device(cfg["device"])
-    did, did_meta = load_reid(args.did, dev)
-    meta = finetune_on_translated(did, did_meta, read_json(Path(args.translated) / "index.json"), cfg, args.seed,
-                                  Path(args.out), dev)
-    log.info("fine-tuned %s on SPGAN translations: final loss %.4f", args.out, meta["final_loss"])
+    device = runtime.device(cfg["device"])
+    did, did_info = load_network(args.did, device)
+    info = finetune_on_translated(did, did_info, read_json(Path(args.translated) / "index.json"), cfg, args.seed,
+                                  Path(args.out), device)
+    log.info("fine-tuned %s on SPGAN translations: final loss %.4f", args.out, info.final["loss"])
 
 
 def cmd_train_taudl(args, cfg):
     from crgan.train.taudl import train_taudl
 
     runtime.setup(args.threads, args.seed)
-    meta = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
+    info = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
                        Path(args.init) if args.init else None)
-    log.info("trained TAUDL (%s) on %s: %d tracklets, final loss %.4f", meta["init"], meta["domain"],
-             meta["num_tracklets"], meta["final_loss"])
+    log.info("trained TAUDL (%s) on %s: %d tracklets, final loss %.4f", info.init, info.domain,
+             info.details["num_tracklets"], info.final["loss"])
 
 
 def cmd_eval_reid(args, cfg):
     from crgan.eval.reid import evaluate_model
-    from crgan.train.reid import load_reid
+    from crgan.models.store import load_network
+    from crgan.records import EvaluationRecord
+    from crgan.runs import Evaluation
 
     runtime.setup(args.threads, 0)
-    dev = runtime.device(cfg["device"])
-    model, meta = load_reid(args.model, dev)
+    device = runtime.device(cfg["device"])
+    model, info = load_network(args.model, device)
     index = read_json(args.index)
-    metrics = evaluate_model(model, index, cfg, dev)
-    write_json(args.out, {"method": meta.get("method", "reid"), "model_domain": meta["domain"],
-                          "source": meta.get("source", meta["domain"]), "test_domain": index["domain"],
-                          "seed": args.seed, "variant": meta.get("variant"), "start": meta.get("start"),
-                          "init": meta["init"], "synthetic": index["synthetic"], "metrics": metrics,
-                          "provenance": runtime.provenance(cfg, args.seed, dev)})
-    log.info("%s model on %s: rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", meta["domain"], index["domain"],
+    metrics = evaluate_model(model, index, cfg, device)
+    record = EvaluationRecord(Evaluation(info.run, index["domain"]), info.init, index["synthetic"], metrics,
+                              runtime.provenance(cfg, args.seed, device))
+    write_json(args.out, record.to_dict())
+    log.info("%s on %s: rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", info.run.label, index["domain"],
              metrics["gap"]["rank1"], metrics["gap"]["map"], metrics["lmp"]["rank1"], metrics["lmp"]["map"])
 
 
@@ -172,30 +172,30 @@ def cmd_quality(args, cfg):
     from crgan.eval import quality
     from crgan.eval.quality_nets import quality_nets
     from crgan.eval.renderers import load_renderer
-    from crgan.train.reid import load_reid
-    from crgan.train.samples import write_grid
+    from crgan.grids import write_grid
+    from crgan.models.store import load_network
+    from crgan.records import QualityRecord
 
     runtime.setup(args.threads, args.seed)
-    dev, qc = runtime.device(cfg["device"]), cfg["quality"]
+    device, quality_cfg = runtime.device(cfg["device"]), cfg["quality"]
     source, target = read_json(args.source_index), read_json(args.target_index)
 
     def substitute():
-        model, meta = load_reid(args.substitute, dev)
-        return model, (f"{meta['reid']['arch']} re-id network trained on {meta['domain']} labels in this "
+        model, info = load_network(args.substitute, device)
+        return model, (f"{info.arch['arch']} re-id network trained on {info.domain} labels in this "
                        f"workflow ({args.substitute})")
 
-    lp, fid = quality_nets(qc, substitute, dev)
-    render = load_renderer(args.method, Path(args.generator) if args.generator else None, dev)
-    sel = quality.select(source, target, args.target_masks, qc, cfg["data"], args.seed)
-    metrics, images = quality.measure(render, sel, lp, fid, qc["batch_size"], dev)
-    shown = min(qc["figure_sources"], len(sel.xs))
+    lp, fid = quality_nets(quality_cfg, substitute, device)
+    render = load_renderer(args.method, Path(args.generator) if args.generator else None, device)
+    sel = quality.select(source, target, args.target_masks, quality_cfg, cfg["data"], args.seed)
+    metrics, images = quality.measure(render, sel, lp, fid, quality_cfg["batch_size"], device)
+    shown = min(quality_cfg["figure_sources"], len(sel.xs))
     write_grid([torch.cat([sel.xs[i:i + 1], images[i]]) for i in range(shown)], args.figure)
-    write_json(args.out, {"method": args.method, "source": source["domain"], "target": target["domain"],
-                          "seed": args.seed, "synthetic": target["synthetic"], "metrics": metrics,
-                          "metric_backbone": {"lpips": lp.backbone, "fid": fid.backbone},
-                          "counts": {"sources": len(sel.xs), "contexts": sel.xt.shape[1],
-                                     "real_images": len(sel.real_target)},
-                          "generator": args.generator, "provenance": runtime.provenance(cfg, args.seed, dev)})
+    record = QualityRecord(args.method, source["domain"], target["domain"], args.seed, target["synthetic"], metrics,
+                           {"lpips": lp.backbone, "fid": fid.backbone},
+                           {"sources": len(sel.xs), "contexts": sel.xt.shape[1], "real_images": len(sel.real_target)},
+                           args.generator, runtime.provenance(cfg, args.seed, device))
+    write_json(args.out, record.to_dict())
     log.info("%s %s->%s: %s", args.method, source["domain"], target["domain"],
              ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
@@ -203,13 +203,13 @@ def cmd_quality(args, cfg):
 def cmd_table(args, cfg):
     from crgan.report import tables
 
-    evals = [read_json(p) for p in args.evals]
-    tables.write_table(args.out, tables.BUILDERS[args.table](evals, cfg))
+    records = tables.read_records(args.table, args.evals)
+    tables.write_table(args.out, tables.build_table(args.table, records, cfg))
     write_json(f"{args.out}.provenance.json", {
         "table": args.table, **runtime.provenance(cfg),
-        "evaluations": [{"file": path, **{k: ev["provenance"].get(k) for k in
+        "evaluations": [{"file": path, **{k: record.provenance.get(k) for k in
                                           ("config_hash", "git_commit", "seed", "device", "kernels", "torch")}}
-                        for path, ev in zip(args.evals, evals)]})
+                        for path, record in zip(args.evals, records)]})
     log.info("wrote %s and its provenance", args.out)
 
 
@@ -222,7 +222,8 @@ def cmd_report(args, cfg):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from crgan.report.tables import QUALITY_METHODS
+    from crgan.report.tables import TABLES
+    from crgan.runs import QUALITY_METHODS, VARIANTS
 
     parser = argparse.ArgumentParser(prog="crgan", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -251,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                       source_masks="source masks folder", target_masks="target masks folder")
     p = add("train-crgan", cmd_train_crgan, "train CR-GAN's generator (Algorithm 1, parts I-II)",
             did="source re-id model (Did)", out="generator file", **gan_inputs)
-    p.add_argument("--variant", required=True, choices=["crgan", "wo_dual", "wo_id", "wo_cam", "wo_con"])
+    p.add_argument("--variant", required=True, choices=list(VARIANTS))
     add("finetune", cmd_finetune, "fine-tune Did on on-the-fly renderings (Algorithm 1, part III)",
         generator="generator file", did="source re-id model", out="fine-tuned model file", **gan_inputs)
     add("train-spgan", cmd_train_spgan, "train SPGAN (CycleGAN + SiaNet) for a source -> target pair",
@@ -272,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=list(QUALITY_METHODS))
     p.add_argument("--generator", help="the method's generator file (not for source-target)")
     p = add("table", cmd_table, "build a result table", out="CSV file")
-    p.add_argument("--table", type=int, required=True, choices=[1, 2, 3, 4, 5, 6, 7])
+    p.add_argument("--table", type=int, required=True, choices=sorted(TABLES))
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
     p = add("report", cmd_report, "the HTML report: tables beside the paper's, samples, curves, run times",
             benchmarks="folder of Snakemake benchmark files", out="HTML file")

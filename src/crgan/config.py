@@ -9,10 +9,11 @@ import copy
 import difflib
 import hashlib
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 import yaml
@@ -81,6 +82,44 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def feature_map_rows(reid_cfg: dict[str, Any], height: int) -> int:
+    """Rows of the re-id backbone's last feature map for images ``height`` pixels high (what LMP
+    splits into stripes); torch-free arithmetic of :mod:`crgan.models.reid`'s strides, checked
+    against the networks by a test. Each stride-2 step (3x3 conv, padding 1; or 3x3 max pool,
+    padding 1) maps h to ceil(h / 2); the 7x7 stride-2 stem of torchvision's ResNets does too."""
+    strides = ([2, 1, 2, 2] if reid_cfg["arch"] == "compact" else [2, 2, 1, 2, 2]) + [reid_cfg.get("last_stride", 1)]
+    for stride in strides:
+        height = -(-height // stride)
+    return height
+
+
+def _check_shapes(cfg: dict[str, Any]) -> None:
+    """Network geometry the image size must allow, checked before any job instead of failing after
+    training: CR-GAN's U-Net depth, SPGAN's translators and SiaNet, and LMP's stripes."""
+    if "data" not in cfg:
+        return
+    height, width = cfg["data"]["height"], cfg["data"]["width"]
+    if "crgan" in cfg:
+        factor = 2 ** cfg["crgan"]["generator"]["depth"]
+        if height % factor or width % factor:
+            raise ConfigError(f"config key 'crgan.generator.depth': {cfg['crgan']['generator']['depth']} downsamplings "
+                              f"need data.height and data.width divisible by {factor}, got {height}x{width}")
+    if "spgan" in cfg:
+        factor = 2 ** cfg["spgan"]["generator"]["downsamples"]
+        if height % factor or width % factor:
+            raise ConfigError(f"config key 'spgan.generator.downsamples': {cfg['spgan']['generator']['downsamples']} "
+                              f"need data.height and data.width divisible by {factor}, got {height}x{width}")
+        blocks = cfg["spgan"]["sianet"]["blocks"]
+        if height < 4 ** blocks or width < 4 ** blocks:
+            raise ConfigError(f"config key 'spgan.sianet.blocks': {blocks} blocks need images of at least "
+                              f"{4 ** blocks}x{4 ** blocks} pixels, got {height}x{width} (data.height, data.width)")
+    if "eval" in cfg and "reid" in cfg:
+        rows = feature_map_rows(cfg["reid"], height)
+        if cfg["eval"]["lmp_parts"] > rows:
+            raise ConfigError(f"config key 'eval.lmp_parts': {cfg['eval']['lmp_parts']} stripes, but the "
+                              f"{cfg['reid']['arch']} feature map of {height}-pixel-high images has {rows} rows")
+
+
 def validate_sections(part: dict[str, Any]) -> dict[str, Any]:
     """Validate only the top-level sections present (what a workflow rule passes to a command).
 
@@ -97,6 +136,7 @@ def validate_sections(part: dict[str, Any]) -> dict[str, Any]:
     errors = list(validator.iter_errors(part))
     if errors:
         raise ConfigError(_describe(jsonschema.exceptions.best_match(errors)))
+    _check_shapes(part)
     return part
 
 
@@ -110,7 +150,8 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
     if cfg["data"]["source"] == "synthetic":
         missing = sorted(domains - set(cfg["synthetic"]["domains"]))
         if missing:
-            raise ConfigError(f"config key 'synthetic.domains' has no entry for {', '.join(missing)} (used in 'pairs' or 'cuhk03_pairs')")
+            raise ConfigError(f"config key 'synthetic.domains' has no entry for {', '.join(missing)} "
+                              f"(used in 'pairs' or 'cuhk03_pairs')")
     else:
         missing = sorted(domains - set(cfg["data"]["roots"]))
         if missing:
@@ -126,6 +167,7 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
     if cfg["masks"]["method"] == "groundtruth" and cfg["data"]["source"] == "real":
         raise ConfigError("config key 'masks.method': 'groundtruth' needs the synthetic benchmark; "
                           "use 'segmentation' or 'directory' with real data")
+    _check_shapes(cfg)
 
 
 def load(paths: Iterable[str | Path]) -> dict[str, Any]:

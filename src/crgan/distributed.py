@@ -13,8 +13,8 @@ Not launched by torchrun (no ``WORLD_SIZE``), everything here is a no-op for one
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 import torch.distributed as dist

@@ -23,3 +23,7 @@ class CheckpointError(CrganError):
 
 class DivergenceError(CrganError):
     """A training loss became NaN or infinite; the message names the step."""
+
+
+class TrainingInterrupted(CrganError):
+    """Training stopped on request (SIGTERM) after writing a checkpoint; rerunning resumes it."""

@@ -6,8 +6,9 @@ Output mirrors the dataset tree (``<split dir>/<image stem>.png``, 255 = person)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from tqdm import tqdm
 from crgan.data.datasets import Record, records_of
 from crgan.errors import DatasetError, WeightsError
 from crgan.io import atomic_dir, write_json
-from crgan.models.reid import find_weights, load_state_dict_checked
+from crgan.weights import find_weights, load_state_dict_checked
 
 log = logging.getLogger(__name__)
 
@@ -71,25 +72,25 @@ def segmentation_masker(cfg: dict[str, Any], dev: torch.device) -> Callable[[Ima
 
 def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -> dict[str, Any]:
     """Write one mask per image of every split into ``out`` (atomically) and return the summary."""
-    mc, root = cfg["masks"], Path(index["root"])
+    masks_cfg, root = cfg["masks"], Path(index["root"])
     gt_root = root / "masks" if (root / "masks").is_dir() else None
-    if mc["method"] == "groundtruth" and gt_root is None:
+    if masks_cfg["method"] == "groundtruth" and gt_root is None:
         raise DatasetError(f"masks.method 'groundtruth' but {root / 'masks'} does not exist "
                            f"(only the synthetic benchmark ships ground-truth masks)")
-    if mc["method"] == "directory":
-        src_root = Path(mc["directory"]) / index["domain"]
+    if masks_cfg["method"] == "directory":
+        src_root = Path(masks_cfg["directory"]) / index["domain"]
         if not src_root.is_dir():
             raise DatasetError(f"masks.directory: missing folder {src_root} (expected one sub-folder per domain)")
-    predict = segmentation_masker(mc, dev) if mc["method"] == "segmentation" else None
+    predict = segmentation_masker(masks_cfg, dev) if masks_cfg["method"] == "segmentation" else None
     coverage, ious = [], []
     with atomic_dir(out) as tmp:
         recs = [r for split in ("train", "query", "gallery") for r in records_of(index, split)]
         for rec in tqdm(recs, desc=f"masks {index['domain']}", mininterval=5, leave=False):
             with Image.open(root / rec.path) as img:
                 size = (img.height, img.width)
-                if mc["method"] == "groundtruth":
+                if masks_cfg["method"] == "groundtruth":
                     mask = _read_mask(gt_root / mask_path(rec), size, "synthetic ground truth")
-                elif mc["method"] == "directory":
+                elif masks_cfg["method"] == "directory":
                     mask = _read_mask(src_root / mask_path(rec), size, f"from masks.directory for {root / rec.path}")
                 else:
                     mask = predict(img)
@@ -97,12 +98,12 @@ def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -
             dst.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(mask.astype(np.uint8) * 255).save(dst)
             coverage.append(float(mask.mean()))
-            if gt_root is not None and mc["method"] != "groundtruth":
+            if gt_root is not None and masks_cfg["method"] != "groundtruth":
                 gt = _read_mask(gt_root / mask_path(rec), size, "synthetic ground truth")
                 union = np.logical_or(mask, gt).sum()
                 ious.append(float(np.logical_and(mask, gt).sum() / union) if union else 1.0)
         cov = np.array(coverage)
-        summary = {"domain": index["domain"], "method": mc["method"], "images": len(recs),
+        summary = {"domain": index["domain"], "method": masks_cfg["method"], "images": len(recs),
                    "coverage_mean": float(cov.mean()), "coverage_std": float(cov.std()),
                    "coverage_min": float(cov.min()), "coverage_max": float(cov.max()),
                    "empty_masks": int((cov == 0).sum()),

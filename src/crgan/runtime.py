@@ -42,8 +42,8 @@ def git_commit() -> str:
 
 def provenance(cfg: dict[str, Any], seed: int | None = None, dev: torch.device | None = None) -> dict[str, Any]:
     """What produced a result: config hash, code version, packages, machine, seed, kernel backend."""
-    from crgan.config import config_hash
     import crgan
+    from crgan.config import config_hash
     from crgan.kernels import backend
 
     dev = dev if dev is not None else torch.device("cpu")

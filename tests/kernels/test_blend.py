@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from kernel_checks import assert_matches, inputs
 
 from crgan import kernels
 from crgan.kernels import _reference as ref
-
-from kernel_checks import assert_matches, inputs
 
 # odd shapes: a single pixel, H = 1, W = 1, and more pixels than one block of 1024
 SHAPES = [(1, 3, 1, 1), (2, 3, 5, 7), (3, 3, 1, 33), (1, 3, 37, 1), (2, 3, 17, 33)]

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from kernel_checks import assert_matches, inputs
 
 from crgan import kernels
 from crgan.kernels import _reference as ref
-
-from kernel_checks import assert_matches, inputs
 
 # one row each, D = 1, and several 64 x 64 tiles with ragged edges and D not a multiple of 32
 SHAPES = [(1, 1, 1), (7, 70, 45), (65, 2, 33), (3, 130, 100)]

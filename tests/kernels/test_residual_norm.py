@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from kernel_checks import assert_matches, inputs
 from torch import nn
 
 from crgan import kernels
 from crgan.kernels import _reference as ref
-
-from kernel_checks import assert_matches, inputs
 
 # N = C = 1 with two values, H or W = 1, odd sizes, and a row longer than one block (2048)
 SHAPES = [(1, 1, 1, 2), (2, 3, 5, 7), (1, 4, 1, 9), (3, 2, 11, 1), (1, 2, 50, 51)]

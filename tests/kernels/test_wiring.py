@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from conftest import CPU, GAN_CFG
+from kernel_checks import RecordOps
 
 from crgan.data.datasets import load_dataset
 from crgan.eval import ranking
@@ -12,9 +14,6 @@ from crgan.eval.reid import evaluate_model
 from crgan.models.generator import DualConditionalGenerator
 from crgan.models.reid import build_reid
 from crgan.train import crgan as crgan_mod
-
-from conftest import CPU, GAN_CFG
-from kernel_checks import RecordOps
 
 
 def test_generator_uses_blend_and_residual_fusion(triton_kernels):

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision import transforms as T
 
 from crgan.data.datasets import Record
@@ -92,6 +92,16 @@ class MaskedImages(Dataset):
         if self.train and torch.rand(()) < 0.5:
             img, mask = img.flip(-1), mask.flip(-1)
         return img, mask, self.label_of[rec.pid], rec.camid
+
+
+def random_batch(ds: Dataset, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """A batch of random items (with replacement): the paper's random (XS, XT) pairs.
+
+    Drawing by index from a dedicated generator makes the stream resumable from that
+    generator's state alone (an epoch-based loader would restart its permutation).
+    """
+    idx = torch.randint(len(ds), (batch_size,), generator=gen).tolist()
+    return default_collate([ds[i] for i in idx])
 
 
 def to_reid_input(x: torch.Tensor) -> torch.Tensor:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -107,16 +107,16 @@ def _stack(ds: MaskedImages, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tenso
     return torch.stack([x for x, *_ in items]), torch.stack([m for _, m, *_ in items])
 
 
-def select(source: dict, target: dict, target_masks: str, qc: dict, dc: dict, seed: int) -> Selection:
+def select(source: dict, target: dict, target_masks: str, quality_cfg: dict, data_cfg: dict, seed: int) -> Selection:
     """A seeded draw (without augmentation) from the two training splits; sizes capped by the data."""
     rng = np.random.default_rng(seed)
-    size = (dc["height"], dc["width"])
+    size = (data_cfg["height"], data_cfg["width"])
     src = MaskedImages(source["root"], None, records_of(source, "train"), *size, train=False)
     tgt = MaskedImages(target["root"], target_masks, records_of(target, "train"), *size, train=False)
-    n_src, m = min(qc["sources"], len(src)), qc["contexts"]
+    n_src, m = min(quality_cfg["sources"], len(src)), quality_cfg["contexts"]
     xs, _ = _stack(src, rng.choice(len(src), n_src, replace=False))
     xt, mt = _stack(tgt, rng.choice(len(tgt), n_src * m, replace=len(tgt) < n_src * m))
-    n_real = min(qc["real_images"], len(src), len(tgt))
+    n_real = min(quality_cfg["real_images"], len(src), len(tgt))
     real_source = _stack(src, rng.choice(len(src), n_real, replace=False))[0]
     real_target = _stack(tgt, rng.choice(len(tgt), n_real, replace=False))[0]
     return Selection(xs, xt.view(n_src, m, *xt.shape[1:]), mt.view(n_src, m, *mt.shape[1:]), real_source, real_target)

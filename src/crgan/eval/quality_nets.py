@@ -10,16 +10,16 @@ the paper's metric.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from crgan.data.loader import to_reid_input
-from crgan.models.reid import find_weights, load_state_dict_checked
+from crgan.weights import find_weights, load_state_dict_checked
 
 #: File names in the torch hub cache (torchvision's AlexNet, pytorch-fid's FID Inception).
 ALEXNET_FILES = ["alexnet-owt-7be5be79.pth"]
@@ -125,11 +125,11 @@ def reid_substitute(model: nn.Module, description: str) -> tuple[LpipsNet, FidNe
     return lp, fid
 
 
-def quality_nets(qc: dict, substitute: Callable[[], tuple[nn.Module, str]], dev: torch.device
+def quality_nets(quality_cfg: dict, substitute: Callable[[], tuple[nn.Module, str]], dev: torch.device
                  ) -> tuple[LpipsNet, FidNet]:
     """The ImageNet networks where their weights are on disk, else the substitute from
     ``substitute()`` (a trained network and its description), each metric on its own."""
-    alex, incep = find_weights(qc["alexnet"], ALEXNET_FILES), find_weights(qc["inception"], INCEPTION_FILES)
+    alex, incep = find_weights(quality_cfg["alexnet"], ALEXNET_FILES), find_weights(quality_cfg["inception"], INCEPTION_FILES)
     sub = reid_substitute(*substitute()) if alex is None or incep is None else (None, None)
     lp = imagenet_lpips(alex, dev) if alex is not None else sub[0]
     fid = imagenet_inception(incep, dev) if incep is not None else sub[1]

@@ -22,7 +22,7 @@ def _as_numpy(x) -> np.ndarray:
 def _block_stats(distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
                  g_camids: np.ndarray, max_rank: int) -> tuple[np.ndarray, float, int]:
     """CMC hit counts, summed AP and number of valid queries for one block of queries."""
-    order = np.argsort(distmat, axis=1)
+    order = np.argsort(distmat, axis=1, kind="stable")
     same_id = g_pids[order] == q_pids[:, None]
     keep = ~(same_id & (g_camids[order] == q_camids[:, None]))
     match = same_id & keep
@@ -43,10 +43,11 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
                   block: int = 128) -> tuple[np.ndarray, float]:
     """Return ``(cmc, mAP)``: ``cmc[r]`` is the fraction of valid queries matched within rank r+1.
 
-    ``distmat`` is (num_query, num_gallery), smaller is closer (ties: numpy's default sort order,
-    as torchreid). Blocks of queries run on ``torch.get_num_threads()`` threads (numpy's sort
-    releases the GIL). A CUDA ``distmat`` stays on the GPU: ``crgan.kernels.rank_metrics`` does
-    the work there. Raises ValueError when no query has a valid match.
+    ``distmat`` is (num_query, num_gallery), smaller is closer; tied distances keep gallery order
+    (a stable sort, the one tie rule of every implementation here and of the oracle
+    ``crgan.kernels._reference.rank_metrics_per_query``). Blocks of queries run on
+    ``torch.get_num_threads()`` threads (numpy's sort releases the GIL). A CUDA ``distmat``
+    stays on the GPU: ``crgan.kernels.rank_metrics`` does the work there. Raises ValueError when no query has a valid match.
     """
     if isinstance(distmat, torch.Tensor) and distmat.is_cuda:
         return rank_metrics(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)

@@ -17,22 +17,22 @@ from crgan.models.reid import ReIDNet
 
 def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.device) -> dict[str, Any]:
     """Metrics in percent for each pooling: rank1/5/10, mAP and the CMC curve."""
-    ec, dc = cfg["eval"], cfg["data"]
+    eval_cfg, data_cfg = cfg["eval"], cfg["data"]
     feats, labels = {}, {}
     for split in ("query", "gallery"):
         recs = records_of(index, split)
         if not recs:
             raise DatasetError(f"{index['domain']}: the {split} set is empty (index {index['root']})")
-        ds = ReidImages(index["root"], recs, dc["height"], dc["width"])
-        feats[split] = extract(model, make_loader(ds, ec["batch_size"], False, dc["workers"]), ec["lmp_parts"], dev,
-                               desc=f"{index['domain']} {split}")
+        ds = ReidImages(index["root"], recs, data_cfg["height"], data_cfg["width"])
+        loader = make_loader(ds, eval_cfg["batch_size"], False, data_cfg["workers"])
+        feats[split] = extract(model, loader, eval_cfg["lmp_parts"], dev, desc=f"{index['domain']} {split}")
         labels[split] = (np.array([r.pid for r in recs]), np.array([r.camid for r in recs]))
     (q_pids, q_cams), (g_pids, g_cams) = labels["query"], labels["gallery"]
-    out: dict[str, Any] = {"num_query": len(q_pids), "num_gallery": len(g_pids), "lmp_parts": ec["lmp_parts"],
-                           "metric": ec["metric"]}
+    out: dict[str, Any] = {"num_query": len(q_pids), "num_gallery": len(g_pids), "lmp_parts": eval_cfg["lmp_parts"],
+                           "metric": eval_cfg["metric"]}
     for pooling in ("gap", "lmp"):
-        dist = pairwise_distance(feats["query"][pooling], feats["gallery"][pooling], ec["metric"])
-        cmc, m_ap = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=ec["max_rank"])
+        dist = pairwise_distance(feats["query"][pooling], feats["gallery"][pooling], eval_cfg["metric"])
+        cmc, m_ap = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=eval_cfg["max_rank"])
         out[pooling] = {"rank1": 100 * cmc[0], "rank5": 100 * cmc[min(4, len(cmc) - 1)],
                         "rank10": 100 * cmc[min(9, len(cmc) - 1)], "map": 100 * m_ap,
                         "cmc": [round(100 * float(c), 4) for c in cmc]}

@@ -8,22 +8,19 @@ import torch
 from crgan.errors import WeightsError
 from crgan.eval.quality import Renderer
 from crgan.models.generator import masked_target
+from crgan.models.store import load_generator, load_translator
 
 
-def load_renderer(method: str, path: Path | None, dev: torch.device) -> Renderer | None:
+def load_renderer(method: str, path: Path | None, device: torch.device) -> Renderer | None:
     """The method's renderer; ``None`` for the data itself ("source-target", which needs no file)."""
     if method == "source-target":
         return None
     if path is None:
         raise WeightsError(f"quality of {method} needs its generator file")
     if method == "spgan":
-        from crgan.train.spgan import load_translator
-
-        g, _ = load_translator(path, dev)
+        g, _ = load_translator(path, device)
         return lambda xs, xt, mt: g(xs)
-    from crgan.train.finetune import load_generator
-
-    g, meta = load_generator(path, dev)
-    if meta["variant"] != method:
-        raise WeightsError(f"{path} is a {meta['variant']} generator, not {method}")
+    g, info = load_generator(path, device)
+    if info.run.variant != method:
+        raise WeightsError(f"{path} is a {info.run.variant} generator, not {method}")
     return lambda xs, xt, mt: g(xs, masked_target(xt, mt) if g.dual else None)[0]

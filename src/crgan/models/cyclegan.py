@@ -7,6 +7,8 @@ discriminators are :class:`crgan.models.discriminators.PatchDiscriminator` (70x7
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -51,3 +53,8 @@ class ResnetGenerator(nn.Module):
         if x.shape[-2] % self.factor or x.shape[-1] % self.factor:
             raise ValueError(f"ResnetGenerator: image size {tuple(x.shape[-2:])} must be a multiple of {self.factor}")
         return self.net(x)
+
+
+def build_translator(architecture: dict[str, Any]) -> ResnetGenerator:
+    """SPGAN's G or F as configured (``spgan.generator``: ngf, downsamples, res_blocks)."""
+    return ResnetGenerator(architecture["ngf"], architecture["downsamples"], architecture["res_blocks"])

@@ -9,6 +9,8 @@ With ``dual=False`` (the "w/o dual condition" ablation) only the source pathway 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -81,3 +83,8 @@ class DualConditionalGenerator(nn.Module):
             y = up(y if i == 0 else torch.cat([y, skips[self.depth - i]], dim=1))
         y = torch.cat([y, skips[0]], dim=1)
         return self.to_residual(y), self.to_context(y)
+
+
+def build_generator(architecture: dict[str, Any], dual: bool) -> DualConditionalGenerator:
+    """G as configured (``crgan.generator``: ngf, depth, res_blocks), with or without X'T's pathway."""
+    return DualConditionalGenerator(architecture["ngf"], architecture["depth"], architecture["res_blocks"], dual=dual)

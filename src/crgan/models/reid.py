@@ -7,8 +7,6 @@ and the returned ``init`` says which, so tables can record it.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,51 +14,7 @@ from torch import nn
 from torchvision.models import resnet as tv_resnet
 
 from crgan.errors import WeightsError
-
-#: File names torchvision uses for ImageNet weights in the torch hub cache.
-HUB_FILES = {
-    "resnet18": ["resnet18-f37072fd.pth"],
-    "resnet34": ["resnet34-b627a593.pth"],
-    "resnet50": ["resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"],
-}
-
-
-def hub_cache_dir() -> Path:
-    """``$TORCH_HOME/hub/checkpoints`` (TORCH_HOME defaults to ~/.cache/torch), as torch.hub uses."""
-    torch_home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch"
-    return Path(torch_home) / "hub" / "checkpoints"
-
-
-def find_weights(configured: str | None, hub_names: list[str]) -> Path | None:
-    """A configured weights file (must exist) or the first of ``hub_names`` in the hub cache."""
-    if configured:
-        path = Path(configured)
-        if not path.is_file():
-            raise WeightsError(f"weights file {path} does not exist")
-        return path
-    for name in hub_names:
-        if (hub_cache_dir() / name).is_file():
-            return hub_cache_dir() / name
-    return None
-
-
-def load_state_dict_checked(module: nn.Module, path: Path, what: str, ignore_prefixes: tuple[str, ...] = ()) -> None:
-    """Load ``path`` into ``module``; any missing, unexpected or mis-shaped tensor is a WeightsError."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"cannot read weights file {path}: {exc}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
-    own = {k: v for k, v in module.state_dict().items() if not k.startswith(ignore_prefixes)}
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
-                  else f"shape mismatch at {shapes[:3]}")
-        raise WeightsError(f"weights file {path} does not fit {what}: {detail}")
-    module.load_state_dict(state, strict=False)
+from crgan.weights import RESNET_HUB_FILES, find_weights, load_state_dict_checked
 
 
 class CompactResNet(nn.Module):
@@ -151,7 +105,7 @@ def build_backbone(cfg: dict[str, Any], init_weights: bool = True) -> tuple[nn.M
         init = "scratch"
     else:
         backbone = TorchvisionResNet(arch, cfg["last_stride"])
-        path = find_weights(cfg.get("pretrained"), HUB_FILES[arch]) if init_weights else None
+        path = find_weights(cfg.get("pretrained"), RESNET_HUB_FILES[arch]) if init_weights else None
         if path is not None:
             load_state_dict_checked(backbone.body, path, f"torchvision {arch}", ignore_prefixes=("fc.",))
         init = f"imagenet:{path.name}" if path is not None else "scratch"

@@ -22,7 +22,9 @@ from PIL import Image
 from crgan import runtime
 from crgan.config import config_hash
 from crgan.io import atomic_file, read_json
+from crgan.records import EvaluationRecord
 from crgan.report.plots import line_plot
+from crgan.runs import QUALITY_METHODS, Quality, Run, pair_name, seed_of
 
 TABLE_TITLES = {
     1: "Image quality: LPIPS diversity and FID, w/o dual condition vs CR-GAN",
@@ -37,20 +39,12 @@ METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lp
                 "kid": "KID", "lpips_to_source": "LPIPS to XS"}
 #: Row labels of the sample grids (as the paper's Figures 1 and 4, and SPGAN's own rows).
 GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"]}
-DOMAIN_SHORT = {"market1501": "Market", "dukemtmc": "Duke", "cuhk03": "CUHK03"}
 #: A colour per method family in CMC plots (its +LMP curve dashed in the same colour).
 CMC_COLOURS = {"Direct Transfer": "#7f7f7f", "w/o dual condition": "#E69F00", "CR-GAN": "#0072B2",
                "SPGAN": "#009E73", "TAUDL": "#000000", "SPGAN+TAUDL": "#56B4E9", "CR-GAN+TAUDL": "#CC79A7"}
-#: Evaluations drawn as CMC curves: (method, variant or start, pooling) -> label.
-CMC_METHODS = {("reid", None, "gap"): "Direct Transfer", ("crgan", "wo_dual", "gap"): "w/o dual condition",
-               ("crgan", "crgan", "gap"): "CR-GAN", ("crgan", "crgan", "lmp"): "CR-GAN+LMP",
-               ("spgan", None, "gap"): "SPGAN", ("spgan", None, "lmp"): "SPGAN+LMP",
-               ("taudl", "plain", "gap"): "TAUDL", ("taudl", "spgan", "gap"): "SPGAN+TAUDL",
-               ("taudl", "crgan", "gap"): "CR-GAN+TAUDL"}
-
-
-def pair_name(src: str, tgt: str) -> str:
-    return f"{DOMAIN_SHORT.get(src, src)} → {DOMAIN_SHORT.get(tgt, tgt)}"
+#: Curves drawn in the CMC plots, in this order (an evaluation's label, "+LMP" for LMP features).
+CMC_SERIES = ("Direct Transfer", "w/o dual condition", "CR-GAN", "CR-GAN+LMP", "SPGAN", "SPGAN+LMP", "TAUDL",
+              "SPGAN+TAUDL", "CR-GAN+TAUDL")
 
 
 def metric_label(metric: str) -> str:
@@ -90,13 +84,11 @@ def table_view(number: int, rows: list[dict[str, str]]) -> dict[str, Any]:
                     continue
                 status.add(r["status"])
                 ours, paper = _float(r["value"]), _float(r["paper_value"])
-                std = re.search(r"std ([0-9.]+) over", r["notes"])
-                cells.append({"row": r, "std": std.group(1) if std else "",
+                cells.append({"row": r, "std": r["std"],
                               "diff": f"{ours - paper:+.{len(r['value'].split('.')[-1])}f}"
                               if ours is not None and paper is not None and not metric.endswith("_substitute")
                               else ""})
-        parts = [part for r in rows if r["method"] == method for part in r["notes"].split("; ")
-                 if part and not part.startswith("std ")]  # spreads are in the cells
+        parts = [part for r in rows if r["method"] == method for part in r["notes"].split("; ") if part]
         notes = "; ".join(dict.fromkeys(parts))
         body.append({"method": method, "cells": cells, "status": "reproduced" if "reproduced" in status
                      else "reported-only", "notes": notes})
@@ -122,67 +114,66 @@ def read_curve(path: Path) -> tuple[str, dict[str, list[tuple[float, float]]]]:
     return x, {c: [(float(r[x]), float(r[c])) for r in rows if r[c] != ""] for c in rows[0] if c.startswith("loss")}
 
 
-#: Training logs by path: regex -> (plot title, series label, plot every loss column or just ``loss``).
-CURVES = [
-    (r"results/reid/(?P<a>[^/]+)/seed\d+/model\.pt\.log\.csv", "Re-id training (source models)", "{a}", False),
-    (r"results/crgan/(?P<p>[^/]+)/crgan/seed\d+/G\.pt\.loss\.csv", "CR-GAN losses, {p}", "", True),
-    (r"results/crgan/(?P<p>[^/]+)/(?P<v>[^/]+)/seed\d+/reid\.pt\.log\.csv", "Fine-tuning Did, {p}", "{v}", False),
-    (r"results/spgan/(?P<p>[^/]+)/seed\d+/reid\.pt\.log\.csv", "Fine-tuning Did, {p}", "spgan", False),
-    (r"results/spgan/(?P<p>[^/]+)/seed\d+/G\.pt\.loss\.csv", "SPGAN losses, {p}", "", True),
-    (r"results/taudl/(?P<a>[^/]+)/(?P<v>[^/]+)/seed\d+/model\.pt\.log\.csv", "TAUDL on {a}", "{v}", False),
-]
+#: Kinds of training-log plot, in the order shown.
+CURVE_KINDS = ("re-id", "CR-GAN losses", "fine-tuning", "SPGAN losses", "TAUDL")
 
 
-def seed_of(path: Path) -> int | None:
-    """The seed a result belongs to (``.../seed<N>/...`` or ``.../seed<N>.<ext>``)."""
-    m = re.search(r"/seed(\d+)(?:/|\.)", path.as_posix())
-    return int(m[1]) if m else None
+def curve_of(path: Path) -> tuple[str, str, str, bool] | None:
+    """Where a training log is plotted: (kind, plot title, series label, plot every loss column or
+    just ``loss``), or None for logs not plotted."""
+    run = Run.from_path(path.as_posix())
+    if run is None:
+        return None
+    pair = pair_name(run.source, run.target) if run.source and run.target else ""
+    if run.method == "reid":
+        return "re-id", "Re-id training (source models)", run.source, False
+    if run.method == "taudl":
+        return "TAUDL", f"TAUDL on {run.target}", run.start_name, False
+    if path.name == "reid.pt.log.csv":
+        return "fine-tuning", f"Fine-tuning Did, {pair}", run.variant or run.method, False
+    if run.method == "spgan":
+        return "SPGAN losses", f"SPGAN losses, {pair}", "", True
+    return ("CR-GAN losses", f"CR-GAN losses, {pair}", "", True) if run.variant == "crgan" else None
 
 
 def first_seed(paths: list[Path]) -> list[Path]:
     """The paths of the lowest seed among them, sorted: figures and curves show one run."""
-    seeds = {seed_of(p) for p in paths} - {None}
-    return sorted(p for p in paths if seeds and seed_of(p) == min(seeds))
+    seeds = {seed_of(p.as_posix()) for p in paths} - {None}
+    return sorted(p for p in paths if seeds and seed_of(p.as_posix()) == min(seeds))
 
 
 def curve_plots(paths: list[Path]) -> list[str]:
-    """SVG plots of the first seed's training logs, grouped as CURVES says."""
+    """SVG plots of the first seed's training logs, grouped as :func:`curve_of` says."""
     plots: dict[str, dict[str, Any]] = {}
     for path in first_seed(paths):
-        for rx, title, label, every in CURVES:
-            m = re.search(rx, path.as_posix())
-            if not m:
-                continue
-            names = {k: v for k, v in m.groupdict().items() if v}
-            if "p" in names:
-                names["p"] = pair_name(*names["p"].split("-"))
-            x, cols = read_curve(path)
-            plot = plots.setdefault(title.format(**names), {"x": x, "series": {}, "kind": title})
-            for col, pts in cols.items():
-                if every:
-                    plot["series"][col.removeprefix("loss_")] = pts
-                elif col == "loss":
-                    plot["series"][label.format(**names)] = pts
-            break
-    kinds = [title for _, title, *_ in CURVES]
-    ordered = sorted(plots.items(), key=lambda item: (kinds.index(item[1]["kind"]), item[0]))
+        where = curve_of(path)
+        if where is None:
+            continue
+        kind, title, label, every = where
+        x, cols = read_curve(path)
+        plot = plots.setdefault(title, {"x": x, "series": {}, "kind": kind})
+        for col, pts in cols.items():
+            if every:
+                plot["series"][col.removeprefix("loss_")] = pts
+            elif col == "loss":
+                plot["series"][label] = pts
+    ordered = sorted(plots.items(), key=lambda item: (CURVE_KINDS.index(item[1]["kind"]), item[0]))
     return [line_plot(p["series"], title, p["x"], "loss") for title, p in ordered if p["series"]]
 
 
-def cmc_plots(evals: list[dict[str, Any]], pairs: list[tuple[str, str]], ranks: int = 20) -> list[str]:
-    """One CMC plot per pair: the mean CMC over seeds of each method of CMC_METHODS."""
+def cmc_plots(records: list[EvaluationRecord], pairs: list[tuple[str, str]], ranks: int = 20) -> list[str]:
+    """One CMC plot per pair: the mean CMC over seeds of each method of CMC_SERIES."""
     plots = []
     for src, tgt in pairs:
         curves: dict[str, list[list[float]]] = defaultdict(list)
-        for ev in evals:
-            if ev["test_domain"] != tgt or ev.get("source") not in (src, None):  # plain TAUDL has no source
+        for record in records:
+            if record.evaluation.test != tgt or record.run.source not in (src, None):  # plain TAUDL has no source
                 continue
-            key = ev.get("variant") or ev.get("start")
-            for pooling in ("gap", "lmp"):
-                label = CMC_METHODS.get((ev["method"], key, pooling))
-                if label:
-                    curves[label].append(ev["metrics"][pooling]["cmc"][:ranks])
-        order = [v for v in CMC_METHODS.values() if v in curves]
+            for pooling, suffix in (("gap", ""), ("lmp", "+LMP")):
+                label = record.evaluation.label + suffix
+                if label in CMC_SERIES:
+                    curves[label].append(record.metrics[pooling]["cmc"][:ranks])
+        order = [v for v in CMC_SERIES if v in curves]
         series = {name: [(i + 1, statistics.fmean(c[i] for c in curves[name])) for i in range(len(curves[name][0]))]
                   for name in order}
         colours = {name: CMC_COLOURS[name.removesuffix("+LMP")] for name in series}
@@ -192,8 +183,8 @@ def cmc_plots(evals: list[dict[str, Any]], pairs: list[tuple[str, str]], ranks: 
 
 
 #: Quality strips in the order shown, with their labels.
-STRIP_LABELS = {"source-target": "XS, then target instances XT", "wo_dual": "w/o dual condition", "spgan": "SPGAN",
-                "crgan": "CR-GAN"}
+STRIP_LABELS = {**QUALITY_METHODS, "source-target": "XS, then target instances XT"}
+STRIP_ORDER = ("source-target", "wo_dual", "spgan", "crgan")
 
 
 def image(path: Path, scale: int = 2) -> dict[str, Any]:
@@ -207,15 +198,14 @@ def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
     """Sample grids and the quality strips of the first seed, by kind, with their row labels."""
     out: dict[str, list[dict[str, Any]]] = {"crgan": [], "spgan": [], "quality": []}
     for path in first_seed(paths):
-        posix = path.as_posix()
-        if m := re.search(r"crgan/([^/]+)-([^/]+)/([^/]+)/seed\d+/G\.pt\.grid\.png$", posix):
-            out["crgan"].append({"pair": pair_name(m[1], m[2]), "variant": m[3], "rows": GRID_ROWS["crgan"],
-                                 **image(path)})
-        elif m := re.search(r"spgan/([^/]+)-([^/]+)/seed\d+/G\.pt\.grid\.png$", posix):
-            out["spgan"].append({"pair": pair_name(m[1], m[2]), "rows": GRID_ROWS["spgan"], **image(path)})
-        elif (m := re.search(r"quality/([^/]+)-([^/]+)/([^/]+)/seed\d+\.png$", posix)) and m[3] in STRIP_LABELS:
-            out["quality"].append({"pair": pair_name(m[1], m[2]), "method": m[3], "label": STRIP_LABELS[m[3]],
-                                   "order": list(STRIP_LABELS).index(m[3]), **image(path)})
+        quality, run = Quality.from_path(path.as_posix()), Run.from_path(path.as_posix())
+        if quality is not None:
+            out["quality"].append({"pair": pair_name(quality.source, quality.target), "method": quality.method,
+                                   "label": STRIP_LABELS[quality.method], "order": STRIP_ORDER.index(quality.method),
+                                   **image(path)})
+        elif run is not None and path.name == "G.pt.grid.png":
+            entry = {"pair": pair_name(run.source, run.target), "rows": GRID_ROWS[run.method], **image(path)}
+            out[run.method].append({**entry, "variant": run.variant} if run.method == "crgan" else entry)
     return out
 
 
@@ -248,14 +238,15 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
     views = [table_view(n, rows[n]) for n in sorted(rows)]
     all_rows = [r for n in rows for r in rows[n] if r["status"] == "reproduced"]
     provenance = [read_json(f"{p}.provenance.json") for p in tables if Path(f"{p}.provenance.json").is_file()]
-    evals = [read_json(p) for p in eval_paths]
+    evals = [EvaluationRecord.from_dict(read_json(p)) for p in eval_paths]
     pairs = [tuple(p) for p in cfg["pairs"] + cfg["cuhk03_pairs"]]
     summary = {
         "data": ", ".join(sorted({r["data"] for r in all_rows})) or "none",
         "domains": sorted({d for p in pairs for d in p}), "pairs": [pair_name(*p) for p in pairs],
-        "configfiles": [os.path.relpath(f) if Path(f).resolve().is_relative_to(Path.cwd()) else f for f in configfiles], "seeds": cfg["seeds"], "config_hash": config_hash(cfg),
+        "configfiles": [os.path.relpath(f) if Path(f).resolve().is_relative_to(Path.cwd()) else f for f in configfiles],
+        "seeds": cfg["seeds"], "config_hash": config_hash(cfg),
         "git_commit": runtime.git_commit(),
-        "inits": sorted({m for r in all_rows for m in re.findall(r"scratch|imagenet:[^\s)]+", r["init"])}),
+        "inits": sorted({record.init for record in evals}),
         "metric_backbones": sorted({r["metric_backbone"] for r in all_rows if r["metric_backbone"]}),
         "substitute": any(r["metric"].endswith("_substitute") for r in all_rows),
         "devices": sorted({e.get("device") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),

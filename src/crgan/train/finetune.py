@@ -14,17 +14,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from crgan import runtime
-from crgan.config import config_hash
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, to_reid_input
+from crgan.data.loader import MaskedImages, random_batch, to_reid_input
 from crgan.models.generator import masked_target
 from crgan.models.reid import ReIDNet
-from crgan.train.checkpoint import (finish, load_state, load_weights, optimise, read_model_file, rng_state, save_state,
-                                    set_rng_state)
-from crgan.train.crgan import build_generator, random_batch
+from crgan.models.store import load_generator
+from crgan.records import NetworkInfo
+from crgan.runs import VARIANTS, Run
+from crgan.train.crgan import masked_images
+from crgan.train.loop import TrainingLoop, optimise
 
 log = logging.getLogger(__name__)
 
@@ -32,91 +31,79 @@ log = logging.getLogger(__name__)
 Batches = Callable[[], tuple[torch.Tensor, torch.Tensor]]
 
 
-def load_generator(path: str | Path, dev: torch.device):
-    """A trained generator and its metadata, as written by :func:`crgan.train.crgan.train_generator`."""
-    blob = read_model_file(path, "CR-GAN generator", ("generator", "variant"))
-    g = build_generator(blob["meta"]["generator"], blob["meta"]["variant"])
-    load_weights(g, blob["g"], path, "CR-GAN generator its metadata describes")
-    return g.to(dev).eval(), blob["meta"]
-
-
-def finetune_reid(did: ReIDNet, did_meta: dict, batches: Batches, gens: dict[str, torch.Generator],
-                  cfg: dict[str, Any], seed: int, out: Path, dev: torch.device, what: str,
-                  run: dict[str, Any]) -> dict[str, Any]:
+def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, draws: dict[str, torch.Generator],
+                  cfg: dict[str, Any], run: Run, identity: dict[str, Any], out: Path, device: torch.device,
+                  details: dict[str, Any]) -> NetworkInfo:
     """Identity cross-entropy on ``batches`` with a cosine lr; writes ``out`` and ``<out>.log.csv``.
 
-    ``gens`` are the generators ``batches`` draws from (saved in checkpoints, so a resumed run
-    sees the same batches); ``run`` describes the images (hashed, and added to the metadata).
+    ``draws`` are the generators ``batches`` draws from (checkpointed, so a resumed run sees the
+    same batches); ``identity`` describes the images (part of the checkpoint's identity).
     """
-    fc = cfg["finetune"]
-    chash = config_hash({"finetune": fc, "data": cfg["data"], "seed": seed, **run})
-    prov = runtime.provenance(cfg, seed, dev)  # in every checkpoint and the final file
-    ckpt_path = Path(f"{out}.ckpt")
-    did.to(dev)
-    opt = torch.optim.Adam(did.parameters(), lr=fc["lr"], weight_decay=fc["weight_decay"])
-    total, start, rows = fc["iterations"], 0, []
-    state = load_state(ckpt_path, chash)
-    if state is not None:
-        did.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); set_rng_state(state["rng"])
-        for name, gen in gens.items():
-            gen.set_state(state["gens"][name])
-        start, rows = state["iteration"], state["rows"]
-        log.info("resuming %s from iteration %d", out, start)
-    for it in tqdm(range(start, total), desc=f"fine-tune {what}", initial=start, total=total, mininterval=5):
-        for group in opt.param_groups:
-            group["lr"] = fc["lr"] * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * it / total)).item())
-        images, ys = batches()
+    finetune_cfg, total = cfg["finetune"], cfg["finetune"]["iterations"]
+    loop = TrainingLoop(out, f"fine-tune {run.label} {run.source}->{run.target}",
+                        {"finetune": finetune_cfg, "data": cfg["data"], **identity}, cfg, run.seed, device, total,
+                        finetune_cfg["checkpoint_every"])
+    did.to(device)
+    opt = torch.optim.Adam(did.parameters(), lr=finetune_cfg["lr"], weight_decay=finetune_cfg["weight_decay"])
+    loop.track(model=did, opt=opt, **draws)
+
+    def step(it: int) -> dict[str, Any]:
+        images, labels = batches()
         did.train()
         logits = did(to_reid_input(images))
-        loss = F.cross_entropy(logits, ys, label_smoothing=fc["label_smoothing"])
-        optimise(opt, loss, f"fine-tuning ({what}), iteration {it + 1}")
-        rows.append({"iteration": it + 1, "loss": round(loss.item(), 5),
-                     "train_acc": round((logits.argmax(1) == ys).float().mean().item(), 4)})
-        if (it + 1) % fc["checkpoint_every"] == 0:
-            save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "iteration": it + 1, "rows": rows,
-                                   "model": did.state_dict(), "opt": opt.state_dict(), "rng": rng_state(),
-                                   "gens": {name: gen.get_state() for name, gen in gens.items()}})
-    meta = {**did_meta, **run, "finetune": fc, "final_loss": rows[-1]["loss"],
-            "provenance": prov}
-    finish(out, {"model": did.state_dict(), "meta": meta}, rows, f"{out}.log.csv")
-    return meta
+        loss = F.cross_entropy(logits, labels, label_smoothing=finetune_cfg["label_smoothing"])
+        optimise(opt, loss, f"fine-tuning ({run.label}), iteration {it + 1}")
+        return {"iteration": it + 1, "loss": round(loss.item(), 5),
+                "train_acc": round((logits.argmax(1) == labels).float().mean().item(), 4)}
+
+    def cosine_lr(it: int) -> float:
+        return finetune_cfg["lr"] * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * it / total)).item())
+
+    rows = loop.run(step, lr_at=cosine_lr)
+    info = NetworkInfo(run, did_info.domain, did_info.init, did_info.arch, did_info.classes, did_info.image_size,
+                       did_info.synthetic, rows[-1], loop.provenance, details)
+    loop.finish(info, did.state_dict(), f"{out}.log.csv")
+    return info
 
 
-def finetune_on_rendered(did: ReIDNet, did_meta: dict, g_path: Path, source: dict, target: dict,
+def finetune_on_rendered(did: ReIDNet, did_info: NetworkInfo, generator_path: Path, source: dict, target: dict,
                          masks: tuple[Path, Path], cfg: dict[str, Any], seed: int, out: Path,
-                         dev: torch.device) -> dict[str, Any]:
+                         device: torch.device) -> NetworkInfo:
     """CR-GAN part III: fine-tune ``did`` on G's renderings of random (XS, X'T) pairs."""
-    fc, dc = cfg["finetune"], cfg["data"]
-    g, g_meta = load_generator(g_path, dev)
-    src_ds = MaskedImages(source["root"], masks[0], records_of(source, "train"), dc["height"], dc["width"])
-    tgt_ds = MaskedImages(target["root"], masks[1], records_of(target, "train"), dc["height"], dc["width"])
-    gens = {"source": torch.Generator().manual_seed(seed + 10), "target": torch.Generator().manual_seed(seed + 11)}
-    dual = g_meta["variant"] != "wo_dual"
+    finetune_cfg = cfg["finetune"]
+    g, g_info = load_generator(generator_path, device)
+    src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
+    draws = {"source": torch.Generator().manual_seed(seed + 10), "target": torch.Generator().manual_seed(seed + 11)}
+    variant = g_info.run.variant
+    dual = VARIANTS[variant].dual
 
     def batches() -> tuple[torch.Tensor, torch.Tensor]:
-        xs, _, ys, _ = (t.to(dev) for t in random_batch(src_ds, fc["batch_size"], gens["source"]))
-        xt, mt, _, _ = (t.to(dev) for t in random_batch(tgt_ds, fc["batch_size"], gens["target"]))
+        xs, _, ys, _ = (t.to(device) for t in random_batch(src_ds, finetune_cfg["batch_size"], draws["source"]))
+        xt, mt, _, _ = (t.to(device) for t in random_batch(tgt_ds, finetune_cfg["batch_size"], draws["target"]))
         with torch.no_grad():
             xg = g(xs, masked_target(xt, mt) if dual else None)[0]
-        n_real = int(round(fc["real_fraction"] * len(xs)))
+        n_real = int(round(finetune_cfg["real_fraction"] * len(xs)))
         return (torch.cat([xs[:n_real], xg[n_real:]]) if n_real else xg), ys
 
-    run = {"method": "crgan", "domain": source["domain"], "target": target["domain"], "variant": g_meta["variant"],
-           "g": g_meta["provenance"]["config_hash"], "generator_file": str(g_path)}
-    return finetune_reid(did, did_meta, batches, gens, cfg, seed, out, dev, g_meta["variant"], run)
+    run = Run.crgan(source["domain"], target["domain"], variant, seed)
+    identity = {"method": "crgan", "domain": source["domain"], "target": target["domain"], "variant": variant,
+                "g": g_info.provenance["config_hash"], "generator_file": str(generator_path)}
+    return finetune_reid(did, did_info, batches, draws, cfg, run, identity, out, device,
+                         {"generator_file": str(generator_path)})
 
 
-def finetune_on_translated(did: ReIDNet, did_meta: dict, translated: dict, cfg: dict[str, Any], seed: int,
-                           out: Path, dev: torch.device) -> dict[str, Any]:
+def finetune_on_translated(did: ReIDNet, did_info: NetworkInfo, translated: dict, cfg: dict[str, Any], seed: int,
+                           out: Path, device: torch.device) -> NetworkInfo:
     """SPGAN: fine-tune ``did`` on the stored translation of the source training set (source labels)."""
-    fc, dc = cfg["finetune"], cfg["data"]
-    ds = MaskedImages(translated["root"], None, records_of(translated, "train"), dc["height"], dc["width"])
-    gens = {"source": torch.Generator().manual_seed(seed + 10)}
+    finetune_cfg, data_cfg = cfg["finetune"], cfg["data"]
+    ds = MaskedImages(translated["root"], None, records_of(translated, "train"), data_cfg["height"], data_cfg["width"])
+    draws = {"source": torch.Generator().manual_seed(seed + 10)}
 
     def batches() -> tuple[torch.Tensor, torch.Tensor]:
-        xs, _, ys, _ = (t.to(dev) for t in random_batch(ds, fc["batch_size"], gens["source"]))
+        xs, _, ys, _ = (t.to(device) for t in random_batch(ds, finetune_cfg["batch_size"], draws["source"]))
         return xs, ys
 
-    run = {"method": "spgan", "domain": translated["domain"], "target": translated["translated_to"],
-           "variant": None, "translation": translated["translated_by"]}
-    return finetune_reid(did, did_meta, batches, gens, cfg, seed, out, dev, "SPGAN", run)
+    run = Run.spgan(translated["domain"], translated["translated_to"], seed)
+    identity = {"method": "spgan", "domain": run.source, "target": run.target, "translation": translated["translated_by"]}
+    return finetune_reid(did, did_info, batches, draws, cfg, run, identity, out, device,
+                         {"translation": translated["translated_by"]})

@@ -25,17 +25,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from crgan import runtime
-from crgan.config import config_hash
 from crgan.data.datasets import Record, records_of
 from crgan.data.loader import ReidImages
-from crgan.errors import DatasetError
+from crgan.errors import DatasetError, WeightsError
 from crgan.models.reid import build_backbone
+from crgan.models.store import load_network
 from crgan.models.taudl import TaudlNet
-from crgan.train.checkpoint import finish, load_state, optimise, rng_state, save_state, set_rng_state
-from crgan.train.reid import load_reid
+from crgan.records import NetworkInfo
+from crgan.runs import Run
+from crgan.train.loop import TrainingLoop, optimise
 from crgan.train.schedule import lr_factor
 
 log = logging.getLogger(__name__)
@@ -99,70 +98,63 @@ def ccta_loss(track_feats: torch.Tensor, track_cams: torch.Tensor, sigma: float,
     return -log_ratio[has_other].mean()
 
 
-def start_backbone(cfg: dict[str, Any], init_model: Path | None) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-    """The backbone TAUDL starts from, the re-id config that rebuilds it, and where it came from:
-    {'start': plain | crgan | spgan | reid, 'source': the domain it was trained from, 'init': text}."""
+def start_backbone(cfg: dict[str, Any], init_model: Path | None
+                   ) -> tuple[nn.Module, dict[str, Any], Run | None, str]:
+    """The backbone TAUDL starts from, the re-id config that rebuilds it, the CR-GAN or SPGAN run
+    it comes from (None for a plain start) and the backbone's initialisation before any training
+    (``scratch`` or ``imagenet:<file>``)."""
     if init_model is None:
         backbone, init = build_backbone(cfg["reid"])
-        return backbone, cfg["reid"], {"start": "plain", "source": None, "init": init}
-    net, meta = load_reid(init_model, torch.device("cpu"))
-    method = meta.get("method", "reid")
-    what = {"crgan": "CR-GAN", "spgan": "SPGAN"}.get(method, "re-id")
-    init = f"{what} {meta['domain']}->{meta.get('target', meta['domain'])} ({meta['init']})"
-    return net.backbone, meta["reid"], {"start": method, "source": meta["domain"], "init": init}
+        return backbone, cfg["reid"], None, init
+    net, info = load_network(init_model, torch.device("cpu"))
+    if info.run.method not in ("crgan", "spgan"):
+        raise WeightsError(f"{init_model} is a {info.run.method} network; TAUDL starts from a plain backbone or "
+                           f"from a CR-GAN or SPGAN fine-tuned network")
+    return net.backbone, info.arch, info.run, info.init
 
 
-def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, dev: torch.device,
-                init_model: Path | None = None) -> dict[str, Any]:
+def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device: torch.device,
+                init_model: Path | None = None) -> NetworkInfo:
     """Train TAUDL on ``target``'s unlabelled training set; writes ``out`` and ``<out>.log.csv``."""
-    tc, dc = cfg["taudl"], cfg["data"]
+    taudl_cfg, data_cfg, total = cfg["taudl"], cfg["data"], cfg["taudl"]["iterations"]
     records = records_of(target, "train")
     members, cameras, labels = tracklets(records, target["num_cameras"])
     per_camera = [cameras.count(c) for c in range(target["num_cameras"])]
-    backbone, reid_cfg, origin = start_backbone(cfg, init_model)
-    model = TaudlNet(backbone, per_camera).to(dev)
-    ds = ReidImages(target["root"], records, dc["height"], dc["width"], train=True)
-    top_k = tc["top_k"] or max(1, target["num_cameras"] // 2)
-    chash = config_hash({"taudl": tc, "data": dc, "reid": reid_cfg, "seed": seed, "domain": target["domain"],
-                         "init": origin["init"]})
-    opt = torch.optim.Adam(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
-    gen = torch.Generator().manual_seed(seed + 30)
-    prov = runtime.provenance(cfg, seed, dev)  # in every checkpoint and the final file
-    ckpt_path = Path(f"{out}.ckpt")
-    total, first, rows = tc["iterations"], 0, []
-    state = load_state(ckpt_path, chash)
-    if state is not None:
-        model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); set_rng_state(state["rng"])
-        gen.set_state(state["gen"])
-        first, rows = state["iteration"], state["rows"]
-        log.info("resuming %s from iteration %d", out, first)
-    k_img = tc["images_per_tracklet"]
-    for it in tqdm(range(first, total), desc=f"TAUDL ({origin['start']}) on {target['domain']}", initial=first, total=total,
-                   mininterval=5):
-        for group in opt.param_groups:
-            group["lr"] = tc["lr"] * lr_factor(it, total)
-        picked = sample_tracklets(cameras, tc["tracklets_per_batch"], gen)
+    backbone, reid_cfg, start, init = start_backbone(cfg, init_model)
+    run = (Run.taudl(target["domain"], seed=seed) if start is None
+           else Run.taudl(target["domain"], start.method, start.source, seed))
+    model = TaudlNet(backbone, per_camera).to(device)
+    ds = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True)
+    top_k = taudl_cfg["top_k"] or max(1, target["num_cameras"] // 2)
+    loop = TrainingLoop(out, f"TAUDL ({run.variant}) on {run.target}",
+                        {"taudl": taudl_cfg, "data": data_cfg, "reid": reid_cfg, "domain": run.target, "init": init,
+                         "start": start.to_dict() if start else None},
+                        cfg, seed, device, total, taudl_cfg["checkpoint_every"])
+    opt = torch.optim.Adam(model.parameters(), lr=taudl_cfg["lr"], weight_decay=taudl_cfg["weight_decay"])
+    draws = torch.Generator().manual_seed(seed + 30)
+    loop.track(model=model, opt=opt, draws=draws)
+    per_tracklet = taudl_cfg["images_per_tracklet"]
+
+    def step(it: int) -> dict[str, Any]:
+        picked = sample_tracklets(cameras, taudl_cfg["tracklets_per_batch"], draws)
         idx = [members[t][j] for t in picked
-               for j in torch.randint(len(members[t]), (k_img,), generator=gen).tolist()]
-        images = torch.stack([ds[i][0] for i in idx]).to(dev)
-        cams = torch.tensor([cameras[t] for t in picked for _ in range(k_img)], device=dev)
-        labs = torch.tensor([labels[t] for t in picked for _ in range(k_img)], device=dev)
+               for j in torch.randint(len(members[t]), (per_tracklet,), generator=draws).tolist()]
+        images = torch.stack([ds[i][0] for i in idx]).to(device)
+        cams = torch.tensor([cameras[t] for t in picked for _ in range(per_tracklet)], device=device)
+        labs = torch.tensor([labels[t] for t in picked for _ in range(per_tracklet)], device=device)
         model.train()
         feats = model(images)
         l_pctd = pctd_loss(model, feats, cams, labs)
-        l_ccta = ccta_loss(feats.view(len(picked), k_img, -1).mean(1), cams[::k_img], tc["sigma"], top_k)
-        loss = (1 - tc["lambda_ccta"]) * l_pctd + tc["lambda_ccta"] * l_ccta
-        optimise(opt, loss, f"TAUDL on {target['domain']}, iteration {it + 1}")
-        rows.append({"iteration": it + 1, "loss": round(loss.item(), 5), "loss_pctd": round(l_pctd.item(), 5),
-                     "loss_ccta": round(l_ccta.item(), 5), "lr": f"{tc['lr'] * lr_factor(it, total):.3g}"})
-        if (it + 1) % tc["checkpoint_every"] == 0:
-            save_state(ckpt_path, {"config_hash": chash, "provenance": prov, "iteration": it + 1, "rows": rows,
-                                   "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng_state(),
-                                   "gen": gen.get_state()})
-    meta = {"method": "taudl", **origin, "domain": target["domain"], "target": target["domain"],
-            "variant": None, "reid": reid_cfg,
-            "tracklets_per_camera": per_camera, "num_tracklets": len(members), "top_k": top_k, "taudl": tc,
-            "data": {"height": dc["height"], "width": dc["width"], "synthetic": target["synthetic"]},
-            "final_loss": rows[-1]["loss"], "provenance": prov}
-    finish(out, {"model": model.state_dict(), "meta": meta}, rows, f"{out}.log.csv")
-    return meta
+        l_ccta = ccta_loss(feats.view(len(picked), per_tracklet, -1).mean(1), cams[::per_tracklet],
+                           taudl_cfg["sigma"], top_k)
+        loss = (1 - taudl_cfg["lambda_ccta"]) * l_pctd + taudl_cfg["lambda_ccta"] * l_ccta
+        optimise(opt, loss, f"TAUDL on {run.target}, iteration {it + 1}")
+        return {"iteration": it + 1, "loss": round(loss.item(), 5), "loss_pctd": round(l_pctd.item(), 5),
+                "loss_ccta": round(l_ccta.item(), 5), "lr": f"{taudl_cfg['lr'] * lr_factor(it, total):.3g}"}
+
+    rows = loop.run(step, lr_at=lambda it: taudl_cfg["lr"] * lr_factor(it, total))
+    info = NetworkInfo(run, target["domain"], init, reid_cfg, per_camera, (data_cfg["height"], data_cfg["width"]),
+                       target["synthetic"], rows[-1], loop.provenance,
+                       {"num_tracklets": len(members), "top_k": top_k})
+    loop.finish(info, model.state_dict(), f"{out}.log.csv")
+    return info

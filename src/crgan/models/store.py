@@ -1,0 +1,102 @@
+"""Model files of this workflow: written once, atomically, and read back with a check.
+
+A model file is ``{"kind": "network" | "generator", "meta": <record>, "weights": <state dict>}``
+with the record of :mod:`crgan.records` (what the file is, the run that made it, the
+architecture that rebuilds it). Every step that reads a model (evaluation, fine-tuning, TAUDL
+starts, image quality, SPGAN translation) comes through here, so a missing, unreadable or
+wrong-kind file is one named :class:`~crgan.errors.WeightsError` wherever it is read.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from crgan.errors import WeightsError
+from crgan.io import atomic_file, write_json
+from crgan.models.cyclegan import ResnetGenerator, build_translator
+from crgan.models.generator import DualConditionalGenerator, build_generator
+from crgan.models.reid import ReIDNet, build_backbone, build_reid
+from crgan.models.taudl import TaudlNet
+from crgan.records import GeneratorInfo, NetworkInfo, RecordError
+from crgan.runs import VARIANTS
+
+#: What each kind of file holds, in words (for errors).
+KINDS = {"network": "re-id network", "generator": "generator"}
+
+
+def provenance_file(path: str | Path) -> Path:
+    """Where a model file's or checkpoint's provenance is written beside it (``<path>.provenance.json``)."""
+    return Path(f"{path}.provenance.json")
+
+
+def write_model_file(path: str | Path, info: NetworkInfo | GeneratorInfo, weights: dict[str, Any]) -> None:
+    """Write a finished model file atomically, with its provenance beside it."""
+    kind = "network" if isinstance(info, NetworkInfo) else "generator"
+    write_json(provenance_file(path), info.provenance)
+    with atomic_file(path) as tmp:
+        torch.save({"kind": kind, "meta": info.to_dict(), "weights": weights}, tmp)
+
+
+def read_model_file(path: str | Path, kind: str) -> tuple[NetworkInfo | GeneratorInfo, dict[str, Any]]:
+    """A model file's record and weights; anything else (missing, unreadable, another kind of
+    file, another step's output) is a WeightsError naming the file."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise WeightsError(f"model file {path} does not exist") from None
+    except Exception as exc:
+        raise WeightsError(f"cannot read model file {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(blob, dict) or blob.get("kind") != kind or "weights" not in blob:
+        raise WeightsError(f"{path} is not a {KINDS[kind]} file written by this workflow")
+    try:
+        info = (NetworkInfo if kind == "network" else GeneratorInfo).from_dict(blob.get("meta"))
+    except RecordError as exc:
+        raise WeightsError(f"{path} is not a {KINDS[kind]} file written by this version of the workflow ({exc})") \
+            from None
+    return info, blob["weights"]
+
+
+def load_weights(module: nn.Module, state: dict[str, Any], path: str | Path, what: str) -> None:
+    """``module.load_state_dict(state)``; a mismatch is a WeightsError naming the file."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path} does not fit the {what}: {str(exc).splitlines()[0]}") from None
+
+
+def build_network(info: NetworkInfo) -> ReIDNet | TaudlNet:
+    """The untrained network a record describes (TAUDL's heads or the IDE classifier)."""
+    if info.run.method == "taudl":
+        return TaudlNet(build_backbone(info.arch, init_weights=False)[0], info.classes)
+    return build_reid(info.arch, info.classes, init_weights=False)[0]
+
+
+def load_network(path: str | Path, device: torch.device) -> tuple[ReIDNet | TaudlNet, NetworkInfo]:
+    """A trained re-id network (in eval mode, on ``device``) and its record."""
+    info, weights = read_model_file(path, "network")
+    model = build_network(info)
+    load_weights(model, weights, path, "re-id network its metadata describes")
+    return model.to(device).eval(), info
+
+
+def load_generator(path: str | Path, device: torch.device) -> tuple[DualConditionalGenerator, GeneratorInfo]:
+    """A trained CR-GAN generator (eval mode, on ``device``) and its record."""
+    info, weights = read_model_file(path, "generator")
+    if info.run.method != "crgan":
+        raise WeightsError(f"{path} is a {info.run.method} generator, not a CR-GAN generator")
+    g = build_generator(info.architecture, VARIANTS[info.run.variant].dual)
+    load_weights(g, weights, path, "CR-GAN generator its metadata describes")
+    return g.to(device).eval(), info
+
+
+def load_translator(path: str | Path, device: torch.device) -> tuple[ResnetGenerator, GeneratorInfo]:
+    """SPGAN's source -> target generator G (eval mode, on ``device``) and its record."""
+    info, weights = read_model_file(path, "generator")
+    if info.run.method != "spgan":
+        raise WeightsError(f"{path} is a {info.run.method} generator, not an SPGAN generator")
+    g = build_translator(info.architecture)
+    load_weights(g, weights, path, "SPGAN generator its metadata describes")
+    return g.to(device).eval(), info

@@ -1,0 +1,133 @@
+"""Typed records that travel between steps: what a model file says about itself, and what an
+evaluation found. Each is written as JSON-ready data and read back with a check, so a file of
+another kind (or of an older layout) is a clear error, not a KeyError deep in a step.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from crgan.runs import Evaluation, Run
+
+
+class RecordError(ValueError):
+    """Data that is not the record it should be (missing or unknown fields)."""
+
+
+def _checked(cls: type, data: Any) -> Any:
+    """``cls(**data)``, the fields as stored; a missing or unknown field raises RecordError."""
+    names = {f.name for f in fields(cls)}
+    if not isinstance(data, dict) or set(data) != names:
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise RecordError(f"expected the fields {sorted(names)} of a {cls.__name__}, found {found}")
+    return cls(**data)
+
+
+def _run(data: Any) -> Run:
+    """A run from its stored fields."""
+    try:
+        return Run.from_dict(data)
+    except (KeyError, TypeError):
+        raise RecordError(f"expected a run (method, source, target, variant, seed), found {data!r}") from None
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """A re-id network file's metadata (source models, fine-tuned models, TAUDL networks).
+
+    ``classes`` is what its classifier distinguishes: the identity count of ``domain`` for IDE
+    networks, the tracklets per camera for TAUDL's heads. ``init`` says where the backbone
+    started (``scratch``, ``imagenet:<file>``, or the network a fine-tuning or TAUDL run began
+    from). ``final`` is the last row of its training log; ``details`` holds method-specific facts.
+    """
+
+    run: Run
+    domain: str
+    init: str
+    arch: dict[str, Any]
+    classes: int | list[int]
+    image_size: tuple[int, int]
+    synthetic: bool
+    final: dict[str, Any]
+    provenance: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "run": self.run.to_dict(), "image_size": list(self.image_size)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> NetworkInfo:
+        info = _checked(cls, data)
+        return replace(info, run=_run(info.run), image_size=tuple(info.image_size))
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """A generator file's metadata (CR-GAN's G or SPGAN's source -> target G)."""
+
+    run: Run
+    architecture: dict[str, Any]
+    iterations: int
+    final: dict[str, Any]
+    provenance: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "run": self.run.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> GeneratorInfo:
+        info = _checked(cls, data)
+        return replace(info, run=_run(info.run))
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """CMC/mAP of one run's network on one domain (``metrics``: per pooling, in percent)."""
+
+    evaluation: Evaluation
+    init: str
+    synthetic: bool
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+
+    @property
+    def run(self) -> Run:
+        return self.evaluation.run
+
+    @property
+    def seed(self) -> int:
+        return self.evaluation.run.seed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "evaluation": {"run": self.run.to_dict(), "test": self.evaluation.test}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EvaluationRecord:
+        ev = data.get("evaluation") if isinstance(data, dict) else None
+        if not isinstance(ev, dict) or set(ev) != {"run", "test"}:
+            raise RecordError("expected an evaluation record (its 'evaluation' names the run and test domain)")
+        return replace(_checked(cls, data), evaluation=Evaluation(_run(ev["run"]), ev["test"]))
+
+
+@dataclass(frozen=True)
+class QualityRecord:
+    """LPIPS/FID/KID of one method's images for a pair, with the feature networks used."""
+
+    method: str
+    source: str
+    target: str
+    seed: int
+    synthetic: bool
+    metrics: dict[str, float]
+    metric_backbone: dict[str, str]
+    counts: dict[str, int]
+    generator: str | None
+    provenance: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> QualityRecord:
+        return _checked(cls, data)

@@ -1,0 +1,169 @@
+"""One resumable training loop that every trainer supplies a step to.
+
+The loop owns what every trainer needs the same way: the named state to checkpoint (networks,
+optimisers, lr schedulers, random generators, image pools, plain values), resuming from the
+last checkpoint made by the same configuration, the lr schedule, the training log's rows, the
+checkpoint cadence, a checkpoint on SIGTERM, rank 0's weights broadcast to the other processes
+of a torchrun group, and the finished model file. A trainer builds its networks, registers them
+with :meth:`TrainingLoop.track`, and calls :meth:`TrainingLoop.run` with ``step(i) -> row``.
+A resumed run ends with the same weights as an uninterrupted one on CPU: every random stream a
+step draws from is tracked (the global torch generator always is).
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from crgan import distributed, runtime
+from crgan.config import config_hash
+from crgan.errors import DivergenceError, TrainingInterrupted
+from crgan.io import atomic_file
+from crgan.models.store import provenance_file, write_model_file
+from crgan.records import GeneratorInfo, NetworkInfo
+from crgan.train.checkpoint import load_state, previous, save_state
+
+log = logging.getLogger(__name__)
+
+#: Bumped when the checkpoint layout changes, so older checkpoints are ignored (training starts over).
+CHECKPOINT_FORMAT = 2
+
+
+def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
+    """One optimiser step on ``loss``, with gradients averaged over the processes of a torchrun
+    group; a NaN or inf loss (on any process) stops training with the step named."""
+    w = distributed.world()
+    if not w.all_true(bool(torch.isfinite(loss)), loss.device):
+        raise DivergenceError(f"{where}: loss became {loss.item()}"
+                              f"{f' on rank {w.rank} or another' if w.size > 1 else ''}; no result was written "
+                              f"(lower the lr or check the inputs, then rerun: it resumes from the last checkpoint)")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    w.average_gradients(p for group in opt.param_groups for p in group["params"])
+    opt.step()
+
+
+class StopOnSigterm:
+    """Turns SIGTERM into a checkpoint-then-stop at the end of the current step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, *_):
+        self.requested = True
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def _state_of(obj: Any) -> Any:
+    return obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
+
+
+def _restore(obj: Any, state: Any) -> None:
+    if isinstance(obj, torch.Generator):
+        obj.set_state(state)
+    else:
+        obj.load_state_dict(state)
+
+
+class TrainingLoop:
+    """The resumable loop of one training run writing ``out``.
+
+    ``identity`` is everything that determines the result besides the seed (config sections,
+    domains, variant); a checkpoint made with another identity is ignored. ``total`` steps of
+    ``unit`` (iterations or epochs) run, with a checkpoint every ``checkpoint_every`` of them.
+    """
+
+    def __init__(self, out: str | Path, what: str, identity: dict[str, Any], cfg: dict[str, Any], seed: int,
+                 device: torch.device, total: int, checkpoint_every: int = 1, unit: str = "iteration"):
+        self.out, self.what, self.unit = Path(out), what, unit
+        self.total, self.checkpoint_every = total, checkpoint_every
+        self.checkpoint_path = Path(f"{out}.ckpt")
+        self.config_hash = config_hash({**identity, "seed": seed, "checkpoint_format": CHECKPOINT_FORMAT})
+        self.provenance = runtime.provenance(cfg, seed, device)  # in every checkpoint and the final file
+        self.rows: list[dict[str, Any]] = []
+        self.tracked: dict[str, Any] = {}
+        self._state = load_state(self.checkpoint_path, self.config_hash)
+        #: Plain values kept across a resume (set before :meth:`run`, for example a pre-training result).
+        self.values: dict[str, Any] = dict(self._state["values"]) if self._state else {}
+
+    @property
+    def resuming(self) -> bool:
+        """Whether a checkpoint of this run was found (its state is restored by :meth:`run`)."""
+        return self._state is not None
+
+    def track(self, **objects: Any) -> None:
+        """Register state to checkpoint by name: modules, optimisers, schedulers, ``torch.Generator``s
+        or anything with ``state_dict``/``load_state_dict``."""
+        self.tracked.update(objects)
+
+    @property
+    def modules(self) -> list[nn.Module]:
+        return [obj for obj in self.tracked.values() if isinstance(obj, nn.Module)]
+
+    def checkpoint(self, position: int) -> None:
+        save_state(self.checkpoint_path, {
+            "config_hash": self.config_hash, "provenance": self.provenance, "position": position,
+            "rows": self.rows, "values": self.values, "rng": torch.get_rng_state(),
+            "objects": {name: _state_of(obj) for name, obj in self.tracked.items()}})
+
+    def _resume(self) -> int:
+        state = self._state
+        missing = sorted(set(self.tracked) - set(state["objects"]))
+        if missing:
+            raise TrainingInterrupted(f"checkpoint {self.checkpoint_path} lacks {missing}; delete it to start over")
+        for name, obj in self.tracked.items():
+            _restore(obj, state["objects"][name])
+        torch.set_rng_state(state["rng"])
+        self.rows = list(state["rows"])
+        log.info("resuming %s from %s %d", self.out, self.unit, state["position"])
+        return state["position"]
+
+    def run(self, step: Callable[[int], dict[str, Any]],
+            lr_at: Callable[[int], float] | None = None) -> list[dict[str, Any]]:
+        """``step(i)`` for i = first unfinished .. total - 1, each returning its log row; with
+        ``lr_at``, every tracked optimiser's lr is set to ``lr_at(i)`` before step i."""
+        start = self._resume() if self._state is not None else 0
+        world = distributed.world()
+        world.broadcast(*self.modules)
+        optimisers = [obj for obj in self.tracked.values() if isinstance(obj, torch.optim.Optimizer)]
+        stop = StopOnSigterm()
+        try:
+            for i in tqdm(range(start, self.total), desc=self.what, initial=start, total=self.total, unit=self.unit,
+                          mininterval=5, disable=not world.main):
+                if lr_at is not None:
+                    lr = lr_at(i)
+                    for opt in optimisers:
+                        for group in opt.param_groups:
+                            group["lr"] = lr
+                self.rows.append(step(i))
+                if (i + 1) % self.checkpoint_every == 0 or stop.requested:
+                    self.checkpoint(i + 1)
+                if stop.requested:
+                    raise TrainingInterrupted(f"SIGTERM: checkpoint written at {self.unit} {i + 1} of {self.what}; "
+                                              f"rerun to resume")
+        finally:
+            stop.restore()
+        return self.rows
+
+    def finish(self, info: NetworkInfo | GeneratorInfo, weights: dict[str, Any], curve: str | Path) -> None:
+        """Write the training log (CSV), the model file with its provenance, then drop the resume
+        checkpoint. Only rank 0 of a torchrun group writes."""
+        if not distributed.world().main:
+            return
+        with atomic_file(curve) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows)
+        write_model_file(self.out, info, weights)
+        for leftover in (self.checkpoint_path, previous(self.checkpoint_path), provenance_file(self.checkpoint_path)):
+            leftover.unlink(missing_ok=True)
