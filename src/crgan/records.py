@@ -31,8 +31,24 @@ def _run(data: Any) -> Run:
         raise RecordError(f"expected a run (method, source, target, variant, seed), found {data!r}") from None
 
 
+class Record:
+    """A record's JSON-ready form (nested runs become dicts) and its checked inverse."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Any:
+        return cls._restore(_checked(cls, data))
+
+    @classmethod
+    def _restore(cls, record: Any) -> Any:
+        """Turn the stored forms of typed fields back into their types (a stored run into a Run)."""
+        return replace(record, run=_run(record.run)) if "run" in {f.name for f in fields(cls)} else record
+
+
 @dataclass(frozen=True)
-class NetworkInfo:
+class NetworkInfo(Record):
     """A re-id network file's metadata (source models, fine-tuned models, TAUDL networks).
 
     ``classes`` is what its classifier distinguishes: the identity count of ``domain`` for IDE
@@ -52,17 +68,13 @@ class NetworkInfo:
     provenance: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "run": self.run.to_dict(), "image_size": list(self.image_size)}
-
     @classmethod
-    def from_dict(cls, data: Any) -> NetworkInfo:
-        info = _checked(cls, data)
-        return replace(info, run=_run(info.run), image_size=tuple(info.image_size))
+    def _restore(cls, record: NetworkInfo) -> NetworkInfo:
+        return replace(super()._restore(record), image_size=tuple(record.image_size))
 
 
 @dataclass(frozen=True)
-class GeneratorInfo:
+class GeneratorInfo(Record):
     """A generator file's metadata (CR-GAN's G or SPGAN's source -> target G)."""
 
     run: Run
@@ -72,17 +84,9 @@ class GeneratorInfo:
     provenance: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "run": self.run.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: Any) -> GeneratorInfo:
-        info = _checked(cls, data)
-        return replace(info, run=_run(info.run))
-
 
 @dataclass(frozen=True)
-class EvaluationRecord:
+class EvaluationRecord(Record):
     """CMC/mAP of one run's network on one domain (``metrics``: per pooling, in percent)."""
 
     evaluation: Evaluation
@@ -99,19 +103,16 @@ class EvaluationRecord:
     def seed(self) -> int:
         return self.evaluation.run.seed
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "evaluation": {"run": self.run.to_dict(), "test": self.evaluation.test}}
-
     @classmethod
-    def from_dict(cls, data: Any) -> EvaluationRecord:
-        ev = data.get("evaluation") if isinstance(data, dict) else None
+    def _restore(cls, record: EvaluationRecord) -> EvaluationRecord:
+        ev = record.evaluation
         if not isinstance(ev, dict) or set(ev) != {"run", "test"}:
             raise RecordError("expected an evaluation record (its 'evaluation' names the run and test domain)")
-        return replace(_checked(cls, data), evaluation=Evaluation(_run(ev["run"]), ev["test"]))
+        return replace(record, evaluation=Evaluation(_run(ev["run"]), ev["test"]))
 
 
 @dataclass(frozen=True)
-class QualityRecord:
+class QualityRecord(Record):
     """LPIPS/FID/KID of one method's images for a pair, with the feature networks used."""
 
     method: str
@@ -125,9 +126,3 @@ class QualityRecord:
     generator: str | None
     provenance: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> QualityRecord:
-        return _checked(cls, data)

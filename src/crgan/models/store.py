@@ -8,6 +8,7 @@ wrong-kind file is one named :class:`~crgan.errors.WeightsError` wherever it is 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,21 +83,28 @@ def load_network(path: str | Path, device: torch.device) -> tuple[ReIDNet | Taud
     return model.to(device).eval(), info
 
 
+#: How errors name each method's generator.
+GENERATOR_NAMES = {"crgan": "CR-GAN", "spgan": "SPGAN"}
+
+
+def _load_generator_of(method: str, path: str | Path, device: torch.device,
+                       build: Callable[[GeneratorInfo], nn.Module]) -> tuple[nn.Module, GeneratorInfo]:
+    """``method``'s trained generator (eval mode, on ``device``), rebuilt by ``build``, and its record."""
+    info, weights = read_model_file(path, "generator")
+    name = GENERATOR_NAMES[method]
+    if info.run.method != method:
+        raise WeightsError(f"{path} is not a {name} generator (it was written by {info.run.method})")
+    g = build(info)
+    load_weights(g, weights, path, f"{name} generator its metadata describes")
+    return g.to(device).eval(), info
+
+
 def load_generator(path: str | Path, device: torch.device) -> tuple[DualConditionalGenerator, GeneratorInfo]:
     """A trained CR-GAN generator (eval mode, on ``device``) and its record."""
-    info, weights = read_model_file(path, "generator")
-    if info.run.method != "crgan":
-        raise WeightsError(f"{path} is a {info.run.method} generator, not a CR-GAN generator")
-    g = build_generator(info.architecture, VARIANTS[info.run.variant].dual)
-    load_weights(g, weights, path, "CR-GAN generator its metadata describes")
-    return g.to(device).eval(), info
+    return _load_generator_of("crgan", path, device,
+                              lambda info: build_generator(info.architecture, VARIANTS[info.run.variant].dual))
 
 
 def load_translator(path: str | Path, device: torch.device) -> tuple[ResnetGenerator, GeneratorInfo]:
     """SPGAN's source -> target generator G (eval mode, on ``device``) and its record."""
-    info, weights = read_model_file(path, "generator")
-    if info.run.method != "spgan":
-        raise WeightsError(f"{path} is a {info.run.method} generator, not an SPGAN generator")
-    g = build_translator(info.architecture)
-    load_weights(g, weights, path, "SPGAN generator its metadata describes")
-    return g.to(device).eval(), info
+    return _load_generator_of("spgan", path, device, lambda info: build_translator(info.architecture))

@@ -1,0 +1,121 @@
+"""The run catalogue, the typed records and the package's layering."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from crgan import cli
+from crgan.records import EvaluationRecord, GeneratorInfo, NetworkInfo, QualityRecord, RecordError
+from crgan.report import tables
+from crgan.runs import QUALITY_METHODS, VARIANTS, Evaluation, Quality, Run, seed_of
+
+RUNS = [Run.reid("market1501", 0), Run.crgan("market1501", "dukemtmc", "wo_id", 3), Run.spgan("cuhk03", "dukemtmc", 1),
+        Run.taudl("dukemtmc", seed=2), Run.taudl("market1501", "crgan", "dukemtmc", 0),
+        Run.taudl("dukemtmc", "spgan", "cuhk03", 10)]
+
+
+@pytest.mark.parametrize("run", RUNS, ids=str)
+def test_every_path_of_a_run_reads_back_as_that_run(run: Run):
+    paths = [run.directory, run.network, *run.training_logs, *([run.generator] if run.generator else [])]
+    for path in paths:
+        assert Run.from_path(path) == run, path
+        assert seed_of(path) == run.seed
+    test = "cuhk03" if run.method == "reid" else run.target
+    evaluation = Evaluation.of(run, test)
+    assert Evaluation.from_path(evaluation.path) == evaluation
+    assert Run.from_path(f"/abs/work/{evaluation.path}") == run  # anywhere in a longer path
+    assert evaluation.key.run.seed is None and evaluation.key.at(run.seed) == evaluation
+
+
+def test_labels_starts_and_quality_generators():
+    assert Evaluation.of(Run.reid("market1501"), "dukemtmc").label == "Direct Transfer"
+    assert Run.crgan("market1501", "dukemtmc", "wo_dual").label == "w/o dual condition"
+    hybrid = Run.taudl("dukemtmc", "crgan", "market1501", 4)
+    assert hybrid.label == "CR-GAN+TAUDL" and hybrid.taudl_start == Run.crgan("market1501", "dukemtmc", seed=4)
+    assert Run.taudl("dukemtmc").taudl_start is None
+    quality = Quality("spgan", "market1501", "dukemtmc", 0)
+    assert quality.generator_run.generator == "results/spgan/market1501-dukemtmc/seed0/G.pt"
+    assert Quality.from_path(quality.figure) == quality and Quality("source-target", "a", "b", 0).generator_run is None
+    with pytest.raises(ValueError, match="unknown CR-GAN variant 'wo_x'"):
+        Run.crgan("market1501", "dukemtmc", "wo_x")
+    with pytest.raises(ValueError, match="TAUDL start"):
+        Run.taudl("dukemtmc", "crgan")
+    assert Run.from_path("results/data/market1501.json") is None
+
+
+def test_the_cli_offers_the_catalogues_choices():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    assert next(a for a in sub["train-crgan"]._actions if a.dest == "variant").choices == list(VARIANTS)
+    assert next(a for a in sub["quality"]._actions if a.dest == "method").choices == list(QUALITY_METHODS)
+    assert next(a for a in sub["table"]._actions if a.dest == "table").choices == sorted(tables.TABLES)
+
+
+def test_table_inputs_come_from_the_layout():
+    cfg = {"seeds": [0, 1], "pairs": [["market1501", "dukemtmc"]], "cuhk03_pairs": [["cuhk03", "market1501"]]}
+    t3 = tables.table_inputs(3, cfg)
+    assert t3 == [Evaluation.of(Run.crgan("market1501", "dukemtmc", v, s)).path
+                  for v in ("wo_id", "wo_cam", "wo_con", "crgan") for s in (0, 1)]
+    t7 = tables.table_inputs(7, cfg)  # SPGAN, CR-GAN, TAUDL, CR-GAN+TAUDL for two seeds
+    assert "results/eval/taudl/market1501/crgan-cuhk03/seed1.json" in t7 and len(t7) == len(set(t7)) == 4 * 2
+    assert tables.table_inputs(1, cfg)[0] == "results/quality/market1501-dukemtmc/source-target/seed0.json"
+
+
+def test_records_round_trip_and_reject_other_data():
+    network = NetworkInfo(RUNS[-1], "dukemtmc", "scratch", {"arch": "compact"}, [2, 3], (64, 32), True,
+                          {"loss": 1.0}, {"seed": 10}, {"top_k": 3})
+    generator = GeneratorInfo(RUNS[1], {"ngf": 8}, 4, {"loss_g": 1.0}, {"seed": 3})
+    evaluation = EvaluationRecord(Evaluation.of(RUNS[2]), "scratch", True, {"gap": {}}, {"seed": 1})
+    quality = QualityRecord("crgan", "market1501", "dukemtmc", 0, True, {"fid": 1.0}, {"fid": "x"}, {}, None, {})
+    for record in (network, generator, evaluation, quality):
+        assert type(record).from_dict(record.to_dict()) == record
+    with pytest.raises(RecordError, match="expected the fields"):
+        NetworkInfo.from_dict({**network.to_dict(), "final_train_acc": 0.9})
+    with pytest.raises(RecordError, match="expected an evaluation record"):
+        EvaluationRecord.from_dict({**evaluation.to_dict(), "evaluation": "x"})
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_evaluation_and_report_import_nothing_from_training():
+    for folder in ("eval", "report"):
+        for path in (REPO / "src" / "crgan" / folder).glob("*.py"):
+            assert not {m for m in imports_of(path) if m.startswith("crgan.train")}, path
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """The crgan modules a file imports when it is imported (imports inside functions excluded)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("crgan"):
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("crgan")}
+    return found
+
+
+def test_no_import_cycles():
+    src = REPO / "src" / "crgan"
+    modules = {"crgan." + ".".join(p.relative_to(src).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in src.rglob("*.py")}
+    graph = {m: {d for d in module_level_imports(p) if d in modules and d != m} for m, p in modules.items()}
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join([*path, module])
+        for dep in graph[module]:
+            visit(dep, (*path, module))
+
+    for module in graph:
+        visit(module, ())
