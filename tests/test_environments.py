@@ -16,11 +16,17 @@ ENVS = sorted((REPO / "envs").glob("*.yaml"))
 
 
 def rules() -> dict[str, str]:
-    """Rule name -> its text, for every rule in rules/*.smk."""
-    out = {}
+    """Rule name -> its text, for every rule in rules/*.smk; a ``use rule A as B with:`` rule's text
+    is A's followed by what it overrides."""
+    out, derived = {}, {}
     for path in sorted((REPO / "rules").glob("*.smk")):
-        parts = re.split(r"^rule (\w+):\n", path.read_text(), flags=re.M)
-        out.update(dict(zip(parts[1::2], parts[2::2])))
+        parts = re.split(r"^(?:use )?rule (\w+)(?: as (\w+) with)?:\n", path.read_text(), flags=re.M)
+        for base, name, text in zip(parts[1::3], parts[2::3], parts[3::3]):
+            if name:
+                derived[name] = (base, text)
+            else:
+                out[base] = text
+    out.update({name: out[base] + text for name, (base, text) in derived.items()})
     return out
 
 

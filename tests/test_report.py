@@ -33,7 +33,7 @@ class Cells(HTMLParser):
 
 
 def test_table_view_orders_metrics_and_compares_only_the_papers_metric():
-    row = dict(table="1", source="market1501", target="dukemtmc", paper_value="0.281", data="synthetic", seeds="0",
+    row = dict(table="1", source="market1501", target="dukemtmc", std="", paper_value="0.281", data="synthetic", seeds="0",
                init="", metric_backbone="substitute: x", status="reproduced", notes="")
     rows = [{**row, "method": "CR-GAN", "metric": "fid_substitute", "value": "0.5000"},
             {**row, "method": "CR-GAN", "metric": "lpips", "value": "0.3000"},
