@@ -120,13 +120,19 @@ def test_frechet_and_kernel_distances_on_known_gaussians():
 def test_measure_end_to_end_on_a_tiny_selection(hub):
     lp, fid = quality_nets(QC, substitute, CPU)
     sel = quality.Selection(images(3, 0), images(12, 1).view(3, 4, 3, 64, 32), torch.ones(3, 4, 1, 64, 32),
-                            images(10, 2), images(10, 3))
+                            images(10, 2), images(10, 4), torch.ones(10, 1, 64, 32), images(10, 3))
     data, shown = quality.measure(None, sel, lp, fid, batch=5, dev=CPU)
-    assert set(data) == {"lpips_substitute", "fid_substitute", "kid_substitute"} and shown is sel.xt
+    assert set(data) == {"lpips_substitute", "lpips_diversity_substitute", "fid_substitute", "kid_substitute"}
+    assert shown is sel.xt and data["lpips_substitute"] > 0.1 and data["lpips_diversity_substitute"] > 0.1
     copy, _ = quality.measure(lambda xs, xt, mt: xs, sel, lp, fid, batch=5, dev=CPU)
-    assert copy["lpips_substitute"] == 0.0 and copy["lpips_to_source_substitute"] == 0.0
+    assert copy["lpips_substitute"] == 0.0 and copy["lpips_diversity_substitute"] == 0.0
     ctx, out = quality.measure(lambda xs, xt, mt: xt, sel, lp, fid, batch=5, dev=CPU)
-    assert out.shape == (3, 4, 3, 64, 32) and ctx["lpips_substitute"] > 0
+    assert out.shape == (3, 4, 3, 64, 32) and ctx["lpips_diversity_substitute"] > 0
+    # rendering each source as its target instance: LPIPS equals the data row's (same pairs)
+    assert ctx["lpips_substitute"] == pytest.approx(data["lpips_substitute"], rel=1e-6)
+    # FID is on the distinct (source, one context) renderings: returning the context gives the
+    # contexts' FID, returning the source gives the data row's (real source images)
+    assert copy["fid_substitute"] == pytest.approx(data["fid_substitute"], rel=1e-6)
     assert all(np.isfinite(v) for v in {**data, **copy, **ctx}.values())
 
 

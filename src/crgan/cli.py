@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="start from this fine-tuned model's backbone (default: plain initialisation)")
     add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
         index="index JSON", out="metrics JSON")
-    p = add("quality", cmd_quality, "LPIPS diversity, FID and KID of one method's images (Tables 1 and 4)",
+    p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",
             source_index="source index JSON", target_index="target index JSON",
             target_masks="target masks folder", substitute="re-id model used when ImageNet weights are absent",
             out="metrics JSON", figure="PNG: source images and their renderings")

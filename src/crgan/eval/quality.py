@@ -1,17 +1,21 @@
-"""Image quality of generated data, Tables 1 and 4 (Section 4.1): LPIPS diversity, FID and KID.
+"""Image quality of generated data, Tables 1 and 4 (Section 4.1): LPIPS, FID and KID.
 
 One selection per pair and seed serves every method: ``sources`` source training images, each
-paired with ``contexts`` target instances (image and person mask), and ``real_images`` real target
-images. A method is a renderer ``(XS, XT, MT) -> images``:
+paired with ``contexts`` target instances (image and person mask); ``real_images`` distinct source
+images, each paired with one target instance, and as many real target images. A method is a
+renderer ``(XS, XT, MT) -> images``:
 
-- LPIPS (diversity): per source image, the mean LPIPS over all pairs of its renderings into the
-  different contexts, averaged over source images. A renderer that ignores XT (SPGAN, the w/o dual
-  condition ablation) yields identical renderings, hence 0: the definition, not a shortcut.
-  The "source-target data" row is the mean LPIPS between each source image and its target instances.
-- ``lpips_to_source`` (not in the paper): mean LPIPS between XS and its renderings, how far a
-  method moves an image; shown because the paper's protocol for its non-zero SPGAN value is unstated.
-- FID: renderings against real target images (the source-target row: real source images against
-  real target images). KID (unbiased; not in the paper) beside it, since FID is biased on small sets.
+- LPIPS, the paper's "translation diversity" (the reading of docs/assumptions.md): the mean LPIPS
+  between each source image XS and its rendering XG, over every (source, context) pair of the
+  selection: how far rendering moves an image. The "source-target data" row, its upper bound, is
+  the mean LPIPS between XS and the target instance XT over the same pairs.
+- ``lpips_diversity`` (not in the paper): per source image, the mean LPIPS over all pairs of its
+  renderings into the different contexts, averaged over source images (the data row: over its
+  target instances). A renderer that ignores XT (SPGAN, w/o dual condition) has 0 by definition.
+- FID on distinct samples: the ``real_images`` distinct source images, each rendered into its one
+  context, against as many real target images (the data row: the source images themselves), so
+  every method's covariance comes from as many independent images. KID (unbiased; not in the
+  paper) beside it, since FID is biased on small sets.
 """
 from __future__ import annotations
 
@@ -94,8 +98,10 @@ class Selection:
     xs: torch.Tensor  # (S, 3, H, W) source images
     xt: torch.Tensor  # (S, M, 3, H, W) target instances per source image
     mt: torch.Tensor  # (S, M, 1, H, W) their person masks
-    real_source: torch.Tensor  # (R, 3, H, W)
-    real_target: torch.Tensor  # (R, 3, H, W)
+    real_source: torch.Tensor  # (R, 3, H, W) distinct source images (FID: rendered once each)
+    real_context: torch.Tensor  # (R, 3, H, W) one target instance per real source image
+    real_context_mask: torch.Tensor  # (R, 1, H, W) its person mask
+    real_target: torch.Tensor  # (R, 3, H, W) distinct real target images
 
     def xs_per_context(self) -> torch.Tensor:
         """Each source image repeated once per context: (S * M, 3, H, W), in ``xt.flatten(0, 1)`` order."""
@@ -119,15 +125,16 @@ def select(source: dict, target: dict, target_masks: str, quality_cfg: dict, dat
     n_real = min(quality_cfg["real_images"], len(src), len(tgt))
     real_source = _stack(src, rng.choice(len(src), n_real, replace=False))[0]
     real_target = _stack(tgt, rng.choice(len(tgt), n_real, replace=False))[0]
-    return Selection(xs, xt.view(n_src, m, *xt.shape[1:]), mt.view(n_src, m, *mt.shape[1:]), real_source, real_target)
+    real_context, real_context_mask = _stack(tgt, rng.choice(len(tgt), n_real, replace=False))
+    return Selection(xs, xt.view(n_src, m, *xt.shape[1:]), mt.view(n_src, m, *mt.shape[1:]), real_source,
+                     real_context, real_context_mask, real_target)
 
 
-def render_all(render: Renderer, sel: Selection, batch: int, dev: torch.device) -> torch.Tensor:
-    """Every source image in every one of its contexts: (S, M, 3, H, W) on the CPU."""
-    xs, xt, mt = sel.xs_per_context(), sel.xt.flatten(0, 1), sel.mt.flatten(0, 1)
-    out = [render(xs[i:i + batch].to(dev), xt[i:i + batch].to(dev), mt[i:i + batch].to(dev)).cpu()
-           for i in range(0, len(xs), batch)]
-    return torch.cat(out).view(sel.xt.shape)
+def render_batched(render: Renderer, xs: torch.Tensor, xt: torch.Tensor, mt: torch.Tensor, batch: int,
+                   dev: torch.device) -> torch.Tensor:
+    """``render`` over aligned (N, ...) batches of sources, contexts and masks; (N, 3, H, W) on the CPU."""
+    return torch.cat([render(xs[i:i + batch].to(dev), xt[i:i + batch].to(dev), mt[i:i + batch].to(dev)).cpu()
+                      for i in range(0, len(xs), batch)])
 
 
 @torch.no_grad()
@@ -136,16 +143,15 @@ def measure(render: Renderer | None, sel: Selection, lp: LpipsNet, fid: FidNet, 
     """Metrics of one method and its images (S, M, 3, H, W); ``render=None`` measures the data
     itself (the "source-target data" row), whose images are the target instances."""
     real_target = features(fid, sel.real_target.to(dev), batch)
-    xs = sel.xs_per_context().to(dev)
+    xs = sel.xs_per_context()
     if render is None:
-        images, fake = sel.xt, features(fid, sel.real_source.to(dev), batch)
-        metrics = {lp.metric: lpips_paired(lp, xs, sel.xt.flatten(0, 1).to(dev), batch)}
+        images, fid_images = sel.xt, sel.real_source
     else:
-        images = render_all(render, sel, batch, dev)
-        flat = images.flatten(0, 1).to(dev)
-        fake = features(fid, flat, batch)
-        metrics = {lp.metric: lpips_diversity(lp, images.to(dev)),
-                   lp.metric.replace("lpips", "lpips_to_source"): lpips_paired(lp, xs, flat, batch)}
-    metrics[fid.metric] = frechet_distance(fake, real_target)
-    metrics[fid.metric.replace("fid", "kid")] = kernel_inception_distance(fake, real_target)
+        images = render_batched(render, xs, sel.xt.flatten(0, 1), sel.mt.flatten(0, 1), batch, dev).view(sel.xt.shape)
+        fid_images = render_batched(render, sel.real_source, sel.real_context, sel.real_context_mask, batch, dev)
+    fake = features(fid, fid_images.to(dev), batch)
+    metrics = {lp.metric: lpips_paired(lp, xs.to(dev), images.flatten(0, 1).to(dev), batch),
+               lp.metric.replace("lpips", "lpips_diversity"): lpips_diversity(lp, images.to(dev)),
+               fid.metric: frechet_distance(fake, real_target),
+               fid.metric.replace("fid", "kid"): kernel_inception_distance(fake, real_target)}
     return metrics, images

@@ -27,16 +27,16 @@ from crgan.report.plots import line_plot
 from crgan.runs import QUALITY_METHODS, Quality, Run, pair_name, seed_of
 
 TABLE_TITLES = {
-    1: "Image quality: LPIPS diversity and FID, w/o dual condition vs CR-GAN",
+    1: "Image quality: LPIPS and FID, w/o dual condition vs CR-GAN",
     2: "Ablation of the dual condition in re-id (%)",
     3: "Ablation of each loss in re-id (%)",
-    4: "Image quality: LPIPS diversity and FID, SPGAN vs CR-GAN",
+    4: "Image quality: LPIPS and FID, SPGAN vs CR-GAN",
     5: "GAN-based methods in the cross-domain setting (%)",
     6: "Market1501 / DukeMTMC-reID against unsupervised cross-domain methods (%)",
     7: "CUHK03 to Market1501 / DukeMTMC-reID (%)",
 }
 METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lpips": "LPIPS", "fid": "FID",
-                "kid": "KID", "lpips_to_source": "LPIPS to XS"}
+                "kid": "KID", "lpips_diversity": "LPIPS diversity"}
 #: Row labels of the sample grids (as the paper's Figures 1 and 4, and SPGAN's own rows).
 GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"]}
 #: A colour per method family in CMC plots (its +LMP curve dashed in the same colour).

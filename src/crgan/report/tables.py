@@ -225,13 +225,16 @@ def ours_rows(table: int, row: Ours, records: list[EvaluationRecord], src: str, 
 
 
 #: Row order of the quality metrics (by their paper name); the last two are not in the paper.
-QUALITY_METRICS = ("lpips", "fid", "kid", "lpips_to_source")
+QUALITY_METRICS = ("lpips", "fid", "kid", "lpips_diversity")
 QUALITY_NOTES = {
-    "lpips": "LPIPS diversity: mean over source images of the mean LPIPS between its renderings into "
-             "different target contexts (source-target data: LPIPS between source and target images)",
-    "fid": "FID against real target images, raw (the paper's scale for FID is unstated)",
-    "kid": "not in the paper: KID (unbiased, FID is biased on small sets), same features as FID",
-    "lpips_to_source": "not in the paper: mean LPIPS between a source image and its renderings",
+    "lpips": "LPIPS, the paper's translation diversity: mean LPIPS between each source image XS and its "
+             "rendering XG over every (source, context) pair (source-target data: LPIPS(XS, XT) over the same "
+             "pairs, the upper bound)",
+    "fid": "FID against real target images, raw (the paper's scale for FID is unstated); distinct samples: each "
+           "source image rendered into one context",
+    "kid": "not in the paper: KID (unbiased, FID is biased on small sets), same features and samples as FID",
+    "lpips_diversity": "not in the paper: per source image, mean LPIPS between its renderings into different "
+                       "target contexts (source-target data: between its target instances)",
 }
 
 
@@ -246,7 +249,7 @@ def measured_rows(table: int, quality: Quality, records: list[QualityRecord]) ->
         notes = [QUALITY_NOTES[base]]
         if metric != base:
             notes.append("computed on a substitute feature network (ImageNet weights absent): not on the paper's scale")
-        if base == "lpips" and quality.method in ("wo_dual", "spgan"):
+        if base == "lpips_diversity" and quality.method in ("wo_dual", "spgan"):
             notes.append("G does not see XT, so one source image has one rendering: diversity 0 by definition")
         rows.append(summary_row(table, QUALITY_METHODS[quality.method], quality.source, quality.target, metric,
                                 [r.metrics[metric] for r in records], [r.seed for r in records],
