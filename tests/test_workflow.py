@@ -24,6 +24,7 @@ def test_table2_rows(smoke_run: Path):
     methods = {(r["method"], r["source"], r["target"]) for r in rows}
     for src, tgt in [("market1501", "dukemtmc"), ("dukemtmc", "market1501")]:
         for method in ("Direct Transfer", "w/o dual condition", "CR-GAN", "w/o dual condition+LMP", "CR-GAN+LMP",
+                       "Paste (control)", "Paste (control)+LMP", "AdaBN (control)", "AdaBN (control)+LMP",
                        "Source->source (sanity)", "Target-supervised (upper bound)"):
             assert (method, src, tgt) in methods
     for row in rows:

@@ -108,6 +108,30 @@ def cmd_finetune(args, cfg):
     log.info("fine-tuned %s on %s renderings: final loss %.4f", args.out, info.run.variant, info.final["loss"])
 
 
+def cmd_finetune_paste(args, cfg):
+    from crgan.models.store import load_network
+    from crgan.train.finetune import finetune_on_pasted
+
+    runtime.setup(args.threads, args.seed)
+    device = runtime.device(cfg["device"])
+    did, did_info = load_network(args.did, device)
+    info = finetune_on_pasted(did, did_info, read_json(args.source_index), read_json(args.target_index),
+                              (Path(args.source_masks), Path(args.target_masks)), cfg, args.seed, Path(args.out), device)
+    log.info("fine-tuned %s on pasted composites: final loss %.4f", args.out, info.final["loss"])
+
+
+def cmd_adapt_bn(args, cfg):
+    from crgan.models.store import load_network
+    from crgan.train.adabn import adapt_batch_norm
+
+    runtime.setup(args.threads, args.seed)
+    device = runtime.device(cfg["device"])
+    did, did_info = load_network(args.did, device)
+    info = adapt_batch_norm(did, did_info, read_json(args.target_index), cfg, args.seed, Path(args.out), device)
+    log.info("re-estimated %d BatchNorm layers on %d target images: %s", info.details["batch_norm_layers"],
+             info.final["images"], args.out)
+
+
 def cmd_train_spgan(args, cfg):
     from crgan.train.spgan import train_spgan
 
@@ -255,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", required=True, choices=list(VARIANTS))
     add("finetune", cmd_finetune, "fine-tune Did on on-the-fly renderings (Algorithm 1, part III)",
         generator="generator file", did="source re-id model", out="fine-tuned model file", **gan_inputs)
+    add("finetune-paste", cmd_finetune_paste, "the paste control: fine-tune Did on source persons pasted on target images",
+        did="source re-id model", out="fine-tuned model file", **gan_inputs)
+    add("adapt-bn", cmd_adapt_bn, "the AdaBN control: the source model with target BatchNorm statistics",
+        did="source re-id model", target_index="target index JSON", out="adapted model file")
     add("train-spgan", cmd_train_spgan, "train SPGAN (CycleGAN + SiaNet) for a source -> target pair",
         source_index="source index JSON", target_index="target index JSON", out="generator file")
     add("translate", cmd_translate, "translate the source training set with SPGAN's generator, once",

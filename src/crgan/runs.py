@@ -39,6 +39,9 @@ VARIANTS = {
     "wo_con": Variant("w/o context loss", drops=("con",)),
 }
 
+#: Controls (Table 2, not in the paper) that tell how much of CR-GAN's gain is learned rendering.
+CONTROLS = {"paste": "Paste (control)", "adabn": "AdaBN (control)"}
+
 #: Where TAUDL starts: a plain backbone, or the fine-tuned network of a CR-GAN or SPGAN run.
 TAUDL_STARTS = {"plain": "TAUDL", "crgan": "CR-GAN+TAUDL", "spgan": "SPGAN+TAUDL"}
 
@@ -49,6 +52,8 @@ RUN_DIRS = {
     "crgan": "results/crgan/{source}-{target}/{variant}/seed{seed}",
     "spgan": "results/spgan/{source}-{target}/seed{seed}",
     "taudl": "results/taudl/{target}/{start}/seed{seed}",
+    "paste": "results/paste/{source}-{target}/seed{seed}",
+    "adabn": "results/adabn/{source}-{target}/seed{seed}",
 }
 #: Evaluation files of each method's runs (re-id models are tested on any ``{test}`` domain).
 EVAL_FILES = {
@@ -56,9 +61,12 @@ EVAL_FILES = {
     "crgan": "results/eval/crgan/{source}-{target}/{variant}/seed{seed}.json",
     "spgan": "results/eval/spgan/{source}-{target}/seed{seed}.json",
     "taudl": "results/eval/taudl/{target}/{start}/seed{seed}.json",
+    "paste": "results/eval/paste/{source}-{target}/seed{seed}.json",
+    "adabn": "results/eval/adabn/{source}-{target}/seed{seed}.json",
 }
 #: The re-id network file inside a run's folder (the one evaluated).
-NETWORK_FILES = {"reid": "model.pt", "crgan": "reid.pt", "spgan": "reid.pt", "taudl": "model.pt"}
+NETWORK_FILES = {"reid": "model.pt", "crgan": "reid.pt", "spgan": "reid.pt", "taudl": "model.pt", "paste": "reid.pt",
+                 "adabn": "reid.pt"}
 QUALITY_FILE = "results/quality/{source}-{target}/{method}/seed{seed}.json"
 
 _DOMAIN = "|".join(DOMAINS)
@@ -107,6 +115,14 @@ class Run:
     @classmethod
     def spgan(cls, source: str, target: str, seed: int | None = None) -> Run:
         return cls("spgan", source, target, None, seed)
+
+    @classmethod
+    def control(cls, method: str, source: str, target: str, seed: int | None = None) -> Run:
+        """A control of Table 2: ``paste`` (the source person pasted on a target image) or ``adabn``
+        (the source model with BatchNorm statistics of the target)."""
+        if method not in CONTROLS:
+            raise ValueError(f"unknown control {method!r} (expected one of {', '.join(CONTROLS)})")
+        return cls(method, source, target, None, seed)
 
     @classmethod
     def taudl(cls, target: str, start: str = "plain", source: str | None = None, seed: int | None = None) -> Run:
@@ -170,6 +186,8 @@ class Run:
             return VARIANTS[self.variant].label
         if self.method == "taudl":
             return TAUDL_STARTS[self.variant]
+        if self.method in CONTROLS:
+            return CONTROLS[self.method]
         return "SPGAN" if self.method == "spgan" else f"re-id on {self.source}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,6 +209,8 @@ class Run:
             return cls.crgan(get("source"), get("target"), get("variant"), seed)
         if method == "spgan":
             return cls.spgan(get("source"), get("target"), seed)
+        if method in CONTROLS:
+            return cls.control(method, get("source"), get("target"), seed)
         start, _, source = get("start").partition("-")
         return cls.taudl(get("target"), start, source or None, seed)
 

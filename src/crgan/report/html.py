@@ -41,10 +41,11 @@ METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lp
 GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"]}
 #: A colour per method family in CMC plots (its +LMP curve dashed in the same colour).
 CMC_COLOURS = {"Direct Transfer": "#7f7f7f", "w/o dual condition": "#E69F00", "CR-GAN": "#0072B2",
-               "SPGAN": "#009E73", "TAUDL": "#000000", "SPGAN+TAUDL": "#56B4E9", "CR-GAN+TAUDL": "#CC79A7"}
+               "SPGAN": "#009E73", "TAUDL": "#000000", "SPGAN+TAUDL": "#56B4E9", "CR-GAN+TAUDL": "#CC79A7",
+               "Paste (control)": "#D55E00", "AdaBN (control)": "#F0E442"}
 #: Curves drawn in the CMC plots, in this order (an evaluation's label, "+LMP" for LMP features).
-CMC_SERIES = ("Direct Transfer", "w/o dual condition", "CR-GAN", "CR-GAN+LMP", "SPGAN", "SPGAN+LMP", "TAUDL",
-              "SPGAN+TAUDL", "CR-GAN+TAUDL")
+CMC_SERIES = ("Direct Transfer", "AdaBN (control)", "Paste (control)", "w/o dual condition", "CR-GAN", "CR-GAN+LMP",
+              "SPGAN", "SPGAN+LMP", "TAUDL", "SPGAN+TAUDL", "CR-GAN+TAUDL")
 
 
 def metric_label(metric: str) -> str:

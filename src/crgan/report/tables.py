@@ -23,7 +23,7 @@ from typing import Any
 
 from crgan.io import atomic_file, read_json
 from crgan.records import EvaluationRecord, QualityRecord
-from crgan.runs import QUALITY_METHODS, TAUDL_STARTS, VARIANTS, Evaluation, Quality, Run
+from crgan.runs import CONTROLS, QUALITY_METHODS, TAUDL_STARTS, VARIANTS, Evaluation, Quality, Run
 
 COLUMNS = ["table", "method", "source", "target", "metric", "value", "std", "paper_value", "data", "seeds", "init",
            "metric_backbone", "status", "notes"]
@@ -85,13 +85,21 @@ TRACKLETS = ("TAUDL tracklets: one per (person, camera) of the unlabelled target
 SPGAN_NOTE = "source model fine-tuned on the source train set translated once by SPGAN (source labels)"
 
 
+CONTROL_NOTES = {
+    "paste": "not in the paper: control without a GAN, Did fine-tuned as CR-GAN on XS * MF + XT * (1 - MF) (the "
+             "source person pasted on a target image)",
+    "adabn": "not in the paper: control without labels or training, the source model with BatchNorm statistics "
+             "re-estimated on target training images (AdaBN)",
+}
+
+
 def _rendered(src: str, tgt: str) -> str:
     return f"Did fine-tuned on renderings G(XS, X'T) of {src} persons in {tgt} contexts"
 
 
 def table2_entries(src: str, tgt: str) -> list[Entry]:
-    """Table 2: Direct Transfer, w/o dual condition and CR-GAN (without and with LMP), plus the
-    source->source and target-supervised reference rows."""
+    """Table 2: Direct Transfer, w/o dual condition and CR-GAN (without and with LMP), the paste and
+    AdaBN controls, and the source->source and target-supervised reference rows."""
     crgan, wo_dual = Evaluation.of(Run.crgan(src, tgt)), Evaluation.of(Run.crgan(src, tgt, "wo_dual"))
     wo_dual_label, crgan_label = VARIANTS["wo_dual"].label, VARIANTS["crgan"].label
     return [
@@ -100,6 +108,8 @@ def table2_entries(src: str, tgt: str) -> list[Entry]:
         Ours(crgan_label, crgan, "gap", _rendered(src, tgt)),
         Ours(f"{wo_dual_label}+LMP", wo_dual, "lmp", "G sees only XS"),
         Ours(f"{crgan_label}+LMP", crgan, "lmp", _rendered(src, tgt)),
+        *[Ours(f"{CONTROLS[control]}{suffix}", Evaluation.of(Run.control(control, src, tgt)), pooling,
+               CONTROL_NOTES[control]) for control in CONTROLS for pooling, suffix in (("gap", ""), ("lmp", "+LMP"))],
         Ours("Source->source (sanity)", Evaluation.of(Run.reid(src), src), "gap",
              f"not in the paper: source model on the {src} test set"),
         Ours("Target-supervised (upper bound)", Evaluation.of(Run.reid(tgt), tgt), "gap",

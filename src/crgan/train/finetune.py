@@ -2,8 +2,10 @@
 
 CR-GAN (Algorithm 1, part III): images rendered on the fly, XG = G(XS, X'T), every batch pairing
 random source images (with their identity labels) with random target instances; nothing
-synthetic is stored. SPGAN: the source training set translated once by :mod:`crgan.train.spgan`.
-Both start from the source re-id model and keep its identity classes (the source labels).
+synthetic is stored. The paste control composes them without a GAN: XG = XS * MF + XT * (1 - MF),
+the source person (its mask MF) pasted onto a target image. SPGAN: the source training set
+translated once by :mod:`crgan.train.spgan`. All start from the source re-id model and keep its
+identity classes (the source labels).
 """
 from __future__ import annotations
 
@@ -66,30 +68,57 @@ def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, draws: 
     return info
 
 
+#: (XS, MF, XT, MT) -> composite images in [-1, 1] with XS's person.
+Compose = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def finetune_on_composites(did: ReIDNet, did_info: NetworkInfo, compose: Compose, source: dict, target: dict,
+                           masks: tuple[Path, Path], cfg: dict[str, Any], run: Run, identity: dict[str, Any],
+                           out: Path, device: torch.device, details: dict[str, Any]) -> NetworkInfo:
+    """Fine-tune ``did`` on ``compose`` of random (source, target) pairs made on the fly, with the
+    source identity labels (``finetune.real_fraction`` of each batch stays real source images)."""
+    finetune_cfg = cfg["finetune"]
+    src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
+    draws = {"source": torch.Generator().manual_seed(run.seed + 10),
+             "target": torch.Generator().manual_seed(run.seed + 11)}
+
+    def batches() -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ms, ys, _ = (t.to(device) for t in random_batch(src_ds, finetune_cfg["batch_size"], draws["source"]))
+        xt, mt, _, _ = (t.to(device) for t in random_batch(tgt_ds, finetune_cfg["batch_size"], draws["target"]))
+        with torch.no_grad():
+            xg = compose(xs, ms, xt, mt)
+        n_real = int(round(finetune_cfg["real_fraction"] * len(xs)))
+        return (torch.cat([xs[:n_real], xg[n_real:]]) if n_real else xg), ys
+
+    return finetune_reid(did, did_info, batches, draws, cfg, run, identity, out, device, details)
+
+
 def finetune_on_rendered(did: ReIDNet, did_info: NetworkInfo, generator_path: Path, source: dict, target: dict,
                          masks: tuple[Path, Path], cfg: dict[str, Any], seed: int, out: Path,
                          device: torch.device) -> NetworkInfo:
     """CR-GAN part III: fine-tune ``did`` on G's renderings of random (XS, X'T) pairs."""
-    finetune_cfg = cfg["finetune"]
     g, g_info = load_generator(generator_path, device)
-    src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
-    draws = {"source": torch.Generator().manual_seed(seed + 10), "target": torch.Generator().manual_seed(seed + 11)}
     variant = g_info.run.variant
     dual = VARIANTS[variant].dual
-
-    def batches() -> tuple[torch.Tensor, torch.Tensor]:
-        xs, _, ys, _ = (t.to(device) for t in random_batch(src_ds, finetune_cfg["batch_size"], draws["source"]))
-        xt, mt, _, _ = (t.to(device) for t in random_batch(tgt_ds, finetune_cfg["batch_size"], draws["target"]))
-        with torch.no_grad():
-            xg = g(xs, masked_target(xt, mt) if dual else None)[0]
-        n_real = int(round(finetune_cfg["real_fraction"] * len(xs)))
-        return (torch.cat([xs[:n_real], xg[n_real:]]) if n_real else xg), ys
-
     run = Run.crgan(source["domain"], target["domain"], variant, seed)
     identity = {"method": "crgan", "domain": source["domain"], "target": target["domain"], "variant": variant,
                 "g": g_info.provenance["config_hash"], "generator_file": str(generator_path)}
-    return finetune_reid(did, did_info, batches, draws, cfg, run, identity, out, device,
-                         {"generator_file": str(generator_path)})
+    return finetune_on_composites(
+        did, did_info, lambda xs, ms, xt, mt: g(xs, masked_target(xt, mt) if dual else None)[0], source, target,
+        masks, cfg, run, identity, out, device, {"generator_file": str(generator_path)})
+
+
+def paste(xs: torch.Tensor, ms: torch.Tensor, xt: torch.Tensor, mt: torch.Tensor) -> torch.Tensor:
+    """The paste control's composite: XS * MF + XT * (1 - MF), no GAN (MT is not used)."""
+    return xs * ms + xt * (1 - ms)
+
+
+def finetune_on_pasted(did: ReIDNet, did_info: NetworkInfo, source: dict, target: dict, masks: tuple[Path, Path],
+                       cfg: dict[str, Any], seed: int, out: Path, device: torch.device) -> NetworkInfo:
+    """The paste control: fine-tune ``did`` exactly as CR-GAN's part III, on pasted composites."""
+    run = Run.control("paste", source["domain"], target["domain"], seed)
+    identity = {"method": "paste", "domain": source["domain"], "target": target["domain"]}
+    return finetune_on_composites(did, did_info, paste, source, target, masks, cfg, run, identity, out, device, {})
 
 
 def finetune_on_translated(did: ReIDNet, did_info: NetworkInfo, translated: dict, cfg: dict[str, Any], seed: int,

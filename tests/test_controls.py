@@ -1,0 +1,61 @@
+"""The controls of Table 2: paste (no GAN) and AdaBN (target BatchNorm statistics, no labels)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from conftest import CPU, save_network, weights_of
+
+from crgan.data.datasets import records_of
+from crgan.data.loader import ReidImages
+from crgan.models.store import load_network
+from crgan.runs import Run
+from crgan.train.adabn import adapt_batch_norm
+from crgan.train.finetune import finetune_on_pasted, paste
+
+DID_ARCH = {"arch": "compact", "width": 4, "last_stride": 1}
+CFG = {"data": {"height": 32, "width": 16, "workers": 0}, "eval": {"batch_size": 7},
+       "finetune": {"iterations": 6, "batch_size": 8, "lr": 1e-3, "weight_decay": 5e-4, "label_smoothing": 0.1,
+                    "real_fraction": 0.0, "checkpoint_every": 3}}
+
+
+def test_paste_keeps_the_source_person_and_the_target_elsewhere():
+    xs, xt = torch.full((1, 3, 4, 2), 0.5), torch.full((1, 3, 4, 2), -0.5)
+    ms = torch.zeros(1, 1, 4, 2)
+    ms[..., 1:3, :] = 1
+    out = paste(xs, ms, xt, torch.ones(1, 1, 4, 2))
+    assert torch.equal(out[..., 1:3, :], xs[..., 1:3, :]) and torch.equal(out[..., 0, :], xt[..., 0, :])
+
+
+def test_paste_finetuning_learns_and_keeps_the_source_classes(gan_inputs, tmp_path: Path):
+    (src, tgt), masks, did = gan_inputs
+    torch.manual_seed(0)
+    did_info = load_network(save_network(tmp_path / "did.pt", did, src["domain"], DID_ARCH, src["train_ids"]), CPU)[1]
+    info = finetune_on_pasted(did, did_info, src, tgt, masks, CFG, 0, tmp_path / "paste.pt", CPU)
+    assert info.run == Run.control("paste", src["domain"], tgt["domain"], 0) and info.classes == src["train_ids"]
+    losses = [float(line.split(",")[1]) for line in (tmp_path / "paste.pt.log.csv").read_text().splitlines()[1:]]
+    assert len(losses) == 6 and min(losses[3:]) < losses[0]  # it learns
+    assert load_network(tmp_path / "paste.pt", CPU)[1] == info
+
+
+def test_adabn_moves_batchnorm_statistics_to_the_target_and_keeps_weights(gan_inputs, tmp_path: Path):
+    (src, tgt), _, did = gan_inputs
+    path = save_network(tmp_path / "did.pt", did, src["domain"], DID_ARCH, src["train_ids"])
+    model, info = load_network(path, CPU)
+    adapt_batch_norm(model, info, tgt, CFG, 0, tmp_path / "adabn.pt", CPU)
+    adapted, adapted_info = load_network(tmp_path / "adabn.pt", CPU)
+    before, after = weights_of(path), weights_of(tmp_path / "adabn.pt")
+    for name, value in before.items():
+        if "running" in name or "num_batches" in name:
+            continue
+        torch.testing.assert_close(after[name], value, rtol=0, atol=0)  # no weight changes
+    # the first BatchNorm's running mean: the mean over the pass's batches (of 7 target images) of
+    # each batch's per-channel mean after the stem conv
+    ds = ReidImages(tgt["root"], records_of(tgt, "train"), 32, 16)
+    images = torch.stack([ds[i][0] for i in range(len(ds))])
+    with torch.no_grad():
+        batch_means = [adapted.backbone.stem[0](batch).mean(dim=(0, 2, 3)) for batch in images.split(7)]
+    torch.testing.assert_close(after["backbone.stem.1.running_mean"], torch.stack(batch_means).mean(0),
+                               rtol=1e-4, atol=1e-5)
+    assert adapted_info.run == Run.control("adabn", src["domain"], tgt["domain"], 0)
+    assert adapted_info.final["images"] == len(ds) and adapted.backbone.stem[1].momentum == 0.1
