@@ -77,8 +77,13 @@ def quality_inputs(wildcards):
     return inputs
 
 
+def all_table_inputs():
+    """Every evaluation and image-quality result of every table."""
+    return sorted({f for n in tables.TABLES for f in tables.table_inputs(n, config)})
+
+
 def report_inputs(wildcards):
-    """Every table, and the evaluations, training logs, grids and quality figures behind them."""
+    """Every table and the claims, and the evaluations, training logs, grids and quality figures behind them."""
     inputs = {n: tables.table_inputs(n, config) for n in sorted(tables.TABLES)}
     files = {f for paths in inputs.values() for f in paths}
     evals = sorted(f for f in files if runs.Evaluation.from_path(f))
@@ -86,6 +91,7 @@ def report_inputs(wildcards):
     logs = sorted({log for e in evals for log in runs.Evaluation.from_path(e).run.training_logs})
     return {
         "tables": [f"results/table{n}.csv" for n in inputs],
+        "claims": "results/claims.csv",
         "evals": evals,
         "figures": [f for f in logs if f.endswith(".png")] + quality,
         "curves": [f for f in logs if f.endswith(".csv")],

@@ -1,5 +1,5 @@
 # Result tables: our numbers beside the paper's (results/tableN.csv). Which results each table is
-# built from: crgan.report.tables.layout.
+# built from: crgan.report.tables.layout. The paper's claims judged from them: results/claims.csv.
 
 
 rule table:
@@ -19,3 +19,20 @@ rule table:
         cfg=cfg("pairs", "cuhk03_pairs"),
     shell:
         "crgan table --config-json {params.cfg} --table {wildcards.n} --evals {input} --out {output.table} > {log} 2>&1"
+
+
+rule claims:
+    """results/claims.csv: each of the paper's qualitative claims judged from our per-seed results."""
+    input:
+        tables=expand("results/table{n}.csv", n=sorted(tables.TABLES)),
+        records=lambda wildcards: all_table_inputs(),
+    output:
+        report("results/claims.csv", caption="captions/claims.rst", category="Tables"),
+    log:
+        "logs/claims.log",
+    conda:
+        "../envs/crgan.yaml"
+    params:
+        cfg=cfg("pairs", "cuhk03_pairs", "seeds"),
+    shell:
+        "crgan claims --config-json {params.cfg} --evals {input.records} --out {output} > {log} 2>&1"

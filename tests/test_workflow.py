@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from conftest import run_snakemake, smoke_workdir, snakemake_command
 
 from crgan.report.tables import COLUMNS
@@ -210,3 +211,30 @@ def test_snakemakes_own_report(smoke_run: Path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     page = (smoke_run / "results" / "workflow-report.html").read_text(encoding="utf-8")
     assert "table1.csv" in page and "report.html" in page
+
+
+def test_claims_are_computed_from_the_tables_and_shown_first_in_the_report(smoke_run: Path):
+    """Every claim's effect is the same signed sum of the tables' values (means are linear), one seed
+    decides nothing, and the report's Claims section holds every row."""
+    from crgan.report.claims import CLAIMS
+
+    rows = list(csv.DictReader((smoke_run / "results" / "claims.csv").open()))
+    cells = {(n, r["method"], r["source"], r["target"], r["metric"].removesuffix("_substitute")): float(r["value"])
+             for n in range(1, 8) for r in read_table(smoke_run, n) if r["value"]}
+    claims = {claim.text: claim for claim in CLAIMS}
+    assert {"CR-GAN beats Direct Transfer", "the identity loss helps", "CR-GAN's FID is below SPGAN's",
+            "the domain gap from CUHK03 is larger than from Market/Duke (Direct Transfer's gap to target-supervised)"
+            } <= {r["claim"] for r in rows}
+    for r in rows:
+        claim = claims[r["claim"]]
+        pairs = {"same": (r["source"], r["target"]),
+                 "other": next((s, t) for s, t in [("market1501", "dukemtmc"), ("dukemtmc", "market1501")]
+                               if t == r["target"])}
+        expected = sum(t.sign * cells[(t.table, t.method, *pairs[t.pair], r["metric"])] for t in claim.terms)
+        assert float(r["effect"]) == pytest.approx(expected, abs=0.03 if r["metric"] in REID else 3e-4), r
+        assert r["verdict"] == "not decided" and r["seeds"] == "1"
+    page = (smoke_run / "results" / "report.html").read_text(encoding="utf-8")
+    assert page.index('id="claims"') < page.index('id="table1"') and page.count("data-verdict=") == len(rows)
+
+
+REID = ("rank1", "rank5", "rank10", "map")

@@ -227,7 +227,7 @@ def cmd_quality(args, cfg):
 def cmd_table(args, cfg):
     from crgan.report import tables
 
-    records = tables.read_records(args.table, args.evals)
+    records = tables.read_records(args.evals)
     tables.write_table(args.out, tables.build_table(args.table, records, cfg))
     write_json(f"{args.out}.provenance.json", {
         "table": args.table, **runtime.provenance(cfg),
@@ -237,11 +237,21 @@ def cmd_table(args, cfg):
     log.info("wrote %s and its provenance", args.out)
 
 
+def cmd_claims(args, cfg):
+    from crgan.report import claims, tables
+
+    rows = claims.claim_rows(tables.read_records(args.evals), cfg)
+    claims.write_claims(args.out, rows)
+    log.info("wrote %s: %d claims, verdicts %s", args.out, len(rows),
+             {v: sum(r["verdict"] == v for r in rows) for v in sorted({r["verdict"] for r in rows})})
+
+
 def cmd_report(args, cfg):
     from crgan.report.html import build_report
 
     build_report(cfg, args.configfiles or [], [Path(p) for p in args.tables], [Path(p) for p in args.figures],
-                 [Path(p) for p in args.curves], [Path(p) for p in args.evals], Path(args.benchmarks), Path(args.out))
+                 [Path(p) for p in args.curves], [Path(p) for p in args.evals], Path(args.benchmarks), Path(args.out),
+                 Path(args.claims) if args.claims else None)
     log.info("wrote %s", args.out)
 
 
@@ -303,12 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("table", cmd_table, "build a result table", out="CSV file")
     p.add_argument("--table", type=int, required=True, choices=sorted(TABLES))
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
+    p = add("claims", cmd_claims, "the paper's claims judged from the tables' results", out="CSV file")
+    p.add_argument("--evals", nargs="+", required=True, help="evaluation and image-quality JSON files")
     p = add("report", cmd_report, "the HTML report: tables beside the paper's, samples, curves, run times",
             benchmarks="folder of Snakemake benchmark files", out="HTML file")
     for opt, h in (("tables", "table CSVs"), ("figures", "sample grids and quality figures (PNG)"),
                    ("curves", "training logs (CSV)"), ("evals", "re-id evaluation JSONs (CMC curves)")):
         p.add_argument(f"--{opt}", nargs="*", default=[], help=h)
     p.add_argument("--configfiles", nargs="*", help="config files the workflow ran with (shown in the report)")
+    p.add_argument("--claims", help="the claims CSV (shown first)")
     return parser
 
 

@@ -111,6 +111,11 @@ class EvaluationRecord(Record):
         return replace(record, evaluation=Evaluation(_run(ev["run"]), ev["test"]))
 
 
+def read_record(data: Any) -> EvaluationRecord | QualityRecord:
+    """An evaluation or image-quality record from its stored form (told apart by their fields)."""
+    return (EvaluationRecord if isinstance(data, dict) and "evaluation" in data else QualityRecord).from_dict(data)
+
+
 @dataclass(frozen=True)
 class QualityRecord(Record):
     """LPIPS/FID/KID of one method's images for a pair, with the feature networks used."""

@@ -233,7 +233,8 @@ def versions() -> dict[str, str]:
 
 
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
-                 curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path) -> None:
+                 curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
+                 claims: Path | None = None) -> None:
     """Render the report from the workflow's outputs and write it atomically."""
     rows = {int(re.search(r"table(\d+)\.csv$", p.name).group(1)): read_rows(p) for p in tables}
     views = [table_view(n, rows[n]) for n in sorted(rows)]
@@ -258,8 +259,10 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
     env = jinja2.Environment(loader=jinja2.PackageLoader("crgan.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     times = run_times(benchmarks)
+    claim_rows = [{**c, "pair": pair_name(c["source"], c["target"])} for c in (read_rows(claims) if claims else [])]
     page = env.get_template("report.html.j2").render(
-        summary=summary, tables=views, figures=figures(figure_paths), curves=curve_plots(curve_paths),
-        cmc=cmc_plots(evals, pairs), times=times, total_time=sum(t["total"] for t in times))
+        summary=summary, tables=views, claims=claim_rows, figures=figures(figure_paths),
+        curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), times=times,
+        total_time=sum(t["total"] for t in times))
     with atomic_file(out) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
