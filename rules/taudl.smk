@@ -23,7 +23,9 @@ rule train_taudl:
         gpu=ONE_GPU,
     params:
         cfg=cfg("taudl", "reid", "data", "device"),
-        init=lambda wildcards, input: f"--init {input.init}" if input.init else "",
+        init=lambda wildcards, input: (
+            f"--init {input.init}" if input.init else "--untrained" if wildcards.start == "untrained" else ""
+        ),
     shell:
         "crgan train-taudl --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--index {input.index} {params.init} --out {output.model} > {log} 2>&1"

@@ -2,13 +2,14 @@
 cross-camera neighbour mining."""
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CPU, resumed_state_equals_uninterrupted, save_network
+from conftest import CPU, resumed_state_equals_uninterrupted, save_network, weights_of
 
 from crgan.data.datasets import Record
 from crgan.models.reid import CompactResNet
@@ -16,7 +17,7 @@ from crgan.models.store import load_network
 from crgan.models.taudl import TaudlNet
 from crgan.runs import Run
 from crgan.train import taudl as taudl_mod
-from crgan.train.taudl import ccta_loss, pctd_loss, sample_tracklets, tracklets
+from crgan.train.taudl import TrackletMemory, ccta_loss, pctd_chance, pctd_loss, sample_tracklets, tracklets
 
 RECORDS = [Record("a.jpg", 7, 0), Record("b.jpg", 7, 0), Record("c.jpg", 7, 1), Record("d.jpg", 3, 1),
            Record("e.jpg", 3, 0), Record("f.jpg", 9, 2)]
@@ -53,29 +54,37 @@ def test_per_camera_heads_score_only_their_own_camera():
     assert model(torch.randn(2, 3, 16, 8)).shape == (2, 32)
 
 
-def test_ccta_pulls_each_tracklet_toward_its_cross_camera_neighbour():
-    # tracklets 0 (camera 0) and 1 (camera 1) are close; 2 (camera 0) and 3 (camera 1) far from both
-    s = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [0.0, 10.0]], requires_grad=True)
-    cams = torch.tensor([0, 1, 0, 1])
+def test_ccta_pulls_each_tracklet_toward_its_cross_camera_neighbour_in_the_memory():
+    # memory of all tracklets: 0 (camera 0) and 1 (camera 1) are close; 2 (camera 0), 3 (camera 1) far
+    memory = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    cameras = torch.tensor([0, 1, 0, 1])
     sigma = 4.0
-    loss = ccta_loss(s, cams, sigma, top_k=1)
-    d = torch.cdist(s, s).detach()
-    a = torch.exp(-d / (2 * sigma))
+    ids = torch.tensor([0, 3])  # the batch holds tracklets 0 and 3, with features near their memory rows
+    s = torch.tensor([[0.5, 0.0], [0.0, 9.0]], requires_grad=True)
+    loss = ccta_loss(s, ids, memory, cameras, sigma, top_k=1)
+    a = torch.exp(-torch.cdist(s, memory).detach() / (2 * sigma))
     expected = 0.0
-    for i, nb in enumerate([1, 0, 1, 0]):  # the nearest tracklet of another camera
+    for row, (i, neighbour) in enumerate([(0, 1), (3, 0)]):  # the nearest memory tracklet of another camera
         others = [j for j in range(4) if j != i]
-        expected -= math.log(a[i, nb] / a[i, others].sum())
-    assert loss.item() == pytest.approx(expected / 4, rel=1e-5)
+        expected -= math.log(a[row, neighbour] / a[row, others].sum())
+    assert loss.item() == pytest.approx(expected / 2, rel=1e-5)
     loss.backward()
-    assert s.grad[0, 0] < 0 < s.grad[1, 0]  # gradient descent moves 0 and 1 toward each other
-    # a single camera in the batch: nothing to associate
-    assert ccta_loss(s.detach(), torch.zeros(4, dtype=torch.long), sigma, 1).item() == 0.0
+    assert s.grad[0, 0] < 0  # gradient descent moves tracklet 0 toward tracklet 1 (x = 1)
+    assert ccta_loss(s.detach(), ids, memory, torch.zeros(4, dtype=torch.long), sigma, 1).item() == 0.0  # one camera
+
+
+def test_memory_update_and_pctd_chance():
+    memory = TrackletMemory(torch.zeros(3, 2), momentum=0.5)
+    memory.update(torch.tensor([1]), torch.tensor([[2.0, 4.0]]))
+    torch.testing.assert_close(memory.features, torch.tensor([[0.0, 0.0], [1.0, 2.0], [0.0, 0.0]]))
+    assert pctd_chance(torch.tensor([0, 0, 2]), [4, 9, 16]) == pytest.approx(math.log(4) + math.log(16))
 
 
 TAUDL_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
              "reid": {"arch": "compact", "width": 4, "last_stride": 1, "pretrained": None},
              "taudl": {"iterations": 4, "tracklets_per_batch": 6, "images_per_tracklet": 2, "lr": 3.5e-4,
-                       "weight_decay": 5e-4, "lambda_ccta": 0.7, "sigma": 4.0, "top_k": None, "checkpoint_every": 2}}
+                       "weight_decay": 5e-4, "lambda_ccta": 0.7, "sigma": 4.0, "top_k": None, "checkpoint_every": 2,
+                       "ccta_from": 0.0, "memory_momentum": 0.5}}
 
 
 def test_taudl_trains_from_plain_and_from_a_model_and_resumes(gan_inputs, tmp_path: Path, monkeypatch):
@@ -97,3 +106,23 @@ def test_taudl_trains_from_plain_and_from_a_model_and_resumes(gan_inputs, tmp_pa
     conv = "backbone.stem.0.weight"
     torch.testing.assert_close(hybrid.state_dict()[conv], did.state_dict()[conv], atol=1e-6, rtol=0)
     resumed_state_equals_uninterrupted(lambda out: taudl_mod.train_taudl(tgt, TAUDL_CFG, 0, out, CPU), tmp_path, monkeypatch)
+
+
+def test_taudl_learns_below_chance_and_the_floor_is_the_untrained_network(gan_inputs, tmp_path: Path):
+    (_, tgt), _, _ = gan_inputs
+    cfg = {**TAUDL_CFG, "reid": {**TAUDL_CFG["reid"], "width": 8},
+           "taudl": {**TAUDL_CFG["taudl"], "iterations": 150, "lr": 3e-3, "ccta_from": 0.5}}
+    torch.manual_seed(0)
+    taudl_mod.train_taudl(tgt, cfg, 0, tmp_path / "plain.pt", CPU)
+    rows = list(csv.DictReader((tmp_path / "plain.pt.log.csv").open()))
+    first, last = rows[:5], rows[-10:]
+    mean = lambda rs, key: sum(float(r[key]) for r in rs) / len(rs)  # noqa: E731
+    assert mean(first, "loss_pctd") == pytest.approx(mean(first, "pctd_chance"), rel=0.05)  # heads start near 0
+    assert mean(last, "loss_pctd") < 0.8 * mean(last, "pctd_chance")  # well below chance: it learns
+    torch.manual_seed(0)
+    floor = taudl_mod.train_taudl(tgt, cfg, 0, tmp_path / "floor.pt", CPU, untrained=True)
+    assert floor.run == Run.taudl(tgt["domain"], "untrained", seed=0) and floor.final == {}
+    torch.manual_seed(0)
+    taudl_mod.train_taudl(tgt, cfg, 0, tmp_path / "floor2.pt", CPU, untrained=True)
+    a, b = weights_of(tmp_path / "floor.pt"), weights_of(tmp_path / "floor2.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same seed, the same untrained network

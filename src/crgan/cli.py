@@ -167,7 +167,7 @@ def cmd_train_taudl(args, cfg):
 
     runtime.setup(args.threads, args.seed)
     info = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
-                       Path(args.init) if args.init else None)
+                       Path(args.init) if args.init else None, untrained=args.untrained)
     log.info("trained TAUDL (%s) on %s: %d tracklets, final loss %.4f", info.init, info.domain,
              info.details["num_tracklets"], info.final["loss"])
 
@@ -302,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train-taudl", cmd_train_taudl, "TAUDL on a target's unlabelled training set (per-camera tracklets)",
             index="target index JSON", out="model file")
     p.add_argument("--init", help="start from this fine-tuned model's backbone (default: plain initialisation)")
+    p.add_argument("--untrained", action="store_true", help="write the plain network as initialised (the floor)")
     add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
         index="index JSON", out="metrics JSON")
     p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",

@@ -43,7 +43,7 @@ VARIANTS = {
 CONTROLS = {"paste": "Paste (control)", "adabn": "AdaBN (control)"}
 
 #: Where TAUDL starts: a plain backbone, or the fine-tuned network of a CR-GAN or SPGAN run.
-TAUDL_STARTS = {"plain": "TAUDL", "crgan": "CR-GAN+TAUDL", "spgan": "SPGAN+TAUDL"}
+TAUDL_STARTS = {"plain": "TAUDL", "crgan": "CR-GAN+TAUDL", "spgan": "SPGAN+TAUDL", "untrained": "Untrained (floor)"}
 
 #: Output folder of each method's runs, with Snakemake's wildcards. TAUDL's ``{start}`` is
 #: ``plain``, ``crgan-<source>`` or ``spgan-<source>``.
@@ -73,7 +73,7 @@ _DOMAIN = "|".join(DOMAINS)
 #: The values each wildcard may take (the rules' ``wildcard_constraints``).
 WILDCARDS = {
     "domain": _DOMAIN, "test": _DOMAIN, "source": _DOMAIN, "target": _DOMAIN, "seed": r"\d+",
-    "variant": "|".join(VARIANTS), "start": f"plain|(?:crgan|spgan)-(?:{_DOMAIN})",
+    "variant": "|".join(VARIANTS), "start": f"plain|untrained|(?:crgan|spgan)-(?:{_DOMAIN})",
 }
 
 
@@ -126,9 +126,9 @@ class Run:
 
     @classmethod
     def taudl(cls, target: str, start: str = "plain", source: str | None = None, seed: int | None = None) -> Run:
-        if start not in TAUDL_STARTS or (start == "plain") != (source is None):
-            raise ValueError(f"TAUDL start {start!r} from {source!r}: expected plain without a source, "
-                             f"or crgan/spgan with one")
+        if start not in TAUDL_STARTS or (start in ("plain", "untrained")) != (source is None):
+            raise ValueError(f"TAUDL start {start!r} from {source!r}: expected plain or untrained without a "
+                             f"source, or crgan/spgan with one")
         return cls("taudl", source, target, start, seed)
 
     def at(self, seed: int) -> Run:
@@ -138,7 +138,7 @@ class Run:
     @property
     def start_name(self) -> str:
         """A TAUDL run's ``{start}`` folder: ``plain`` or ``<method>-<source>``."""
-        return "plain" if self.variant == "plain" else f"{self.variant}-{self.source}"
+        return self.variant if self.source is None else f"{self.variant}-{self.source}"
 
     def wildcards(self) -> dict[str, Any]:
         """The values of this run's path wildcards."""
@@ -173,7 +173,7 @@ class Run:
     @property
     def taudl_start(self) -> Run | None:
         """The run whose fine-tuned network a TAUDL run starts from (None for a plain start)."""
-        if self.method != "taudl" or self.variant == "plain":
+        if self.method != "taudl" or self.source is None:
             return None
         if self.variant == "crgan":
             return Run.crgan(self.source, self.target, "crgan", self.seed)

@@ -39,6 +39,7 @@ class ReidImages(Dataset):
         self.root = Path(root)
         self.records = list(records)
         self.transform = image_transform(height, width, train)
+        self.plain_transform = image_transform(height, width, False)
         self.label_of = identity_labels(self.records) if relabel else {r.pid: r.pid for r in self.records}
 
     @property
@@ -53,6 +54,11 @@ class ReidImages(Dataset):
         with Image.open(self.root / rec.path) as im:
             img = self.transform(im.convert("RGB"))
         return img, self.label_of[rec.pid], rec.camid
+
+    def image(self, i: int) -> torch.Tensor:
+        """Image ``i`` without augmentation (resized and normalised only)."""
+        with Image.open(self.root / self.records[i].path) as im:
+            return self.plain_transform(im.convert("RGB"))
 
 
 def make_loader(ds: Dataset, batch_size: int, train: bool, workers: int, seed: int = 0) -> DataLoader:

@@ -19,6 +19,9 @@ class TaudlNet(nn.Module):
         self.backbone = backbone
         self.embedding = nn.Sequential(nn.Linear(c, c), nn.BatchNorm1d(c), nn.ReLU(inplace=True))
         self.heads = nn.ModuleList(nn.Linear(c, max(1, m)) for m in tracklets_per_camera)
+        for head in self.heads:  # as the authors' code: near-zero scores, so PCTD starts at its chance level
+            nn.init.normal_(head.weight, std=0.001)
+            nn.init.zeros_(head.bias)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)

@@ -126,12 +126,15 @@ def table3_entries(src: str, tgt: str) -> list[Entry]:
 def comparison_methods(src: str, tgt: str) -> dict[str, Ours]:
     """Every method of Tables 5-7 we run, for one pair, by the name the paper gives it."""
     spgan, crgan = Evaluation.of(Run.spgan(src, tgt)), Evaluation.of(Run.crgan(src, tgt))
-    taudl = {start: Evaluation.of(Run.taudl(tgt, start, None if start == "plain" else src)) for start in TAUDL_STARTS}
+    taudl = {start: Evaluation.of(Run.taudl(tgt, start, None if start in ("plain", "untrained") else src))
+             for start in TAUDL_STARTS}
     rows = [
         Ours("SPGAN", spgan, "gap", SPGAN_NOTE),
         Ours("SPGAN+LMP", spgan, "lmp", SPGAN_NOTE),
         Ours("CR-GAN", crgan, "gap", _rendered(src, tgt)),
         Ours("CR-GAN+LMP", crgan, "lmp", _rendered(src, tgt)),
+        Ours("Untrained network (floor)", taudl["untrained"], "gap",
+             "not in the paper: TAUDL's network as initialised, no training: the floor TAUDL numbers are read against"),
         Ours("TAUDL", taudl["plain"], "gap",
              f"plain initialisation, no source data; {TRACKLETS}; TAUDL embedding as feature"),
         Ours("SPGAN+TAUDL", taudl["spgan"], "gap", f"TAUDL started from the SPGAN fine-tuned network; {TRACKLETS}"),
@@ -147,7 +150,8 @@ def comparison_entries(table: int, src: str, tgt: str) -> list[Entry]:
     methods = dict.fromkeys(r["method"] for r in paper_rows() if int(r["table"]) == table)
     direct = [Ours("Direct Transfer", Evaluation.of(Run.reid(src), tgt), "gap",
                    "not in the paper's Table 7: the source model tested on the target")] if table == 7 else []
-    return direct + [ours[m] if m in COMPARISONS[table] else Quoted(m) for m in methods]
+    floor = [ours["Untrained network (floor)"]] if table in (6, 7) else []
+    return direct + floor + [ours[m] if m in COMPARISONS[table] else Quoted(m) for m in methods]
 
 
 def entries(table: int, src: str, tgt: str) -> list[Entry]:

@@ -161,7 +161,8 @@ class TrainingLoop:
         if not distributed.world().main:
             return
         with atomic_file(curve) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]), lineterminator="\n")
+            writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]) if self.rows else [self.unit],
+                                    lineterminator="\n")
             writer.writeheader()
             writer.writerows(self.rows)
         write_model_file(self.out, info, weights)

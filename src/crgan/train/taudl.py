@@ -5,19 +5,25 @@ training set is one tracklet, labelled only by its index within its camera; whic
 different cameras show the same person is never used. Two losses on the embedding:
 
 - PCTD (per-camera tracklet discrimination): one classifier head per camera over that camera's
-  tracklets; cross-entropy of each image over its own camera's head, averaged within a camera and
-  summed over the cameras of the batch.
-- CCTA (cross-camera tracklet association): per batch, tracklet features s_i (mean of their image
-  features), a_ij = exp(-||s_i - s_j|| / (2 sigma)); L = mean_i -log(sum of the top-K a_ij over
-  tracklets of other cameras / sum of a_ij over all other tracklets): each tracklet is pulled
-  toward its cross-camera nearest neighbours, mined afresh in every batch as the features improve.
+  tracklets (initialised with std 0.001, as the authors' code); cross-entropy of each image over
+  its own camera's head, averaged within a camera and summed over the cameras of the batch. Its
+  chance level (sum over the batch's cameras of log M_c) is logged beside it.
+- CCTA (cross-camera tracklet association): tracklet features s_i (mean of their image features),
+  a_ij = exp(-||s_i - m_j|| / (2 sigma)) against a memory m of every tracklet's feature (updated
+  with momentum from each batch); L = mean_i -log(sum of the top-K a_ij over tracklets of other
+  cameras / sum of a_ij over all other tracklets). Neighbours are mined among all tracklets, as
+  the method intends: inside a batch of 16 the true cross-camera match is a candidate about 5 %
+  of the time, so a batch-mined pull mostly attracts different people.
 
 L = (1 - lambda) PCTD + lambda CCTA. Training starts from a plain backbone (row "TAUDL") or from
-the backbone of a CR-GAN or SPGAN fine-tuned network (rows "CR-GAN+TAUDL", "SPGAN+TAUDL").
+the backbone of a CR-GAN or SPGAN fine-tuned network (rows "CR-GAN+TAUDL", "SPGAN+TAUDL"). The
+``untrained`` start writes the plain network as initialised, no training: the floor every TAUDL
+number is read against.
 """
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -80,22 +86,61 @@ def pctd_loss(model: TaudlNet, feats: torch.Tensor, cams: torch.Tensor, labels: 
                for c in cams.unique())
 
 
-def ccta_loss(track_feats: torch.Tensor, track_cams: torch.Tensor, sigma: float, top_k: int) -> torch.Tensor:
-    """Cross-camera tracklet association on a batch's tracklet features (T, C) and cameras (T,).
+def pctd_chance(cams: torch.Tensor, per_camera: list[int]) -> float:
+    """PCTD's value for a classifier that knows nothing: sum over the batch's cameras of log M_c."""
+    return float(sum(math.log(max(1, per_camera[int(c)])) for c in cams.unique()))
 
-    Computed in log space: log a_ij = -||s_i - s_j|| / (2 sigma). Tracklets with no other camera
-    in the batch are skipped; a batch where none has one gives 0.
+
+class TrackletMemory:
+    """A feature for every tracklet, updated with momentum from each batch (no gradient): where
+    CCTA mines each tracklet's cross-camera neighbours, among all tracklets."""
+
+    def __init__(self, features: torch.Tensor, momentum: float):
+        self.features, self.momentum = features, momentum
+
+    @torch.no_grad()
+    def update(self, ids: torch.Tensor, feats: torch.Tensor) -> None:
+        self.features[ids] = self.momentum * self.features[ids] + (1 - self.momentum) * feats.detach()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"features": self.features}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.features = state["features"].to(self.features.device)
+
+
+def ccta_loss(track_feats: torch.Tensor, ids: torch.Tensor, memory: torch.Tensor, cameras: torch.Tensor,
+              sigma: float, top_k: int) -> torch.Tensor:
+    """Cross-camera tracklet association of a batch's tracklets (features (B, C), indices ``ids``)
+    against the memory of all tracklets (T, C) with their cameras (T,).
+
+    Computed in log space: log a_ij = -||s_i - m_j|| / (2 sigma); j runs over all tracklets but i
+    itself; the numerator over the top-K of other cameras. Gradients flow through s_i only.
     """
-    logits = -torch.cdist(track_feats, track_feats) / (2 * sigma)
-    other_cam = track_cams[:, None] != track_cams[None, :]
-    not_self = ~torch.eye(len(track_cams), dtype=torch.bool, device=track_feats.device)
-    has_other = other_cam.any(1)
-    if not has_other.any():
+    logits = -torch.cdist(track_feats, memory) / (2 * sigma)
+    rows = torch.arange(len(ids), device=ids.device)
+    not_self = torch.ones_like(logits, dtype=torch.bool)
+    not_self[rows, ids] = False
+    other_cam = cameras[None, :] != cameras[ids][:, None]
+    k = min(top_k, int(other_cam.sum(1).min()))
+    if k == 0:
         return track_feats.sum() * 0
-    k = min(top_k, int(other_cam.sum(1)[has_other].min()))
     neighbours = logits.masked_fill(~other_cam, float("-inf")).topk(k, dim=1).values
     log_ratio = torch.logsumexp(neighbours, 1) - torch.logsumexp(logits.masked_fill(~not_self, float("-inf")), 1)
-    return -log_ratio[has_other].mean()
+    return -log_ratio.mean()
+
+
+@torch.no_grad()
+def tracklet_features(model: TaudlNet, ds: ReidImages, members: list[list[int]], batch: int,
+                      device: torch.device) -> torch.Tensor:
+    """Every tracklet's mean feature (images without augmentation): the memory's first state."""
+    model.eval()
+    order = [i for group in members for i in group]
+    feats = torch.cat([model(torch.stack([ds.image(i) for i in order[s:s + batch]]).to(device))
+                       for s in range(0, len(order), batch)])
+    sizes = torch.tensor([len(group) for group in members], device=device)
+    owner = torch.repeat_interleave(torch.arange(len(members), device=device), sizes)
+    return torch.zeros(len(members), feats.shape[1], device=device).index_add_(0, owner, feats) / sizes[:, None]
 
 
 def start_backbone(cfg: dict[str, Any], init_model: Path | None
@@ -114,14 +159,18 @@ def start_backbone(cfg: dict[str, Any], init_model: Path | None
 
 
 def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device: torch.device,
-                init_model: Path | None = None) -> NetworkInfo:
-    """Train TAUDL on ``target``'s unlabelled training set; writes ``out`` and ``<out>.log.csv``."""
-    taudl_cfg, data_cfg, total = cfg["taudl"], cfg["data"], cfg["taudl"]["iterations"]
+                init_model: Path | None = None, untrained: bool = False) -> NetworkInfo:
+    """Train TAUDL on ``target``'s unlabelled training set; writes ``out`` and ``<out>.log.csv``
+    (``untrained``: the plain network as initialised, the floor)."""
+    taudl_cfg, data_cfg = cfg["taudl"], cfg["data"]
+    total = 0 if untrained else taudl_cfg["iterations"]
     records = records_of(target, "train")
     members, cameras, labels = tracklets(records, target["num_cameras"])
     per_camera = [cameras.count(c) for c in range(target["num_cameras"])]
     backbone, reid_cfg, start, init = start_backbone(cfg, init_model)
-    run = (Run.taudl(target["domain"], seed=seed) if start is None
+    if untrained and start is not None:
+        raise ValueError("the untrained floor is the plain network; it takes no starting model")
+    run = (Run.taudl(target["domain"], "untrained" if untrained else "plain", seed=seed) if start is None
            else Run.taudl(target["domain"], start.method, start.source, seed))
     model = TaudlNet(backbone, per_camera).to(device)
     ds = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True)
@@ -132,8 +181,12 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
                         cfg, seed, device, total, taudl_cfg["checkpoint_every"])
     opt = torch.optim.Adam(model.parameters(), lr=taudl_cfg["lr"], weight_decay=taudl_cfg["weight_decay"])
     draws = torch.Generator().manual_seed(seed + 30)
-    loop.track(model=model, opt=opt, draws=draws)
+    batch = taudl_cfg["tracklets_per_batch"] * taudl_cfg["images_per_tracklet"]
+    memory = TrackletMemory(tracklet_features(model, ds, members, batch, device) if total else torch.zeros(0),
+                            taudl_cfg["memory_momentum"])
+    loop.track(model=model, opt=opt, draws=draws, memory=memory)
     per_tracklet = taudl_cfg["images_per_tracklet"]
+    all_cameras = torch.tensor(cameras, device=device)
 
     def step(it: int) -> dict[str, Any]:
         picked = sample_tracklets(cameras, taudl_cfg["tracklets_per_batch"], draws)
@@ -145,16 +198,20 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
         model.train()
         feats = model(images)
         l_pctd = pctd_loss(model, feats, cams, labs)
-        l_ccta = ccta_loss(feats.view(len(picked), per_tracklet, -1).mean(1), cams[::per_tracklet],
-                           taudl_cfg["sigma"], top_k)
-        loss = (1 - taudl_cfg["lambda_ccta"]) * l_pctd + taudl_cfg["lambda_ccta"] * l_ccta
+        ids = torch.tensor(picked, device=device)
+        track_feats = feats.view(len(picked), per_tracklet, -1).mean(1)
+        l_ccta = ccta_loss(track_feats, ids, memory.features, all_cameras, taudl_cfg["sigma"], top_k)
+        weight = taudl_cfg["lambda_ccta"] if it >= taudl_cfg["ccta_from"] * total else 0.0
+        loss = (1 - weight) * l_pctd + weight * l_ccta
         optimise(opt, loss, f"TAUDL on {run.target}, iteration {it + 1}")
+        memory.update(ids, track_feats)
         return {"iteration": it + 1, "loss": round(loss.item(), 5), "loss_pctd": round(l_pctd.item(), 5),
-                "loss_ccta": round(l_ccta.item(), 5), "lr": f"{taudl_cfg['lr'] * lr_factor(it, total):.3g}"}
+                "loss_ccta": round(l_ccta.item(), 5), "pctd_chance": round(pctd_chance(cams, per_camera), 5),
+                "lr": f"{taudl_cfg['lr'] * lr_factor(it, total):.3g}"}
 
     rows = loop.run(step, lr_at=lambda it: taudl_cfg["lr"] * lr_factor(it, total))
     info = NetworkInfo(run, target["domain"], init, reid_cfg, per_camera, (data_cfg["height"], data_cfg["width"]),
-                       target["synthetic"], rows[-1], loop.provenance,
+                       target["synthetic"], rows[-1] if rows else {}, loop.provenance,
                        {"num_tracklets": len(members), "top_k": top_k})
     loop.finish(info, model.state_dict(), f"{out}.log.csv")
     return info
