@@ -168,8 +168,8 @@ def cmd_train_taudl(args, cfg):
     runtime.setup(args.threads, args.seed)
     info = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
                        Path(args.init) if args.init else None, untrained=args.untrained)
-    log.info("trained TAUDL (%s) on %s: %d tracklets, final loss %.4f", info.init, info.domain,
-             info.details["num_tracklets"], info.final["loss"])
+    log.info("TAUDL (%s, init %s) on %s: %d tracklets, final losses %s", info.run.variant, info.init, info.domain,
+             info.details["num_tracklets"], info.final or "none (untrained)")
 
 
 def cmd_eval_reid(args, cfg):
