@@ -11,7 +11,6 @@ paper's effect is the same sum of its published values. The verdict:
 """
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from collections.abc import Iterable
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crgan.io import atomic_file
+from crgan.io import write_csv
 from crgan.records import EvaluationRecord, QualityRecord
 from crgan.report.tables import Measured, Ours, layout, paper_values
 
@@ -157,7 +156,4 @@ def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[st
 
 def write_claims(path: str | Path, rows: list[dict[str, Any]]) -> None:
     """Write the claims CSV atomically."""
-    with atomic_file(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, COLUMNS, rows)

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from crgan.io import atomic_file, read_json
+from crgan.io import read_json, write_csv
 from crgan.records import EvaluationRecord, QualityRecord, read_record
 from crgan.runs import CONTROLS, QUALITY_METHODS, TAUDL_STARTS, VARIANTS, Evaluation, Quality, Run
 
@@ -302,7 +302,4 @@ def build_table(table: int, records: list[EvaluationRecord | QualityRecord], cfg
 
 def write_table(path: str | Path, rows: list[dict[str, Any]]) -> None:
     """Write rows as CSV with the fixed columns, atomically."""
-    with atomic_file(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, COLUMNS, rows)

@@ -11,7 +11,6 @@ step draws from is tracked (the global torch generator always is).
 """
 from __future__ import annotations
 
-import csv
 import logging
 import signal
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from tqdm import tqdm
 from crgan import distributed, runtime
 from crgan.config import config_hash
 from crgan.errors import DivergenceError, TrainingInterrupted
-from crgan.io import atomic_file
+from crgan.io import write_csv
 from crgan.models.store import provenance_file, write_model_file
 from crgan.records import GeneratorInfo, NetworkInfo
 from crgan.train.checkpoint import load_state, previous, save_state
@@ -160,11 +159,7 @@ class TrainingLoop:
         checkpoint. Only rank 0 of a torchrun group writes."""
         if not distributed.world().main:
             return
-        with atomic_file(curve) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]) if self.rows else [self.unit],
-                                    lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(self.rows)
+        write_csv(curve, list(self.rows[0]) if self.rows else [self.unit], self.rows)
         write_model_file(self.out, info, weights)
         for leftover in (self.checkpoint_path, previous(self.checkpoint_path), provenance_file(self.checkpoint_path)):
             leftover.unlink(missing_ok=True)
