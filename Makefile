@@ -6,7 +6,7 @@ CORES ?= all
 SNAKEMAKE_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.ranking
 	$(BIN)/python -m bench.kernels
+
+# On a CUDA machine: compiled kernel tests, kernel benchmarks and paper-size trainer steps,
+# appended to bench/RESULTS.md.
+gpu-check: install
+	$(BIN)/python -m bench.gpu_check
 
 clean:
 	rm -rf results logs benchmarks .snakemake data/synthetic

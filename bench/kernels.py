@@ -149,6 +149,15 @@ def main() -> None:
         print(f"{'':<44}  GPU distance + rank_metrics {t_gpu * 1e3:8.2f} ms"
               f" ({t_cpu_rank / t_gpu:.1f}x CPU evaluate_rank, {t_gpu_eager / t_gpu:.2f}x eager torch on the GPU)")
         print(f"{'':<44}  GPU distance alone: triton {t_dist * 1e3:.2f} ms, eager {t_dist_eager * 1e3:.2f} ms")
+        # the other products: float32 by three TF32 products, and bfloat16 features (distances stay float32)
+        for label, a, b, precision in (("tf32x3", qd, gd, "tf32x3"), ("bfloat16 features", qd.bfloat16(), gd.bfloat16(),
+                                                                        "ieee")):
+            cmc, m_ap = kernels.rank_metrics(kernels.pairwise_distance(a, b, precision=precision), *dl)
+            t_other = timed(lambda a=a, b=b, p=precision: kernels.pairwise_distance(a, b, precision=p), dev, args.repeats)
+            same = np.array_equal(cmc, want[0]) and abs(m_ap - want[1]) < 1e-5
+            print(f"{'':<44}  GPU distance {label}: {t_other * 1e3:.2f} ms ({t_dist / t_other:.2f}x ieee float32); "
+                  f"CMC/mAP {'equal to' if same else 'differ from'} the CPU's (rank-1 {100 * (cmc[0] - want[0][0]):+.3f}, "
+                  f"mAP {100 * (m_ap - want[1]):+.4f} points)")
 
 
 if __name__ == "__main__":

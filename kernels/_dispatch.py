@@ -4,6 +4,9 @@
 installed, the reference otherwise), ``torch`` (always the reference) or ``triton`` (always
 Triton; CPU tensors then run under Triton's interpreter, which Triton only supports when
 ``TRITON_INTERPRET=1`` is set before it is first imported, so this module sets it then).
+
+The floating-point kernels take float32, bfloat16 and float16 (``KERNEL_DTYPES``); other dtypes
+(float64, for gradient checks) always run the reference, and forcing Triton on them is an error.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import torch
 
 ENV = "CRGAN_KERNELS"
 CHOICES = ("auto", "torch", "triton")
+#: Floating dtypes the Triton kernels are written and compiled for (float32 accumulation in each).
+KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def requested() -> str:
@@ -51,8 +56,13 @@ def use_triton(*tensors: torch.Tensor) -> bool:
     if mode == "torch":
         return False
     on_cuda = all(t.is_cuda for t in tensors)
+    kernel_dtypes = all(t.dtype in KERNEL_DTYPES for t in tensors if t.is_floating_point())
     if mode == "auto":
-        return on_cuda and triton_installed()
+        return on_cuda and kernel_dtypes and triton_installed()
+    if not kernel_dtypes:
+        found = sorted({str(t.dtype) for t in tensors if t.dtype not in KERNEL_DTYPES and t.is_floating_point()})
+        raise ValueError(f"{ENV}=triton: the Triton kernels take {', '.join(map(str, KERNEL_DTYPES))}, "
+                         f"got {', '.join(found)} (unset {ENV} to run the PyTorch reference)")
     if not triton_installed():
         raise RuntimeError(f"{ENV}=triton but Triton is not installed (pip install 'triton>=3.6')")
     if not on_cuda:

@@ -1,9 +1,13 @@
 """Triton kernel for the query x gallery distance matrix: a tiled dot product with fused norms.
 
-Each program computes a BM x BN tile of q @ g.T over D in BK chunks (float32 accumulation; IEEE
-float32 products for float32 inputs, tensor-core products for bfloat16), summing the squared
-entries of the same tiles for the norms, and writes the distance directly: squared Euclidean
-|q|^2 + |g|^2 - 2 q.g (clamped at 0) or 1 - q.g / (|q| |g|).
+Each program computes a BM x BN tile of q @ g.T over D in BK chunks (float32 accumulation),
+summing the squared entries of the same tiles for the norms, and writes the distance in float32
+whatever the input dtype (bfloat16 distances would tie thousands of gallery images and shift
+CMC/mAP): squared Euclidean |q|^2 + |g|^2 - 2 q.g (clamped at 0) or 1 - q.g / (|q| |g|).
+
+Products: float32 inputs use ``precision`` (``crgan.kernels.distance.PRECISIONS``): ``ieee`` (default; exact float32
+products, rankings equal to the CPU's) or ``tf32x3`` (three TF32 tensor-core products, about
+float32 accuracy at fewer registers); bfloat16/float16 inputs use the tensor cores directly.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ BM, BN, BK = 64, 64, 32
 
 @triton.jit
 def _distance(q_ptr, g_ptr, out_ptr, M, N, D, COSINE: tl.constexpr, UPCAST: tl.constexpr,
-              BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+              PRECISION: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     rm = tl.program_id(0) * BM + tl.arange(0, BM)
     rn = tl.program_id(1) * BN + tl.arange(0, BN)
     rk = tl.arange(0, BK)
@@ -34,7 +38,7 @@ def _distance(q_ptr, g_ptr, out_ptr, M, N, D, COSINE: tl.constexpr, UPCAST: tl.c
         qn += tl.sum(qf * qf, axis=1)
         gn += tl.sum(gf * gf, axis=1)
         if UPCAST:  # float32 inputs, and the interpreter (whose bfloat16 dot is wrong)
-            dot = tl.dot(qf, tl.trans(gf), dot, input_precision="ieee")
+            dot = tl.dot(qf, tl.trans(gf), dot, input_precision=PRECISION)
         else:
             dot = tl.dot(q, tl.trans(g), dot)
     if COSINE:
@@ -46,11 +50,12 @@ def _distance(q_ptr, g_ptr, out_ptr, M, N, D, COSINE: tl.constexpr, UPCAST: tl.c
              mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
-def distance(q: torch.Tensor, g: torch.Tensor, cosine: bool) -> torch.Tensor:
-    """[M, D] x [N, D] -> [M, N] in q's dtype."""
+def distance(q: torch.Tensor, g: torch.Tensor, cosine: bool, precision: str = "ieee") -> torch.Tensor:
+    """[M, D] x [N, D] -> [M, N] in float32 (see the module docstring for ``precision``)."""
     m, n = q.shape[0], g.shape[0]
-    out = torch.empty(m, n, device=q.device, dtype=q.dtype)
+    out = torch.empty(m, n, device=q.device, dtype=torch.float32)
     grid = (triton.cdiv(m, BM), triton.cdiv(n, BN))
-    _distance[grid](q, g, out, m, n, q.shape[1], COSINE=cosine,
-                    UPCAST=q.dtype == torch.float32 or interpreting(), BM=BM, BN=BN, BK=BK, num_warps=4, num_stages=3)
+    # the interpreter computes every dot in IEEE float32
+    _distance[grid](q, g, out, m, n, q.shape[1], COSINE=cosine, UPCAST=q.dtype == torch.float32 or interpreting(),
+                    PRECISION="ieee" if interpreting() else precision, BM=BM, BN=BN, BK=BK, num_warps=4, num_stages=3)
     return out

@@ -1,6 +1,7 @@
 """Process setup shared by every command: threads, seeds, device, provenance."""
 from __future__ import annotations
 
+import contextlib
 import platform
 import random
 import subprocess
@@ -30,6 +31,23 @@ def device(name: str) -> torch.device:
         raise ConfigError("config key 'device' is 'cuda' but no CUDA GPU is available "
                           "(use device: auto or cpu on this machine)")
     return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of training steps for config key ``precision`` (None: float32 throughout).
+
+    ``auto`` is bfloat16 on CUDA (tensor cores, half the activation memory, no loss scaling needed)
+    and float32 on CPU, so CPU results stay as they were; parameters and optimiser state are float32.
+    """
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return torch.bfloat16 if precision == "bfloat16" else None
+
+
+def training_autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """A context running a training step in the configured precision."""
+    dtype = autocast_dtype(precision, device)
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 def git_commit() -> str:

@@ -30,14 +30,16 @@ def run(fn, args: list[torch.Tensor], seed: int = 1) -> tuple[list[torch.Tensor]
     return [o.detach() for o in outs], list(torch.autograd.grad(total, args))
 
 
-def assert_matches(kernel_fn, reference_fn, args: list[torch.Tensor], dtype: torch.dtype) -> None:
-    """Kernel on ``args`` vs reference on float32 copies of them: outputs and gradients."""
+def assert_matches(kernel_fn, reference_fn, args: list[torch.Tensor], dtype: torch.dtype,
+                   out_dtype: torch.dtype | None = None) -> None:
+    """Kernel on ``args`` vs reference on float32 copies of them: outputs (in ``out_dtype``, default
+    ``dtype``) and gradients (in ``dtype``)."""
     ref_args = [a.detach().float().requires_grad_() for a in args]
     outs, grads = run(kernel_fn, args)
     ref_outs, ref_grads = run(reference_fn, ref_args)
     atol, rtol = TOL[dtype]
-    for got, want in zip(outs + grads, ref_outs + ref_grads):
-        assert got.dtype == dtype
+    for got, want, expected in zip(outs + grads, ref_outs + ref_grads, [out_dtype or dtype] * len(outs) + [dtype] * len(grads)):
+        assert got.dtype == expected
         scale = max(1.0, want.abs().max().item()) if want.numel() else 1.0
         torch.testing.assert_close(got.float(), want, atol=atol * scale, rtol=rtol)
 

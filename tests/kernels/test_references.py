@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from kernel_checks import DEVICE
+
 from crgan import kernels
 from crgan.kernels import _reference as ref
 
@@ -26,16 +28,22 @@ def test_reference_gradcheck(name, fn, args):
     assert torch.autograd.gradcheck(fn, args(), eps=1e-6, atol=1e-6)
 
 
-# The custom ops (the Triton path) under torch.library.opcheck: schema, fake tensors, autograd.
+# The custom ops (the Triton path) under torch.library.opcheck: schema, fake tensors, autograd; on the
+# test device, so that on a GPU machine the compiled kernels are checked (on CPU, the interpreter).
+def _ops_args(*specs: tuple[tuple[int, ...], bool]) -> list[torch.Tensor]:
+    """Tensors on the test device: ``(shape, unit)``, unit ones in [0, 1] (masks), others normal."""
+    return [(torch.rand(shape) if unit else torch.randn(shape)).to(DEVICE) for shape, unit in specs]
+
+
+IMAGE, MASK = ((1, 3, 2, 3), False), ((1, 1, 2, 3), True)
 OPS = {
-    "blend": lambda: (torch.ops.crgan.blend, [torch.randn(1, 3, 2, 3), torch.rand(1, 1, 2, 3), torch.randn(1, 3, 2, 3)]),
-    "blend_context_loss": lambda: (torch.ops.crgan.blend_context_loss,
-                                   [torch.randn(1, 3, 2, 3), torch.rand(1, 1, 2, 3), torch.randn(1, 3, 2, 3),
-                                    torch.randn(1, 3, 2, 3), torch.rand(1, 1, 2, 3)]),
+    "blend": lambda: (torch.ops.crgan.blend, _ops_args(IMAGE, MASK, IMAGE)),
+    "blend_context_loss": lambda: (torch.ops.crgan.blend_context_loss, _ops_args(IMAGE, MASK, IMAGE, IMAGE, MASK)),
     "residual_instance_norm": lambda: (torch.ops.crgan.residual_instance_norm,
-                                       [torch.randn(1, 2, 2, 3), torch.randn(1, 2, 2, 3), torch.randn(2),
-                                        torch.randn(2), 1e-5]),
-    "pairwise_distance": lambda: (torch.ops.crgan.pairwise_distance, [torch.randn(3, 4), torch.randn(5, 4), False]),
+                                       [*_ops_args(((1, 2, 2, 3), False), ((1, 2, 2, 3), False), ((2,), False),
+                                                   ((2,), False)), 1e-5]),
+    "pairwise_distance": lambda: (torch.ops.crgan.pairwise_distance,
+                                  [*_ops_args(((3, 4), False), ((5, 4), False)), False, "ieee"]),
 }
 
 
@@ -49,8 +57,8 @@ def test_custom_op_registration(triton_kernels, name):
 def test_torch_compile_traces_the_ops(triton_kernels):
     """torch.compile sees the Triton ops as custom ops (fake kernels, registered autograd)."""
     torch._dynamo.reset()
-    xr, xs, xt = (torch.randn(2, 3, 4, 4, requires_grad=True) for _ in range(3))
-    xc, mf = torch.rand(2, 1, 4, 4, requires_grad=True), torch.rand(2, 1, 4, 4)
+    xr, xs, xt = (torch.randn(2, 3, 4, 4, device=DEVICE, requires_grad=True) for _ in range(3))
+    xc, mf = torch.rand(2, 1, 4, 4, device=DEVICE, requires_grad=True), torch.rand(2, 1, 4, 4, device=DEVICE)
 
     def step(xr, xc, xs, xt, mf):
         xg, lcon = kernels.blend_context_loss(xr, xc, xs, xt, mf)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import CPU, GAN_CFG
-from kernel_checks import RecordOps
+from conftest import GAN_CFG
+from kernel_checks import DEVICE, RecordOps
 
 from crgan.data.datasets import load_dataset
 from crgan.eval import ranking
@@ -18,8 +18,8 @@ from crgan.train import crgan as crgan_mod
 
 def test_generator_uses_blend_and_residual_fusion(triton_kernels):
     torch.manual_seed(0)
-    g = DualConditionalGenerator(ngf=4, depth=2, res_blocks=2)
-    xs, xt = torch.rand(2, 3, 8, 4), torch.rand(2, 3, 8, 4)
+    g = DualConditionalGenerator(ngf=4, depth=2, res_blocks=2).to(DEVICE)
+    xs, xt = torch.rand(2, 3, 8, 4, device=DEVICE), torch.rand(2, 3, 8, 4, device=DEVICE)
     with RecordOps() as ops:
         g(xs, xt)[0].sum().backward()
     assert {"crgan::blend", "crgan::blend_backward", "crgan::residual_instance_norm",
@@ -28,8 +28,8 @@ def test_generator_uses_blend_and_residual_fusion(triton_kernels):
 
 def test_generator_same_output_either_way(monkeypatch, triton_kernels):
     torch.manual_seed(0)
-    g = DualConditionalGenerator(ngf=4, depth=2, res_blocks=2)
-    xs, xt = torch.rand(2, 3, 8, 4), torch.rand(2, 3, 8, 4)
+    g = DualConditionalGenerator(ngf=4, depth=2, res_blocks=2).to(DEVICE)
+    xs, xt = torch.rand(2, 3, 8, 4, device=DEVICE), torch.rand(2, 3, 8, 4, device=DEVICE)
     got = g(xs, xt)
     monkeypatch.setenv("CRGAN_KERNELS", "torch")
     for a, b in zip(got, g(xs, xt)):
@@ -40,7 +40,8 @@ def test_training_step_uses_the_fused_context_loss(gan_inputs, tmp_path: Path, t
     (src, tgt), masks, did = gan_inputs
     cfg = {**GAN_CFG, "crgan": {**GAN_CFG["crgan"], "iterations": 1, "dcam_iterations": 1}}
     with RecordOps() as ops:
-        crgan_mod.train_generator(src, tgt, masks, did, cfg, "crgan", 0, tmp_path / "g.pt", CPU)
+        crgan_mod.train_generator(src, tgt, masks, did.to(DEVICE), cfg, "crgan", 0, tmp_path / "g.pt",
+                                  torch.device(DEVICE))
     assert {"crgan::blend_context_loss", "crgan::blend_context_loss_backward"} <= ops.names
 
 
@@ -50,7 +51,7 @@ def test_evaluation_uses_pairwise_distance(synthetic_domain, triton_kernels):
     cfg = {"eval": {"batch_size": 8, "lmp_parts": 2, "metric": "euclidean", "max_rank": 5},
            "data": {"height": 32, "width": 16, "workers": 0}}
     with RecordOps() as ops:
-        out = evaluate_model(model, index, cfg, CPU)
+        out = evaluate_model(model.to(DEVICE), index, cfg, torch.device(DEVICE))
     assert "crgan::pairwise_distance" in ops.names and 0 <= out["lmp"]["rank1"] <= 100
 
 

@@ -4,7 +4,8 @@ The loop owns what every trainer needs the same way: the named state to checkpoi
 optimisers, lr schedulers, random generators, image pools, plain values), resuming from the
 last checkpoint made by the same configuration, the lr schedule, the training log's rows, the
 checkpoint cadence, a checkpoint on SIGTERM, rank 0's weights broadcast to the other processes
-of a torchrun group, and the finished model file. A trainer builds its networks, registers them
+of a torchrun group, each step's precision (config key ``precision``: bfloat16 autocast on CUDA
+by default), and the finished model file. A trainer builds its networks, registers them
 with :meth:`TrainingLoop.track`, and calls :meth:`TrainingLoop.run` with ``step(i) -> row``.
 A resumed run ends with the same weights as an uninterrupted one on CPU: every random stream a
 step draws from is tracked (the global torch generator always is).
@@ -89,6 +90,7 @@ class TrainingLoop:
         self.checkpoint_path = Path(f"{out}.ckpt")
         self.config_hash = config_hash({**identity, "seed": seed, "checkpoint_format": CHECKPOINT_FORMAT})
         self.provenance = runtime.provenance(cfg, seed, device)  # in every checkpoint and the final file
+        self.precision, self.device = cfg.get("precision", "auto"), device
         self.rows: list[dict[str, Any]] = []
         self.tracked: dict[str, Any] = {}
         self._state = load_state(self.checkpoint_path, self.config_hash)
@@ -144,7 +146,8 @@ class TrainingLoop:
                     for opt in optimisers:
                         for group in opt.param_groups:
                             group["lr"] = lr
-                self.rows.append(step(i))
+                with runtime.training_autocast(self.precision, self.device):
+                    self.rows.append(step(i))
                 if (i + 1) % self.checkpoint_every == 0 or stop.requested:
                     self.checkpoint(i + 1)
                 if stop.requested:
