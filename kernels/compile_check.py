@@ -21,6 +21,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -104,6 +105,14 @@ def _ptxas_resources(log: str) -> list[tuple[str, int, int]]:
     return out
 
 
+def _in_turn(*calls: Callable[[], object]) -> Callable[[], None]:
+    """One launch case made of several launcher calls (a forward and its backward)."""
+    def launch() -> None:
+        for call in calls:
+            call()
+    return launch
+
+
 def _cases(shapes: str) -> Iterator[tuple[str, Callable[[], object]]]:
     """(description, launch) for every launcher, dtype and shape of the chosen set."""
     from crgan.kernels import blend_triton, distance_triton, ranking_triton, residual_norm_triton
@@ -117,28 +126,27 @@ def _cases(shapes: str) -> Iterator[tuple[str, Callable[[], object]]]:
             xr, xs, xt = (torch.zeros(n, c, h, w, dtype=dtype) for _ in range(3))
             xc, mf = (torch.zeros(n, 1, h, w, dtype=dtype) for _ in range(2))
             lcon = torch.zeros((), dtype=dtype)
-            yield f"blend {name} {n}x{c}x{h}x{w}", lambda a=(xr, xc, xs): (blend_triton.blend_forward(*a),
-                                                                            blend_triton.blend_backward(a[2], *a))
-            yield (f"blend_context_loss {name} {n}x{c}x{h}x{w}",
-                   lambda a=(xr, xc, xs, xt, mf), g=lcon: (blend_triton.blend_context_loss_forward(*a),
-                                                          blend_triton.blend_context_loss_backward(a[2], g, *a)))
+            yield f"blend {name} {n}x{c}x{h}x{w}", _in_turn(partial(blend_triton.blend_forward, xr, xc, xs),
+                                                           partial(blend_triton.blend_backward, xs, xr, xc, xs))
+            yield f"blend_context_loss {name} {n}x{c}x{h}x{w}", _in_turn(
+                partial(blend_triton.blend_context_loss_forward, xr, xc, xs, xt, mf),
+                partial(blend_triton.blend_context_loss_backward, xs, lcon, xr, xc, xs, xt, mf))
         for n, c, h, w in planes[shapes]:
             x, hh = torch.zeros(n, c, h, w, dtype=dtype), torch.zeros(n, c, h, w, dtype=dtype)
             weight, bias = torch.ones(c, dtype=dtype), torch.zeros(c, dtype=dtype)
             stats = torch.zeros(n * c, dtype=torch.float32)
-            yield (f"residual_instance_norm {name} {n}x{c}x{h}x{w}",
-                   lambda a=(x, hh, weight, bias), s=stats: (residual_norm_triton.forward(*a, 1e-5),
-                                                             residual_norm_triton.backward(a[0], a[1], a[2], s, s)))
+            yield f"residual_instance_norm {name} {n}x{c}x{h}x{w}", _in_turn(
+                partial(residual_norm_triton.forward, x, hh, weight, bias, 1e-5),
+                partial(residual_norm_triton.backward, x, hh, weight, stats, stats))
         for m, n, d in features[shapes]:
             q, g = torch.zeros(m, d, dtype=dtype), torch.zeros(n, d, dtype=dtype)
             for cosine in (False, True):
                 for precision in (("ieee", "tf32x3") if dtype == torch.float32 else ("ieee",)):
                     yield (f"pairwise_distance {name} {m}x{n}x{d} {'cosine' if cosine else 'euclidean'} {precision}",
-                           lambda a=(q, g), c_=cosine, p=precision: distance_triton.distance(*a, c_, p))
+                           partial(distance_triton.distance, q, g, cosine, precision))
     for m, n in galleries[shapes]:
         labels = [torch.zeros(k, dtype=torch.long) for k in (m, n, m, n)]
-        yield (f"rank_query_stats {m}x{n}",
-               lambda d=torch.zeros(m, n), lab=labels: ranking_triton.query_stats(d, lab[0], lab[1], lab[2], lab[3]))
+        yield f"rank_query_stats {m}x{n}", partial(ranking_triton.query_stats, torch.zeros(m, n), *labels)
 
 
 def compile_all(arch: int, shapes: str) -> list[Compiled]:
