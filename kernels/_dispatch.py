@@ -32,8 +32,12 @@ def requested() -> str:
     return mode
 
 
+#: Looked up once: torch.compile cannot trace importlib's find_spec inside an op's dispatch.
+_TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
+
+
 def triton_installed() -> bool:
-    return importlib.util.find_spec("triton") is not None
+    return _TRITON_INSTALLED
 
 
 def interpreting() -> bool:

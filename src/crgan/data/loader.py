@@ -1,12 +1,15 @@
 """Images of a parsed dataset as tensors for training and feature extraction."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import transforms as T
 
 from crgan.data.datasets import Record
@@ -23,6 +26,26 @@ def image_transform(height: int, width: int, train: bool) -> T.Compose:
         steps += [T.RandomHorizontalFlip(), T.Pad(pad, padding_mode="edge"), T.RandomCrop((height, width))]
     steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     return T.Compose(steps)
+
+
+#: A dataset item: its index, or (index, seed of its random augmentation) as the step loaders draw them.
+Key = int | tuple[int, int]
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Run the block's torch random draws from ``seed`` (None: the process's own stream), leaving the
+    global generator as it was: an item's augmentation is then the same in any worker process."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _split_key(key: Key) -> tuple[int, int | None]:
+    return key if isinstance(key, tuple) else (key, None)
 
 
 def identity_labels(records: Sequence[Record]) -> dict[int, int]:
@@ -49,9 +72,10 @@ class ReidImages(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+    def __getitem__(self, key: Key) -> tuple[torch.Tensor, int, int]:
+        i, seed = _split_key(key)
         rec = self.records[i]
-        with Image.open(self.root / rec.path) as im:
+        with Image.open(self.root / rec.path) as im, seeded(seed):
             img = self.transform(im.convert("RGB"))
         return img, self.label_of[rec.pid], rec.camid
 
@@ -85,7 +109,8 @@ class MaskedImages(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    def __getitem__(self, key: Key) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        i, seed = _split_key(key)
         rec = self.records[i]
         h, w = self.size
         with Image.open(self.root / rec.path) as im:
@@ -95,19 +120,74 @@ class MaskedImages(Dataset):
         else:
             with Image.open(self.mask_root / Path(rec.path).with_suffix(".png")) as m:
                 mask = (T.functional.to_tensor(m.convert("L").resize((w, h), Image.NEAREST)) > 0.5).float()
-        if self.train and torch.rand(()) < 0.5:
+        with seeded(seed):
+            flip = self.train and bool(torch.rand(()) < 0.5)
+        if flip:
             img, mask = img.flip(-1), mask.flip(-1)
         return img, mask, self.label_of[rec.pid], rec.camid
 
 
-def random_batch(ds: Dataset, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
-    """A batch of random items (with replacement): the paper's random (XS, XT) pairs.
+def step_generator(seed: int, stream: int, step: int, *purpose: int) -> torch.Generator:
+    """The random draws of one training step: a generator seeded by (seed, stream, step[, purpose]) alone."""
+    entropy = [seed, stream, step, *purpose]
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
 
-    Drawing by index from a dedicated generator makes the stream resumable from that
-    generator's state alone (an epoch-based loader would restart its permutation).
+
+#: Which dataset items a step loads, drawn from that step's generator.
+Draw = Callable[[torch.Generator], list[int]]
+
+
+def uniform_draw(size: int, batch_size: int) -> Draw:
+    """``batch_size`` random items of ``size`` with replacement: the paper's random (XS, XT) pairs."""
+    return lambda gen: torch.randint(size, (batch_size,), generator=gen).tolist()
+
+
+def uniform_batches(ds: Dataset, batch_size: int, seed: int, stream: int, data_cfg: dict, device: torch.device,
+                    streams: int = 1) -> StepBatches:
+    """:class:`StepBatches` of uniform draws with replacement; ``data.workers`` is shared among the
+    ``streams`` loaders a trainer runs side by side."""
+    return StepBatches(ds, uniform_draw(len(ds), batch_size), seed, stream, -(-data_cfg["workers"] // streams), device)
+
+
+class StepSampler(Sampler):
+    """The keys of steps ``start``, ``start + 1``, ...: each item is (index, augmentation seed), both
+    drawn from :func:`step_generator`, so batch i is the same whichever process loads it."""
+
+    def __init__(self, draw: Draw, seed: int, stream: int, start: int) -> None:
+        self.draw, self.seed, self.stream, self.start = draw, seed, stream, start
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.start
+        while True:
+            gen = step_generator(self.seed, self.stream, step)
+            indices = self.draw(gen)
+            yield list(zip(indices, torch.randint(2 ** 31, (len(indices),), generator=gen).tolist()))
+            step += 1
+
+
+class StepBatches:
+    """Batch number ``step`` of a training run, decoded and augmented by ``workers`` DataLoader
+    processes ahead of the step that uses it (pinned for CUDA; ``workers`` 0 loads in this process).
+
+    A batch depends on (seed, stream, step) only: a resumed run, or one with another number of
+    workers, sees the same batches. Steps are asked for in order; asking for another step (a
+    resume) restarts the loader there.
     """
-    idx = torch.randint(len(ds), (batch_size,), generator=gen).tolist()
-    return default_collate([ds[i] for i in idx])
+
+    def __init__(self, ds: Dataset, draw: Draw, seed: int, stream: int, workers: int, device: torch.device) -> None:
+        self.ds, self.draw, self.seed, self.stream = ds, draw, seed, stream
+        self.workers, self.pin = workers, device.type == "cuda"
+        self._batches: Iterator[list[torch.Tensor]] | None = None
+        self._next = -1
+
+    def __call__(self, step: int) -> list[torch.Tensor]:
+        if self._batches is None or step != self._next:
+            # its own generator: starting the loader (worker seeds) must not draw from the global stream
+            self._batches = iter(DataLoader(self.ds, batch_sampler=StepSampler(self.draw, self.seed, self.stream, step),
+                                            num_workers=self.workers, pin_memory=self.pin,
+                                            generator=step_generator(self.seed, self.stream, step, 1)))
+        self._next = step + 1
+        return next(self._batches)
 
 
 def to_reid_input(x: torch.Tensor) -> torch.Tensor:

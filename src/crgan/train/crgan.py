@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, random_batch, to_reid_input
+from crgan.data.loader import MaskedImages, to_reid_input, uniform_batches
 from crgan.grids import fixed_batch, write_grid
 from crgan.kernels import blend_context_loss
 from crgan.models.discriminators import CameraDiscriminator, PatchDiscriminator
@@ -29,6 +29,8 @@ from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
 log = logging.getLogger(__name__)
+#: The random streams of CR-GAN's batches (see crgan.data.loader.step_generator).
+STREAMS = {"source": 0, "target": 1, "dcam": 2}
 
 
 def variant_weights(weights: dict[str, float], variant: str) -> dict[str, float]:
@@ -48,12 +50,12 @@ def pretrain_camera_discriminator(target: dict, mask_root: Path, cfg: dict[str, 
     """Part I: Dcam learns the target's camera labels; returns it and its final train accuracy."""
     crgan_cfg = cfg["crgan"]
     ds = masked_images(target, mask_root, cfg["data"])
-    gen = torch.Generator().manual_seed(seed + 2)
+    batches = uniform_batches(ds, crgan_cfg["batch_size"], seed, STREAMS["dcam"], cfg["data"], device)
     dcam = CameraDiscriminator(target["num_cameras"], crgan_cfg["dcam_width"]).to(device)
     opt = torch.optim.Adam(dcam.parameters(), lr=crgan_cfg["lr"], betas=(0.5, 0.999))
     correct = seen = 0
     for step in range(crgan_cfg["dcam_iterations"]):
-        x, _, _, cam = random_batch(ds, crgan_cfg["batch_size"], gen)
+        x, _, _, cam = batches(step)
         logits = dcam(x.to(device))
         optimise(opt, F.cross_entropy(logits, cam.to(device)), f"Dcam pre-training, iteration {step + 1}")
         if step >= crgan_cfg["dcam_iterations"] // 2:
@@ -79,18 +81,19 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
         p.requires_grad_(False)
     did.eval()
     src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
-    src_gen, tgt_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    src_batches, tgt_batches = (uniform_batches(ds, crgan_cfg["batch_size"], seed, STREAMS[name], cfg["data"], device, 2)
+                                for ds, name in ((src_ds, "source"), (tgt_ds, "target")))
     g = build_generator(crgan_cfg["generator"], VARIANTS[variant].dual).to(device)
     d = PatchDiscriminator(crgan_cfg["ndf"], crgan_cfg["d_layers"], crgan_cfg["noise_std"]).to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=crgan_cfg["lr"], betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=crgan_cfg["lr"], betas=(0.5, 0.999))
-    loop.track(g=g, d=d, dcam=dcam, opt_g=opt_g, opt_d=opt_d, source_draws=src_gen, target_draws=tgt_gen)
+    loop.track(g=g, d=d, dcam=dcam, opt_g=opt_g, opt_d=opt_d)
     world = distributed.world()
 
     def step(it: int) -> dict[str, Any]:
         # every rank draws the global batch (the same draws as one process), keeps its slice
-        xs, ms, ys, _ = (t.to(device) for t in world.shard(*random_batch(src_ds, crgan_cfg["batch_size"], src_gen)))
-        xt, mt, _, ct = (t.to(device) for t in world.shard(*random_batch(tgt_ds, crgan_cfg["batch_size"], tgt_gen)))
+        xs, ms, ys, _ = (t.to(device, non_blocking=True) for t in world.shard(*src_batches(it)))
+        xt, mt, _, ct = (t.to(device, non_blocking=True) for t in world.shard(*tgt_batches(it)))
         xt_masked = masked_target(xt, mt)
         with torch.no_grad():
             xg = g(xs, xt_masked)[0]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, random_batch, to_reid_input
+from crgan.data.loader import MaskedImages, to_reid_input, uniform_batches
 from crgan.models.generator import masked_target
 from crgan.models.reid import ReIDNet
 from crgan.models.store import load_generator
@@ -28,18 +28,17 @@ from crgan.train.crgan import masked_images
 from crgan.train.loop import TrainingLoop, optimise
 
 log = logging.getLogger(__name__)
+#: The random streams of fine-tuning batches (see crgan.data.loader.step_generator).
+STREAMS = {"source": 10, "target": 11}
+#: A batch source: step -> (images in [-1, 1], identity labels); batch i depends on the step alone.
+Batches = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 
-#: A batch source: () -> (images in [-1, 1], identity labels), drawing from its own generators.
-Batches = Callable[[], tuple[torch.Tensor, torch.Tensor]]
 
-
-def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, draws: dict[str, torch.Generator],
-                  cfg: dict[str, Any], run: Run, identity: dict[str, Any], out: Path, device: torch.device,
-                  details: dict[str, Any]) -> NetworkInfo:
+def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, cfg: dict[str, Any], run: Run,
+                  identity: dict[str, Any], out: Path, device: torch.device, details: dict[str, Any]) -> NetworkInfo:
     """Identity cross-entropy on ``batches`` with a cosine lr; writes ``out`` and ``<out>.log.csv``.
 
-    ``draws`` are the generators ``batches`` draws from (checkpointed, so a resumed run sees the
-    same batches); ``identity`` describes the images (part of the checkpoint's identity).
+    ``identity`` describes the images (part of the checkpoint's identity).
     """
     finetune_cfg, total = cfg["finetune"], cfg["finetune"]["iterations"]
     loop = TrainingLoop(out, f"fine-tune {run.label} {run.source}->{run.target}",
@@ -47,10 +46,10 @@ def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, draws: 
                         finetune_cfg["checkpoint_every"])
     did.to(device)
     opt = torch.optim.Adam(did.parameters(), lr=finetune_cfg["lr"], weight_decay=finetune_cfg["weight_decay"])
-    loop.track(model=did, opt=opt, **draws)
+    loop.track(model=did, opt=opt)
 
     def step(it: int) -> dict[str, Any]:
-        images, labels = batches()
+        images, labels = batches(it)
         did.train()
         logits = did(to_reid_input(images))
         loss = F.cross_entropy(logits, labels, label_smoothing=finetune_cfg["label_smoothing"])
@@ -79,18 +78,18 @@ def finetune_on_composites(did: ReIDNet, did_info: NetworkInfo, compose: Compose
     source identity labels (``finetune.real_fraction`` of each batch stays real source images)."""
     finetune_cfg = cfg["finetune"]
     src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
-    draws = {"source": torch.Generator().manual_seed(run.seed + 10),
-             "target": torch.Generator().manual_seed(run.seed + 11)}
+    src_batches, tgt_batches = (uniform_batches(ds, finetune_cfg["batch_size"], run.seed, STREAMS[name], cfg["data"],
+                                                device, 2) for ds, name in ((src_ds, "source"), (tgt_ds, "target")))
 
-    def batches() -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ms, ys, _ = (t.to(device) for t in random_batch(src_ds, finetune_cfg["batch_size"], draws["source"]))
-        xt, mt, _, _ = (t.to(device) for t in random_batch(tgt_ds, finetune_cfg["batch_size"], draws["target"]))
+    def batches(it: int) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ms, ys, _ = (t.to(device, non_blocking=True) for t in src_batches(it))
+        xt, mt, _, _ = (t.to(device, non_blocking=True) for t in tgt_batches(it))
         with torch.no_grad():
             xg = compose(xs, ms, xt, mt)
         n_real = int(round(finetune_cfg["real_fraction"] * len(xs)))
         return (torch.cat([xs[:n_real], xg[n_real:]]) if n_real else xg), ys
 
-    return finetune_reid(did, did_info, batches, draws, cfg, run, identity, out, device, details)
+    return finetune_reid(did, did_info, batches, cfg, run, identity, out, device, details)
 
 
 def finetune_on_rendered(did: ReIDNet, did_info: NetworkInfo, generator_path: Path, source: dict, target: dict,
@@ -126,13 +125,13 @@ def finetune_on_translated(did: ReIDNet, did_info: NetworkInfo, translated: dict
     """SPGAN: fine-tune ``did`` on the stored translation of the source training set (source labels)."""
     finetune_cfg, data_cfg = cfg["finetune"], cfg["data"]
     ds = MaskedImages(translated["root"], None, records_of(translated, "train"), data_cfg["height"], data_cfg["width"])
-    draws = {"source": torch.Generator().manual_seed(seed + 10)}
+    source_batches = uniform_batches(ds, finetune_cfg["batch_size"], seed, STREAMS["source"], data_cfg, device)
 
-    def batches() -> tuple[torch.Tensor, torch.Tensor]:
-        xs, _, ys, _ = (t.to(device) for t in random_batch(ds, finetune_cfg["batch_size"], draws["source"]))
+    def batches(it: int) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, _, ys, _ = (t.to(device, non_blocking=True) for t in source_batches(it))
         return xs, ys
 
     run = Run.spgan(translated["domain"], translated["translated_to"], seed)
     identity = {"method": "spgan", "domain": run.source, "target": run.target, "translation": translated["translated_by"]}
-    return finetune_reid(did, did_info, batches, draws, cfg, run, identity, out, device,
+    return finetune_reid(did, did_info, batches, cfg, run, identity, out, device,
                          {"translation": translated["translated_by"]})

@@ -7,8 +7,9 @@ checkpoint cadence, a checkpoint on SIGTERM, rank 0's weights broadcast to the o
 of a torchrun group, each step's precision (config key ``precision``: bfloat16 autocast on CUDA
 by default), and the finished model file. A trainer builds its networks, registers them
 with :meth:`TrainingLoop.track`, and calls :meth:`TrainingLoop.run` with ``step(i) -> row``.
-A resumed run ends with the same weights as an uninterrupted one on CPU: every random stream a
-step draws from is tracked (the global torch generator always is).
+A resumed run ends with the same weights as an uninterrupted one on CPU: a step's batch depends on
+its step number alone (crgan.data.loader.StepBatches), and every other random stream a step draws
+from is tracked (the global torch generator always is).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from crgan.train.checkpoint import load_state, previous, save_state
 log = logging.getLogger(__name__)
 
 #: Bumped when the checkpoint layout changes, so older checkpoints are ignored (training starts over).
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
 
 
 def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:

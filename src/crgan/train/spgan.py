@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, random_batch
+from crgan.data.loader import MaskedImages, uniform_batches
 from crgan.grids import fixed_batch, to_uint8, write_grid
 from crgan.io import atomic_dir, write_json
 from crgan.models.cyclegan import build_translator
@@ -38,6 +38,8 @@ from crgan.train.losses import lsgan_d_loss, lsgan_g_loss
 from crgan.train.schedule import lr_factor
 
 log = logging.getLogger(__name__)
+#: The random streams of SPGAN's batches (see crgan.data.loader.step_generator).
+STREAMS = {"source": 20, "target": 21}
 
 
 class ImagePool:
@@ -131,18 +133,18 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
                         total, spgan_cfg["checkpoint_every"])
     src_ds = MaskedImages(source["root"], None, records_of(source, "train"), data_cfg["height"], data_cfg["width"])
     tgt_ds = MaskedImages(target["root"], None, records_of(target, "train"), data_cfg["height"], data_cfg["width"])
-    src_gen, tgt_gen = torch.Generator().manual_seed(seed + 20), torch.Generator().manual_seed(seed + 21)
+    src_batches, tgt_batches = (uniform_batches(ds, spgan_cfg["batch_size"], seed, stream, data_cfg, device, 2)
+                                for ds, stream in ((src_ds, STREAMS["source"]), (tgt_ds, STREAMS["target"])))
     nets, opts = build_spgan(spgan_cfg, data_cfg, device)
     pools = {"t": ImagePool(spgan_cfg["pool_size"]), "s": ImagePool(spgan_cfg["pool_size"])}
-    loop.track(**nets, **{f"opt_{k}": o for k, o in opts.items()}, **{f"pool_{k}": p for k, p in pools.items()},
-               source_draws=src_gen, target_draws=tgt_gen)
+    loop.track(**nets, **{f"opt_{k}": o for k, o in opts.items()}, **{f"pool_{k}": p for k, p in pools.items()})
     d_t, d_s, sia = nets["d_t"], nets["d_s"], nets["sia"]
     world = distributed.world()
 
     def step(it: int) -> dict[str, Any]:
         # every rank draws the global batch (the same draws as one process), keeps its slice
-        xs = world.shard(random_batch(src_ds, spgan_cfg["batch_size"], src_gen)[0])[0].to(device)
-        xt = world.shard(random_batch(tgt_ds, spgan_cfg["batch_size"], tgt_gen)[0])[0].to(device)
+        xs = world.shard(src_batches(it)[0])[0].to(device, non_blocking=True)
+        xt = world.shard(tgt_batches(it)[0])[0].to(device, non_blocking=True)
         use_sia = it >= spgan_cfg["sia_start"] and weights["sia"] > 0
         parts, fake_t, fake_s = spgan_generator_losses(nets, xs, xt, use_sia, spgan_cfg["margin"])
         loss_g = parts["adv"] + sum(weights[k] * v for k, v in parts.items() if k != "adv")

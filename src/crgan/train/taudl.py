@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crgan.data.datasets import Record, records_of
-from crgan.data.loader import ReidImages
+from crgan.data.loader import ReidImages, StepBatches, step_generator
 from crgan.errors import DatasetError, WeightsError
 from crgan.models.reid import build_backbone
 from crgan.models.store import load_network
@@ -44,6 +44,8 @@ from crgan.train.loop import TrainingLoop, optimise
 from crgan.train.schedule import lr_factor
 
 log = logging.getLogger(__name__)
+#: The random stream of TAUDL's batches (see crgan.data.loader.step_generator).
+STREAM = 30
 
 
 def tracklets(records: list[Record], num_cameras: int) -> tuple[list[list[int]], list[int], list[int]]:
@@ -175,24 +177,29 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
     model = TaudlNet(backbone, per_camera).to(device)
     ds = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True)
     top_k = taudl_cfg["top_k"] or max(1, target["num_cameras"] // 2)
+    per_tracklet = taudl_cfg["images_per_tracklet"]
     loop = TrainingLoop(out, f"TAUDL ({run.variant}) on {run.target}",
                         {"taudl": taudl_cfg, "data": data_cfg, "reid": reid_cfg, "domain": run.target, "init": init,
                          "start": start.to_dict() if start else None},
                         cfg, seed, device, total, taudl_cfg["checkpoint_every"])
     opt = torch.optim.Adam(model.parameters(), lr=taudl_cfg["lr"], weight_decay=taudl_cfg["weight_decay"])
-    draws = torch.Generator().manual_seed(seed + 30)
+
+    def plan(gen: torch.Generator) -> tuple[list[int], list[int]]:
+        """A step's tracklets (one per camera draw) and the images drawn from each, from its generator."""
+        picked = sample_tracklets(cameras, taudl_cfg["tracklets_per_batch"], gen)
+        return picked, [members[t][j] for t in picked
+                        for j in torch.randint(len(members[t]), (per_tracklet,), generator=gen).tolist()]
+
+    batches = StepBatches(ds, lambda gen: plan(gen)[1], seed, STREAM, data_cfg["workers"], device)
     batch = taudl_cfg["tracklets_per_batch"] * taudl_cfg["images_per_tracklet"]
     memory = TrackletMemory(tracklet_features(model, ds, members, batch, device) if total else torch.zeros(0),
                             taudl_cfg["memory_momentum"])
-    loop.track(model=model, opt=opt, draws=draws, memory=memory)
-    per_tracklet = taudl_cfg["images_per_tracklet"]
+    loop.track(model=model, opt=opt, memory=memory)
     all_cameras = torch.tensor(cameras, device=device)
 
     def step(it: int) -> dict[str, Any]:
-        picked = sample_tracklets(cameras, taudl_cfg["tracklets_per_batch"], draws)
-        idx = [members[t][j] for t in picked
-               for j in torch.randint(len(members[t]), (per_tracklet,), generator=draws).tolist()]
-        images = torch.stack([ds[i][0] for i in idx]).to(device)
+        picked, _ = plan(step_generator(seed, STREAM, it))  # the tracklets of the images batches(it) loads
+        images = batches(it)[0].to(device, non_blocking=True)
         cams = torch.tensor([cameras[t] for t in picked for _ in range(per_tracklet)], device=device)
         labs = torch.tensor([labels[t] for t in picked for _ in range(per_tracklet)], device=device)
         model.train()

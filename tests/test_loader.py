@@ -1,0 +1,48 @@
+"""Step loaders: batch i depends on (seed, stream, i) alone, whatever the workers and wherever a run resumes."""
+from __future__ import annotations
+
+import torch
+from conftest import CPU
+
+from crgan.data.datasets import load_dataset, records_of
+from crgan.data.loader import MaskedImages, ReidImages, StepBatches, step_generator, uniform_batches, uniform_draw
+
+
+def masked(synthetic_domain, train: bool = True) -> MaskedImages:
+    index = load_dataset("market1501", synthetic_domain("market1501"))
+    return MaskedImages(index["root"], None, records_of(index, "train"), 32, 16, train=train)
+
+
+def test_batches_are_the_same_with_workers_and_after_a_resume(synthetic_domain):
+    ds = masked(synthetic_domain)
+    in_process = [uniform_batches(ds, 6, 3, 0, {"workers": 0}, CPU)(i) for i in range(4)]
+    with_workers = StepBatches(ds, uniform_draw(len(ds), 6), 3, 0, 2, CPU)
+    for i, want in enumerate(in_process):
+        for got, expected in zip(with_workers(i), want):
+            assert torch.equal(got, expected)
+    resumed = uniform_batches(ds, 6, 3, 0, {"workers": 0}, CPU)
+    for got, expected in zip(resumed(2), in_process[2]):  # a loader asked for step 2 first starts there
+        assert torch.equal(got, expected)
+
+
+def test_streams_and_steps_draw_differently(synthetic_domain):
+    ds = masked(synthetic_domain)
+    draw = uniform_draw(len(ds), 8)
+    assert draw(step_generator(0, 0, 5)) == draw(step_generator(0, 0, 5))
+    assert len({tuple(draw(step_generator(0, stream, step))) for stream in (0, 1) for step in (0, 1)}) == 4
+
+
+def test_item_augmentation_follows_its_seed_and_leaves_the_global_stream(synthetic_domain):
+    index = load_dataset("market1501", synthetic_domain("market1501"))
+    ds = ReidImages(index["root"], records_of(index, "train"), 32, 16, train=True)
+    state = torch.get_rng_state()
+    first = ds[(0, 7)][0]
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(ds[(0, 7)][0], first)
+    assert any(not torch.equal(ds[(0, seed)][0], first) for seed in range(8))  # flips and crops do vary
+    gan_images = masked(synthetic_domain)
+    plain = masked(synthetic_domain, train=False)[0][0]
+    mirrored = plain.flip(-1)
+    variants = [gan_images[(0, seed)][0] for seed in range(16)]
+    assert {torch.equal(v, plain) for v in variants} == {True, False}
+    assert all(torch.equal(v, plain) or torch.equal(v, mirrored) for v in variants)
