@@ -4,6 +4,7 @@ import sys
 
 from snakemake.utils import min_version
 
+from crgan import preflight
 from crgan.config import validate as validate_config
 from crgan.errors import ConfigError
 
@@ -15,10 +16,18 @@ configfile: "config.yaml"
 
 # One validation before any job runs (schemas/config.schema.yaml and the checks it cannot
 # express): a bad config stops with one line naming the key; the schema's defaults fill the rest.
+# Then the preflight: dataset roots and pretrained weights (crgan.preflight), with what happens
+# without each; a missing root or required weights file stops here, before any job.
 try:
     config.update(validate_config(config))
 except ConfigError as exc:
     sys.stderr.write(f"crgan: config error: {exc}\n")
+    sys.exit(2)
+PREFLIGHT = preflight.checks(config)
+if any(not row.found for row in PREFLIGHT):
+    sys.stderr.write(preflight.table(PREFLIGHT) + "\n")
+if any(row.fatal for row in PREFLIGHT):
+    sys.stderr.write("crgan: preflight: the run cannot start without the rows marked 'the run stops' above\n")
     sys.exit(2)
 
 

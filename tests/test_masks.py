@@ -10,7 +10,8 @@ import torch
 
 from crgan.data.datasets import load_dataset
 from crgan.errors import DatasetError, WeightsError
-from crgan.masks import SEGMENTATION_FILES, make_masks
+from crgan.masks import make_masks
+from crgan.weights import SEGMENTATION_HUB_FILES
 
 CPU = torch.device("cpu")
 
@@ -54,7 +55,7 @@ def test_directory_method_and_its_errors(domain, tmp_path: Path):
 
 def test_segmentation_needs_weights(domain, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    with pytest.raises(WeightsError, match=SEGMENTATION_FILES["deeplabv3_resnet50"]):
+    with pytest.raises(WeightsError, match=SEGMENTATION_HUB_FILES["deeplabv3_resnet50"]):
         make_masks(domain[1], masks_cfg(method="segmentation"), tmp_path / "out", CPU)
 
 
@@ -66,11 +67,11 @@ def test_segmentation_runs_from_hub_cache(domain, tmp_path: Path, monkeypatch):
     cache.mkdir(parents=True)
     torch.manual_seed(0)
     net = fcn_resnet50(weights=None, weights_backbone=None, aux_loss=True, num_classes=21)
-    torch.save(net.state_dict(), cache / SEGMENTATION_FILES["fcn_resnet50"])
+    torch.save(net.state_dict(), cache / SEGMENTATION_HUB_FILES["fcn_resnet50"])
     root, index = domain
     index = {**index, "splits": {k: v[:2] for k, v in index["splits"].items()}}
     summary = make_masks(index, masks_cfg(method="segmentation", segmentation_model="fcn_resnet50"), tmp_path / "o", CPU)
     assert summary["images"] == 6 and 0.0 <= summary["iou_vs_groundtruth"] <= 1.0
-    torch.save({"conv.weight": torch.zeros(1)}, cache / SEGMENTATION_FILES["fcn_resnet50"])
+    torch.save({"conv.weight": torch.zeros(1)}, cache / SEGMENTATION_HUB_FILES["fcn_resnet50"])
     with pytest.raises(WeightsError, match="does not fit torchvision fcn_resnet50"):
         make_masks(index, masks_cfg(method="segmentation", segmentation_model="fcn_resnet50"), tmp_path / "p", CPU)

@@ -10,10 +10,11 @@ from torchvision.models import alexnet
 
 from crgan.errors import WeightsError
 from crgan.eval import quality
-from crgan.eval.quality_nets import ALEXNET_FILES, fid_inception_net, quality_nets
+from crgan.eval.quality_nets import fid_inception_net, quality_nets
 from crgan.models.reid import build_reid
 from crgan.records import QualityRecord
 from crgan.report.tables import build_table
+from crgan.weights import ALEXNET_HUB_FILES
 
 CPU = torch.device("cpu")
 QC = {"alexnet": None, "inception": None}
@@ -58,7 +59,7 @@ def test_without_imagenet_weights_both_metrics_use_the_named_substitute(hub):
 
 
 def test_lpips_with_alexnet_from_the_hub_cache_equals_the_lpips_package(hub):
-    tv = save_alexnet(hub / ALEXNET_FILES[0])
+    tv = save_alexnet(hub / ALEXNET_HUB_FILES[0])
     lp, _ = quality_nets(QC, substitute, CPU)
     assert (lp.metric, lp.backbone) == ("lpips", "imagenet-alexnet")
     # The reference: lpips' own module, its AlexNet slices filled module by module from torchvision's.

@@ -22,7 +22,9 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
             return config_mod.validate_sections(json.loads(args.config_json))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--config-json is not valid JSON: {exc}") from None
-    return config_mod.load(args.config or ["config.yaml"])
+    # as Snakemake: the workflow's config.yaml (where there is one), overlaid by each --config file
+    base = ["config.yaml"] if Path("config.yaml").is_file() or not args.config else []
+    return config_mod.load(dict.fromkeys(base + (args.config or [])))
 
 
 def dataset_root(cfg: dict[str, Any], domain: str) -> Path:
@@ -43,6 +45,13 @@ def training_device(cfg: dict[str, Any]):
 
 
 def cmd_validate_config(args, cfg):
+    from crgan import preflight
+
+    rows = preflight.checks(cfg)
+    print(preflight.table(rows))
+    fatal = [row.what for row in rows if row.fatal]
+    if fatal:
+        raise ConfigError(f"the run cannot start: missing {'; '.join(fatal)} (see the table above)")
     print(f"config OK (hash {config_mod.config_hash(cfg)})")
 
 
@@ -262,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crgan", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", action="append", metavar="FILE",
-                        help="YAML config; repeat to overlay presets (default: config.yaml)")
+                        help="YAML config overlaid on ./config.yaml, as Snakemake's --configfile; repeatable")
     common.add_argument("--config-json", metavar="JSON", help="the whole config as JSON (used by the workflow)")
     common.add_argument("--threads", type=int, default=1, help="torch threads for this step")
     common.add_argument("--seed", type=int, default=0)

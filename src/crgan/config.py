@@ -71,10 +71,52 @@ def _with_defaults(validator_class: type) -> type:
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
+#: Python types of the schema's scalar types, for reading command-line strings.
+_SCALAR_TYPES = {"integer": (int,), "number": (int, float), "boolean": (bool,)}
+
+
+def coerce_strings(value: Any, node: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """``value`` with strings turned into the numbers, booleans or nulls the schema expects there.
+
+    Snakemake hands nested command-line values over as strings (``--config synthetic='{seed: 11}'``
+    gives ``{'seed': '11'}``); a string is read as YAML and kept only if it then has an expected type.
+    """
+    root = root or node
+    while "$ref" in node:
+        target = root
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    if isinstance(value, str):
+        names = [node["type"]] if isinstance(node.get("type"), str) else list(node.get("type", []))
+        if "null" in names and value in ("null", "~"):
+            return None
+        expected = tuple(t for name in names for t in _SCALAR_TYPES.get(name, ()))
+        if not expected or "string" in names:
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        # bool is an int in Python: accept it only where a boolean is expected
+        return parsed if isinstance(parsed, expected) and (bool in expected or not isinstance(parsed, bool)) else value
+    if isinstance(value, dict):
+        props, extra = node.get("properties", {}), node.get("additionalProperties")
+        nodes = {k: props.get(k, extra) for k in value}
+        return {k: coerce_strings(v, nodes[k], root) if isinstance(nodes[k], dict) else v for k, v in value.items()}
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [coerce_strings(v, node["items"], root) for v in value]
+    return value
+
+
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Return a validated copy of ``cfg`` with defaults filled in; raise ConfigError otherwise."""
-    cfg = copy.deepcopy(cfg)
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema())
+    """Return a validated copy of ``cfg`` with defaults filled in; raise ConfigError otherwise.
+
+    Strings where the schema wants numbers or booleans (Snakemake's nested ``--config`` values) are
+    read as YAML first (:func:`coerce_strings`)."""
+    top = schema()
+    cfg = coerce_strings(copy.deepcopy(cfg), top)
+    validator = _with_defaults(jsonschema.Draft202012Validator)(top)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
     if errors:
         raise ConfigError(_describe(jsonschema.exceptions.best_match(errors)))

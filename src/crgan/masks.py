@@ -18,13 +18,10 @@ from tqdm import tqdm
 from crgan.data.datasets import Record, records_of
 from crgan.errors import DatasetError, WeightsError
 from crgan.io import atomic_dir, write_json
-from crgan.weights import find_weights, load_state_dict_checked
+from crgan.weights import SEGMENTATION_HUB_FILES, find_weights, load_state_dict_checked
 
 log = logging.getLogger(__name__)
 
-#: torchvision's file names for the COCO-trained (VOC classes) segmentation weights.
-SEGMENTATION_FILES = {"deeplabv3_resnet50": "deeplabv3_resnet50_coco-cd0a2569.pth",
-                      "fcn_resnet50": "fcn_resnet50_coco-1167a1af.pth"}
 VOC_PERSON = 15
 
 
@@ -51,9 +48,9 @@ def segmentation_masker(cfg: dict[str, Any], dev: torch.device) -> Callable[[Ima
     from torchvision.models import segmentation
 
     name = cfg["segmentation_model"]
-    path = find_weights(cfg["segmentation_weights"], [SEGMENTATION_FILES[name]])
+    path = find_weights(cfg["segmentation_weights"], [SEGMENTATION_HUB_FILES[name]])
     if path is None:
-        raise WeightsError(f"masks.method 'segmentation' needs {name} weights: put {SEGMENTATION_FILES[name]} in "
+        raise WeightsError(f"masks.method 'segmentation' needs {name} weights: put {SEGMENTATION_HUB_FILES[name]} in "
                            f"$TORCH_HOME/hub/checkpoints/ or set masks.segmentation_weights to its path")
     net = getattr(segmentation, name)(weights=None, weights_backbone=None, aux_loss=True, num_classes=21)
     load_state_dict_checked(net, path, f"torchvision {name}")

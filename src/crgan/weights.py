@@ -20,6 +20,12 @@ RESNET_HUB_FILES = {
     "resnet34": ["resnet34-b627a593.pth"],
     "resnet50": ["resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"],
 }
+#: torchvision's file names for the COCO-trained (VOC classes) segmentation weights (person masks).
+SEGMENTATION_HUB_FILES = {"deeplabv3_resnet50": "deeplabv3_resnet50_coco-cd0a2569.pth",
+                          "fcn_resnet50": "fcn_resnet50_coco-1167a1af.pth"}
+#: ImageNet AlexNet (LPIPS) and pytorch-fid's Inception (FID), as the hub cache names them.
+ALEXNET_HUB_FILES = ["alexnet-owt-7be5be79.pth"]
+INCEPTION_HUB_FILES = ["pt_inception-2015-12-05-6726825d.pth"]
 
 
 def hub_cache_dir() -> Path:

@@ -19,11 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from crgan.data.loader import to_reid_input
-from crgan.weights import find_weights, load_state_dict_checked
+from crgan.weights import ALEXNET_HUB_FILES, INCEPTION_HUB_FILES, find_weights, load_state_dict_checked
 
 #: File names in the torch hub cache (torchvision's AlexNet, pytorch-fid's FID Inception).
-ALEXNET_FILES = ["alexnet-owt-7be5be79.pth"]
-INCEPTION_FILES = ["pt_inception-2015-12-05-6726825d.pth"]
 #: torchvision ``alexnet.features`` index -> lpips ``net.slice<S>`` (slices [0:2] [2:5] [5:8] [8:10] [10:12]).
 ALEXNET_SLICES = {k: s for s, ks in enumerate([range(0, 2), range(2, 5), range(5, 8), range(8, 10), range(10, 12)], 1)
                   for k in ks}
@@ -129,7 +127,8 @@ def quality_nets(quality_cfg: dict, substitute: Callable[[], tuple[nn.Module, st
                  ) -> tuple[LpipsNet, FidNet]:
     """The ImageNet networks where their weights are on disk, else the substitute from
     ``substitute()`` (a trained network and its description), each metric on its own."""
-    alex, incep = find_weights(quality_cfg["alexnet"], ALEXNET_FILES), find_weights(quality_cfg["inception"], INCEPTION_FILES)
+    alex = find_weights(quality_cfg["alexnet"], ALEXNET_HUB_FILES)
+    incep = find_weights(quality_cfg["inception"], INCEPTION_HUB_FILES)
     sub = reid_substitute(*substitute()) if alex is None or incep is None else (None, None)
     lp = imagenet_lpips(alex, dev) if alex is not None else sub[0]
     fid = imagenet_inception(incep, dev) if incep is not None else sub[1]
