@@ -16,7 +16,7 @@ rule table:
     conda:
         "../envs/crgan.yaml"
     params:
-        cfg=cfg("pairs", "cuhk03_pairs"),
+        cfg=cfg("pairs", "cuhk03_pairs", "data"),
     shell:
         "crgan table --config-json {params.cfg} --table {wildcards.n} --evals {input} --out {output.table} > {log} 2>&1"
 
@@ -33,6 +33,6 @@ rule claims:
     conda:
         "../envs/crgan.yaml"
     params:
-        cfg=cfg("pairs", "cuhk03_pairs", "seeds"),
+        cfg=cfg("pairs", "cuhk03_pairs", "seeds", "data"),
     shell:
         "crgan claims --config-json {params.cfg} --evals {input.records} --out {output} > {log} 2>&1"

@@ -66,9 +66,11 @@ def cmd_synth(args, cfg):
 
 
 def cmd_index(args, cfg):
-    from crgan.data.datasets import load_dataset
+    from crgan.data.datasets import load_dataset, rehearsal_subset
 
     index = load_dataset(args.domain, dataset_root(cfg, args.domain), cfg["data"]["check_counts"])
+    if cfg["data"]["rehearsal_identities"]:
+        index = rehearsal_subset(index, cfg["data"]["rehearsal_identities"])
     write_json(args.out, index)
     log.info("%s: %s", args.domain, {k: len(v) for k, v in index["splits"].items()})
 

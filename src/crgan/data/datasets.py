@@ -106,5 +106,20 @@ def load_dataset(domain: str, root: str | Path, check_counts: bool = True, verif
     }
 
 
+def rehearsal_subset(index: dict, identities: int) -> dict:
+    """A rehearsal's small copy of an index: the first ``identities`` training identities, the first
+    ``identities`` test identities (their query and gallery images, so every query keeps its matches)
+    and at most ``identities`` gallery images of distractors and junk (ids <= 0)."""
+    splits = index["splits"]
+    keep_train = sorted({r["pid"] for r in splits["train"]})[:identities]
+    keep_test = set(sorted({r["pid"] for r in splits["query"] if r["pid"] > 0})[:identities])
+    others = [r for r in splits["gallery"] if r["pid"] <= 0][:identities]
+    subset = {"train": [r for r in splits["train"] if r["pid"] in set(keep_train)],
+              "query": [r for r in splits["query"] if r["pid"] in keep_test],
+              "gallery": [r for r in splits["gallery"] if r["pid"] in keep_test] + others}
+    return {**index, "splits": subset, "train_ids": len(keep_train), "rehearsal_identities": identities,
+            "files": {k: len(v) for k, v in subset.items()}}
+
+
 def records_of(index: dict, split: str) -> list[Record]:
     return [Record(**r) for r in index["splits"][split]]

@@ -20,7 +20,7 @@ from typing import Any
 
 from crgan.io import write_csv
 from crgan.records import EvaluationRecord, QualityRecord
-from crgan.report.tables import Measured, Ours, layout, paper_values
+from crgan.report.tables import REHEARSAL_NOTE, Measured, Ours, is_rehearsal, layout, paper_values
 
 COLUMNS = ["claim", "table", "source", "target", "metric", "paper_effect", "effect", "std", "seeds", "verdict", "notes"]
 REID = ("rank1", "map")
@@ -144,7 +144,7 @@ def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[st
                 paper = [papers.get((t.table, t.method, *pairs[t.pair], metric)) for t in claim.terms]
                 paper_effect = (f"{sum(t.sign * float(v) for t, v in zip(claim.terms, paper)):.{digits}f}"
                                 if all(paper) else "")
-                verdict, why = _verdict(effects)
+                verdict, why = ("rehearsal", REHEARSAL_NOTE) if is_rehearsal(cfg) else _verdict(effects)
                 rows.append({"claim": claim.text, "table": claim.terms[0].table, "source": src, "target": tgt,
                              "metric": metric, "paper_effect": paper_effect,
                              "effect": f"{statistics.fmean(effects):.{digits}f}",

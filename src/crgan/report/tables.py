@@ -297,7 +297,20 @@ def build_table(table: int, records: list[EvaluationRecord | QualityRecord], cfg
                 rows += measured_rows(table, entry.quality, by.get(entry.quality, []))
             else:
                 rows += ours_rows(table, entry, by.get(entry.evaluation, []), src, tgt, metrics)
+    if is_rehearsal(cfg):
+        for row in rows:
+            if row["status"] == "reproduced":
+                row.update(status="rehearsal", notes="; ".join(x for x in (REHEARSAL_NOTE, row["notes"]) if x))
     return rows
+
+
+#: What a rehearsal row is (see presets/rehearsal.yaml).
+REHEARSAL_NOTE = "rehearsal: data and training cut short by data.rehearsal_identities, not a result"
+
+
+def is_rehearsal(cfg: dict[str, Any]) -> bool:
+    """Whether ``cfg`` is a rehearsal (``data.rehearsal_identities`` > 0): its numbers are not results."""
+    return bool(cfg.get("data", {}).get("rehearsal_identities"))
 
 
 def write_table(path: str | Path, rows: list[dict[str, Any]]) -> None:
