@@ -46,3 +46,12 @@ def test_item_augmentation_follows_its_seed_and_leaves_the_global_stream(synthet
     variants = [gan_images[(0, seed)][0] for seed in range(16)]
     assert {torch.equal(v, plain) for v in variants} == {True, False}
     assert all(torch.equal(v, plain) or torch.equal(v, mirrored) for v in variants)
+
+
+def test_random_erasing_blanks_a_patch_with_the_mean(synthetic_domain):
+    index = load_dataset("market1501", synthetic_domain("market1501"))
+    records = records_of(index, "train")
+    erased = ReidImages(index["root"], records, 32, 16, train=True, erasing=1.0)[(0, 5)][0]
+    plain = ReidImages(index["root"], records, 32, 16, train=True, erasing=0.0)[(0, 5)][0]
+    blank = (erased == 0).all(0)  # the ImageNet mean is 0 after normalising, in every channel
+    assert blank.sum() >= 0.02 * blank.numel() and not (plain == 0).all(0).any()

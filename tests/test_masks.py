@@ -32,8 +32,19 @@ def test_groundtruth(domain, tmp_path: Path):
     summary = make_masks(index, masks_cfg(), tmp_path / "out", CPU)
     n = sum(len(v) for v in index["splits"].values())
     assert summary["images"] == n == len(list((tmp_path / "out").rglob("*.png")))
-    assert 0.05 < summary["coverage_mean"] < 0.8 and summary["iou_vs_groundtruth"] is None
+    assert 0.05 < summary["coverage_mean"] < 0.8 and summary["iou_vs_groundtruth"] == 1.0
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
+
+
+def test_parser_errors_reach_their_iou_and_are_seeded(domain, tmp_path: Path):
+    root, index = domain
+    first = make_masks(index, masks_cfg(parser_iou=0.75, parser_seed=3), tmp_path / "a", CPU)
+    again = make_masks(index, masks_cfg(parser_iou=0.75, parser_seed=3), tmp_path / "b", CPU)
+    other = make_masks(index, masks_cfg(parser_iou=0.75, parser_seed=4), tmp_path / "c", CPU)
+    assert abs(first["iou_vs_groundtruth"] - 0.75) < 0.03 and first["parser_iou"] == 0.75
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    assert any((tmp_path / "a" / f).read_bytes() != (tmp_path / "c" / f).read_bytes() for f in files)
 
 
 def test_directory_method_and_its_errors(domain, tmp_path: Path):

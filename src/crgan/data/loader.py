@@ -18,13 +18,17 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def image_transform(height: int, width: int, train: bool) -> T.Compose:
-    """Resize and normalise; training adds the standard re-id flip and pad-crop."""
+def image_transform(height: int, width: int, train: bool, erasing: float = 0.0) -> T.Compose:
+    """Resize and normalise; training adds the standard re-id flip and pad-crop, and random erasing
+    with probability ``erasing`` (the strong re-id baseline's: scale 0.02-0.4, aspect 0.3-3.3, filled
+    with the ImageNet mean, which is 0 after normalising)."""
     steps: list = [T.Resize((height, width), interpolation=T.InterpolationMode.BILINEAR)]
     if train:
         pad = max(1, width // 8)
         steps += [T.RandomHorizontalFlip(), T.Pad(pad, padding_mode="edge"), T.RandomCrop((height, width))]
     steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    if train and erasing > 0:
+        steps.append(T.RandomErasing(p=erasing, scale=(0.02, 0.4), ratio=(0.3, 3.33), value=0))
     return T.Compose(steps)
 
 
@@ -58,10 +62,10 @@ class ReidImages(Dataset):
     """(image, label, camera) triples; labels are ``pid`` relabelled to 0..C-1 when ``relabel``."""
 
     def __init__(self, root: str | Path, records: Sequence[Record], height: int, width: int,
-                 train: bool = False, relabel: bool = False):
+                 train: bool = False, relabel: bool = False, erasing: float = 0.0):
         self.root = Path(root)
         self.records = list(records)
-        self.transform = image_transform(height, width, train)
+        self.transform = image_transform(height, width, train, erasing)
         self.plain_transform = image_transform(height, width, False)
         self.label_of = identity_labels(self.records) if relabel else {r.pid: r.pid for r in self.records}
 

@@ -28,7 +28,7 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
     """
     reid_cfg, data_cfg, domain = cfg["reid"], cfg["data"], index["domain"]
     ds = ReidImages(index["root"], records_of(index, "train"), data_cfg["height"], data_cfg["width"], train=True,
-                    relabel=True)
+                    relabel=True, erasing=reid_cfg["random_erasing"])
     loader = make_loader(ds, reid_cfg["batch_size"], train=True, workers=data_cfg["workers"], seed=seed)
     model, init = build_reid(reid_cfg, ds.num_classes)
     model.to(device)
