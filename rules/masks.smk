@@ -13,7 +13,8 @@ rule masks:
         "benchmarks/masks/{domain}.tsv"
     conda:
         "../envs/crgan.yaml"
-    threads: THREADS["eval"]
+    # ground truth and folders are copied by one thread; only a segmentation model uses more
+    threads: THREADS["eval"] if config["masks"]["method"] == "segmentation" else 1
     resources:
         gpu=GPUS["eval"],
     params:

@@ -96,6 +96,7 @@ def test_spgan_trains_translates_and_resumes(gan_inputs, tmp_path: Path, monkeyp
     first = index["splits"]["train"][0]
     assert first["pid"] == src["splits"]["train"][0]["pid"]  # source labels kept
     assert Image.open(tmp_path / "translated" / first["path"]).size == (16, 32)
+    assert index["root"] == str((tmp_path / "translated").resolve())  # not relative to the working directory
     resumed_state_equals_uninterrupted(
         lambda out: spgan_mod.train_spgan(src, tgt, SPGAN_CFG, 0, out, CPU), tmp_path, monkeypatch)
 

@@ -204,7 +204,7 @@ def translate_split(g_path: Path, source: dict, cfg: dict[str, Any], out: Path, 
                 path = (tmp / rec.path).with_suffix(".png")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(img).save(path)
-        index = {**source, "root": str(out), "translated_by": str(g_path), "translated_to": info.run.target,
+        index = {**source, "root": str(out.resolve()), "translated_by": str(g_path), "translated_to": info.run.target,
                  "splits": {"train": [{**asdict(r), "path": str(Path(r.path).with_suffix(".png"))}
                                       for r in records]}}
         write_json(tmp / "index.json", index)
