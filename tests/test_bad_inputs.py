@@ -21,7 +21,7 @@ from crgan.io import write_json
 from crgan.models.reid import build_reid
 
 COMPACT = {"arch": "compact", "width": 8, "last_stride": 1, "pretrained": None, "epochs": 1, "batch_size": 4,
-           "lr": 0.001, "weight_decay": 0.0005, "label_smoothing": 0.1}
+           "lr": 0.001, "weight_decay": 0.0005, "label_smoothing": 0.1, "random_erasing": 0.5}
 DATA = {"source": "real", "roots": {}, "synthetic_root": "data/synthetic", "check_counts": False, "height": 32,
         "width": 16, "workers": 0}
 MASKS = {"method": "directory", "segmentation_model": "deeplabv3_resnet50", "segmentation_weights": None,

@@ -15,7 +15,7 @@ from crgan.io import write_json
 
 DATA = {**GAN_CFG["data"], "source": "synthetic", "synthetic_root": "unused", "roots": {}, "check_counts": False}
 REID = {"arch": "compact", "width": 4, "last_stride": 1, "pretrained": None, "epochs": 2, "batch_size": 8,
-        "lr": 0.001, "weight_decay": 0.0005, "label_smoothing": 0.1}
+        "lr": 0.001, "weight_decay": 0.0005, "label_smoothing": 0.1, "random_erasing": 0.5}
 #: CR-GAN and SPGAN (without SiaNet, whose dropout masks are drawn per process; the image pools see
 #: the global batch) have no BatchNorm in what they train and draw the same global batches, so two
 #: processes agree with one up to float summation order, which Adam can turn into at most a few
