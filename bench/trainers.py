@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     over = work / "overlay.yaml"
     over.write_text(yaml.safe_dump(overlay(work, args.iterations, args.small, args.device, args.precision)))
     configs = ["config.yaml"] + ([] if args.small else ["presets/paper.yaml"]) + [str(over)]
-    common = [f"--config={REPO / c}" if not Path(c).is_absolute() else f"--config={c}" for c in configs]
+    common = [f"--config={REPO / c}" for c in configs]  # an absolute path stays itself
     cfg = cli._config(cli.build_parser().parse_args(["validate-config", *common]))
     threads = ["--threads", str(cfg["threads"]["train"])]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()

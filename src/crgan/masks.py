@@ -119,8 +119,9 @@ def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -
         for rec in tqdm(recs, desc=f"masks {index['domain']}", mininterval=5, leave=False):
             with Image.open(root / rec.path) as img:
                 size = (img.height, img.width)
+                gt = _read_mask(gt_root / mask_path(rec), size, "synthetic ground truth") if gt_root else None
                 if masks_cfg["method"] == "groundtruth":
-                    mask = _read_mask(gt_root / mask_path(rec), size, "synthetic ground truth")
+                    mask = gt
                     if masks_cfg.get("parser_iou") is not None:  # seeded per image: any subset, same masks
                         rng = np.random.default_rng([masks_cfg.get("parser_seed", 0), zlib.crc32(rec.path.encode())])
                         mask = parser_errors(mask, masks_cfg["parser_iou"], rng)
@@ -132,8 +133,8 @@ def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -
             dst.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(mask.astype(np.uint8) * 255).save(dst)
             coverage.append(float(mask.mean()))
-            if gt_root is not None:
-                ious.append(_iou(mask, _read_mask(gt_root / mask_path(rec), size, "synthetic ground truth")))
+            if gt is not None:
+                ious.append(_iou(mask, gt))
         cov = np.array(coverage)
         summary = {"domain": index["domain"], "method": masks_cfg["method"], "parser_iou": masks_cfg.get("parser_iou"),
                    "images": len(recs),

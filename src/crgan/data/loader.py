@@ -153,6 +153,14 @@ def uniform_batches(ds: Dataset, batch_size: int, seed: int, stream: int, data_c
     return StepBatches(ds, uniform_draw(len(ds), batch_size), seed, stream, -(-data_cfg["workers"] // streams), device)
 
 
+def pair_batches(source: Dataset, target: Dataset, batch_size: int, seed: int, streams: tuple[int, int],
+                 data_cfg: dict, device: torch.device) -> tuple[StepBatches, StepBatches]:
+    """The random (source, target) batches of a GAN or fine-tuning step, one stream each, sharing
+    ``data.workers`` between them."""
+    return (uniform_batches(source, batch_size, seed, streams[0], data_cfg, device, 2),
+            uniform_batches(target, batch_size, seed, streams[1], data_cfg, device, 2))
+
+
 class StepSampler(Sampler):
     """The keys of steps ``start``, ``start + 1``, ...: each item is (index, augmentation seed), both
     drawn from :func:`step_generator`, so batch i is the same whichever process loads it."""

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, to_reid_input, uniform_batches
+from crgan.data.loader import MaskedImages, pair_batches, to_reid_input, uniform_batches
 from crgan.grids import fixed_batch, write_grid
 from crgan.kernels import blend_context_loss
 from crgan.models.discriminators import CameraDiscriminator, PatchDiscriminator
@@ -81,8 +81,8 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
         p.requires_grad_(False)
     did.eval()
     src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
-    src_batches, tgt_batches = (uniform_batches(ds, crgan_cfg["batch_size"], seed, STREAMS[name], cfg["data"], device, 2)
-                                for ds, name in ((src_ds, "source"), (tgt_ds, "target")))
+    src_batches, tgt_batches = pair_batches(src_ds, tgt_ds, crgan_cfg["batch_size"], seed,
+                                            (STREAMS["source"], STREAMS["target"]), cfg["data"], device)
     g = build_generator(crgan_cfg["generator"], VARIANTS[variant].dual).to(device)
     d = PatchDiscriminator(crgan_cfg["ndf"], crgan_cfg["d_layers"], crgan_cfg["noise_std"]).to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=crgan_cfg["lr"], betas=(0.5, 0.999))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, to_reid_input, uniform_batches
+from crgan.data.loader import MaskedImages, pair_batches, to_reid_input, uniform_batches
 from crgan.models.generator import masked_target
 from crgan.models.reid import ReIDNet
 from crgan.models.store import load_generator
@@ -78,8 +78,8 @@ def finetune_on_composites(did: ReIDNet, did_info: NetworkInfo, compose: Compose
     source identity labels (``finetune.real_fraction`` of each batch stays real source images)."""
     finetune_cfg = cfg["finetune"]
     src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
-    src_batches, tgt_batches = (uniform_batches(ds, finetune_cfg["batch_size"], run.seed, STREAMS[name], cfg["data"],
-                                                device, 2) for ds, name in ((src_ds, "source"), (tgt_ds, "target")))
+    src_batches, tgt_batches = pair_batches(src_ds, tgt_ds, finetune_cfg["batch_size"], run.seed,
+                                            (STREAMS["source"], STREAMS["target"]), cfg["data"], device)
 
     def batches(it: int) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ms, ys, _ = (t.to(device, non_blocking=True) for t in src_batches(it))

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, uniform_batches
+from crgan.data.loader import MaskedImages, pair_batches
 from crgan.grids import fixed_batch, to_uint8, write_grid
 from crgan.io import atomic_dir, write_json
 from crgan.models.cyclegan import build_translator
@@ -133,8 +133,8 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
                         total, spgan_cfg["checkpoint_every"])
     src_ds = MaskedImages(source["root"], None, records_of(source, "train"), data_cfg["height"], data_cfg["width"])
     tgt_ds = MaskedImages(target["root"], None, records_of(target, "train"), data_cfg["height"], data_cfg["width"])
-    src_batches, tgt_batches = (uniform_batches(ds, spgan_cfg["batch_size"], seed, stream, data_cfg, device, 2)
-                                for ds, stream in ((src_ds, STREAMS["source"]), (tgt_ds, STREAMS["target"])))
+    src_batches, tgt_batches = pair_batches(src_ds, tgt_ds, spgan_cfg["batch_size"], seed,
+                                            (STREAMS["source"], STREAMS["target"]), data_cfg, device)
     nets, opts = build_spgan(spgan_cfg, data_cfg, device)
     pools = {"t": ImagePool(spgan_cfg["pool_size"]), "s": ImagePool(spgan_cfg["pool_size"])}
     loop.track(**nets, **{f"opt_{k}": o for k, o in opts.items()}, **{f"pool_{k}": p for k, p in pools.items()})
