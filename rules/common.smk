@@ -55,10 +55,15 @@ def gan_inputs(wildcards):
     }
 
 
-def taudl_start_network(wildcards):
-    """The fine-tuned network a TAUDL run starts from (none for a plain start)."""
-    start = runs.Run.from_wildcards("taudl", wildcards).taudl_start
-    return [start.network] if start else []
+def start_network(method):
+    """Input function of a TAUDL or Cluster Contrast rule: the network the run starts from (none for a
+    plain or untrained start)."""
+
+    def network(wildcards):
+        start = runs.Run.from_wildcards(method, wildcards).start_run
+        return [start.network] if start else []
+
+    return network
 
 
 def quality_inputs(wildcards):

@@ -7,7 +7,7 @@ rule train_taudl:
     """TAUDL on {target}: per-camera tracklet heads and cross-camera tracklet association."""
     input:
         index="results/data/{target}.json",
-        init=taudl_start_network,
+        init=start_network("taudl"),
     output:
         model=f"{RUN['taudl']}/model.pt",
         curve=f"{RUN['taudl']}/model.pt.log.csv",

@@ -181,6 +181,7 @@ def gan_inputs(synthetic_domain, tmp_path: Path):
         make_masks(index, {"masks": {"method": "groundtruth"}}, tmp_path / "masks" / domain, CPU)
         indexes.append(index)
         masks.append(tmp_path / "masks" / domain)
+    torch.manual_seed(0)  # the same discriminator whichever tests ran before
     did, _ = build_reid({"arch": "compact", "width": 4, "last_stride": 1}, indexes[0]["train_ids"])
     return indexes, tuple(masks), did
 
@@ -195,3 +196,11 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.module.__name__ in SLOW_MODULES or "smoke_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+def assert_cluster_contrast_learns(rows: list[dict[str, str]]) -> None:
+    """A Cluster Contrast log (one row per epoch) shows learning: the last epoch's loss is clearly
+    below the first's, and the number of clusters has settled (the last two epochs within 25 %)."""
+    assert float(rows[-1]["loss"]) < 0.8 * float(rows[0]["loss"]), [r["loss"] for r in rows]
+    counts = [int(r["clusters"]) for r in rows]
+    assert abs(counts[-1] - counts[-2]) <= max(1, 0.25 * counts[-2]), counts

@@ -34,8 +34,8 @@ def test_labels_starts_and_quality_generators():
     assert Evaluation.of(Run.reid("market1501"), "dukemtmc").label == "Direct Transfer"
     assert Run.crgan("market1501", "dukemtmc", "wo_dual").label == "w/o dual condition"
     hybrid = Run.taudl("dukemtmc", "crgan", "market1501", 4)
-    assert hybrid.label == "CR-GAN+TAUDL" and hybrid.taudl_start == Run.crgan("market1501", "dukemtmc", seed=4)
-    assert Run.taudl("dukemtmc").taudl_start is None
+    assert hybrid.label == "CR-GAN+TAUDL" and hybrid.start_run == Run.crgan("market1501", "dukemtmc", seed=4)
+    assert Run.taudl("dukemtmc").start_run is None
     quality = Quality("spgan", "market1501", "dukemtmc", 0)
     assert quality.generator_run.generator == "results/spgan/market1501-dukemtmc/seed0/G.pt"
     assert Quality.from_path(quality.figure) == quality and Quality("source-target", "a", "b", 0).generator_run is None

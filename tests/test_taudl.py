@@ -101,7 +101,7 @@ def test_taudl_trains_from_plain_and_from_a_model_and_resumes(gan_inputs, tmp_pa
     cfg0 = {**TAUDL_CFG, "taudl": {**TAUDL_CFG["taudl"], "iterations": 1, "lr": 1e-12}}
     info = taudl_mod.train_taudl(tgt, cfg0, 0, tmp_path / "hybrid.pt", CPU, init_model=tmp_path / "crgan.pt")
     assert info.run == Run.taudl(tgt["domain"], "crgan", src["domain"], 0) and info.init == "scratch"
-    assert info.run.taudl_start == Run.crgan(src["domain"], tgt["domain"], seed=0)
+    assert info.run.start_run == Run.crgan(src["domain"], tgt["domain"], seed=0)
     hybrid, _ = load_network(tmp_path / "hybrid.pt", CPU)
     conv = "backbone.stem.0.weight"
     torch.testing.assert_close(hybrid.state_dict()[conv], did.state_dict()[conv], atol=1e-6, rtol=0)

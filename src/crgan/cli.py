@@ -183,6 +183,16 @@ def cmd_train_taudl(args, cfg):
              info.details["num_tracklets"], info.final or "none (untrained)")
 
 
+def cmd_train_cluster_contrast(args, cfg):
+    from crgan.train.cluster_contrast import train_cluster_contrast
+
+    runtime.setup(args.threads, args.seed)
+    info = train_cluster_contrast(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
+                                  Path(args.init) if args.init else None)
+    log.info("Cluster Contrast (%s, init %s) on %s: clusters per epoch %s, final %s", info.run.start_name, info.init,
+             info.domain, info.details["clusters"], info.final or "none (untrained)")
+
+
 def cmd_eval_reid(args, cfg):
     from crgan.eval.reid import evaluate_model
     from crgan.models.store import load_network
@@ -314,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
             index="target index JSON", out="model file")
     p.add_argument("--init", help="start from this fine-tuned model's backbone (default: plain initialisation)")
     p.add_argument("--untrained", action="store_true", help="write the plain network as initialised (the floor)")
+    p = add("train-cluster-contrast", cmd_train_cluster_contrast,
+            "Cluster Contrast on a target's unlabelled training set (Table 8)", index="target index JSON",
+            out="model file")
+    p.add_argument("--init", help="start from this source model or CR-GAN fine-tuned network "
+                                  "(default: write the untrained network, the floor)")
     add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
         index="index JSON", out="metrics JSON")
     p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",

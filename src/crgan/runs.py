@@ -44,9 +44,15 @@ CONTROLS = {"paste": "Paste (control)", "adabn": "AdaBN (control)"}
 
 #: Where TAUDL starts: a plain backbone, or the fine-tuned network of a CR-GAN or SPGAN run.
 TAUDL_STARTS = {"plain": "TAUDL", "crgan": "CR-GAN+TAUDL", "spgan": "SPGAN+TAUDL", "untrained": "Untrained (floor)"}
+#: Where Cluster Contrast (Table 8, beyond the paper) starts: the source model (UDA), CR-GAN's
+#: fine-tuned network (the hybrid), or the plain network as initialised, not trained (the floor).
+CLUSTER_STARTS = {"reid": "Cluster Contrast", "crgan": "CR-GAN+Cluster Contrast", "untrained": "Untrained (floor)"}
+#: The starts of each method that adapts a network on the unlabelled target.
+STARTS = {"taudl": TAUDL_STARTS, "cluster_contrast": CLUSTER_STARTS}
 
 #: Output folder of each method's runs, with Snakemake's wildcards. TAUDL's ``{start}`` is
-#: ``plain``, ``crgan-<source>`` or ``spgan-<source>``.
+#: ``plain``, ``crgan-<source>`` or ``spgan-<source>``; Cluster Contrast's ``reid-<source>``,
+#: ``crgan-<source>`` or ``untrained``.
 RUN_DIRS = {
     "reid": "results/reid/{domain}/seed{seed}",
     "crgan": "results/crgan/{source}-{target}/{variant}/seed{seed}",
@@ -54,6 +60,7 @@ RUN_DIRS = {
     "taudl": "results/taudl/{target}/{start}/seed{seed}",
     "paste": "results/paste/{source}-{target}/seed{seed}",
     "adabn": "results/adabn/{source}-{target}/seed{seed}",
+    "cluster_contrast": "results/cluster_contrast/{target}/{start}/seed{seed}",
 }
 #: Evaluation files of each method's runs (re-id models are tested on any ``{test}`` domain).
 EVAL_FILES = {
@@ -63,17 +70,18 @@ EVAL_FILES = {
     "taudl": "results/eval/taudl/{target}/{start}/seed{seed}.json",
     "paste": "results/eval/paste/{source}-{target}/seed{seed}.json",
     "adabn": "results/eval/adabn/{source}-{target}/seed{seed}.json",
+    "cluster_contrast": "results/eval/cluster_contrast/{target}/{start}/seed{seed}.json",
 }
 #: The re-id network file inside a run's folder (the one evaluated).
 NETWORK_FILES = {"reid": "model.pt", "crgan": "reid.pt", "spgan": "reid.pt", "taudl": "model.pt", "paste": "reid.pt",
-                 "adabn": "reid.pt"}
+                 "adabn": "reid.pt", "cluster_contrast": "model.pt"}
 QUALITY_FILE = "results/quality/{source}-{target}/{method}/seed{seed}.json"
 
 _DOMAIN = "|".join(DOMAINS)
 #: The values each wildcard may take (the rules' ``wildcard_constraints``).
 WILDCARDS = {
     "domain": _DOMAIN, "test": _DOMAIN, "source": _DOMAIN, "target": _DOMAIN, "seed": r"\d+",
-    "variant": "|".join(VARIANTS), "start": f"plain|untrained|(?:crgan|spgan)-(?:{_DOMAIN})",
+    "variant": "|".join(VARIANTS), "start": f"plain|untrained|(?:reid|crgan|spgan)-(?:{_DOMAIN})",
 }
 
 
@@ -92,8 +100,8 @@ class Run:
 
     ``source`` is the labelled domain it learnt from (a re-id model's own domain; CR-GAN's and
     SPGAN's source; a TAUDL run's starting pair's source, None for a plain start); ``target`` the
-    unlabelled domain it adapts to (None for re-id); ``variant`` the CR-GAN variant or the TAUDL
-    start (``plain``, ``crgan``, ``spgan``). ``seed`` None stands for every seed (a table row).
+    unlabelled domain it adapts to (None for re-id); ``variant`` the CR-GAN variant, or the start of
+    a TAUDL or Cluster Contrast run (:data:`STARTS`). ``seed`` None stands for every seed (a table row).
     """
 
     method: str
@@ -131,20 +139,29 @@ class Run:
                              f"source, or crgan/spgan with one")
         return cls("taudl", source, target, start, seed)
 
+    @classmethod
+    def cluster_contrast(cls, target: str, start: str = "reid", source: str | None = None,
+                         seed: int | None = None) -> Run:
+        if start not in CLUSTER_STARTS or (start == "untrained") != (source is None):
+            raise ValueError(f"Cluster Contrast start {start!r} from {source!r}: expected untrained without a "
+                             f"source, or reid/crgan with one")
+        return cls("cluster_contrast", source, target, start, seed)
+
     def at(self, seed: int) -> Run:
         """This run for one seed."""
         return replace(self, seed=seed)
 
     @property
     def start_name(self) -> str:
-        """A TAUDL run's ``{start}`` folder: ``plain`` or ``<method>-<source>``."""
+        """A TAUDL or Cluster Contrast run's ``{start}`` folder: ``plain``, ``untrained`` or
+        ``<method>-<source>``."""
         return self.variant if self.source is None else f"{self.variant}-{self.source}"
 
     def wildcards(self) -> dict[str, Any]:
         """The values of this run's path wildcards."""
         if self.method == "reid":
             return {"domain": self.source, "seed": self.seed}
-        if self.method == "taudl":
+        if self.method in STARTS:
             return {"target": self.target, "start": self.start_name, "seed": self.seed}
         return {"source": self.source, "target": self.target, "variant": self.variant, "seed": self.seed}
 
@@ -171,12 +188,15 @@ class Run:
         return logs
 
     @property
-    def taudl_start(self) -> Run | None:
-        """The run whose fine-tuned network a TAUDL run starts from (None for a plain start)."""
-        if self.method != "taudl" or self.source is None:
+    def start_run(self) -> Run | None:
+        """The run whose network a TAUDL or Cluster Contrast run starts from (None for a plain or
+        untrained start)."""
+        if self.method not in STARTS or self.source is None:
             return None
         if self.variant == "crgan":
             return Run.crgan(self.source, self.target, "crgan", self.seed)
+        if self.variant == "reid":
+            return Run.reid(self.source, self.seed)
         return Run.spgan(self.source, self.target, self.seed)
 
     @property
@@ -184,8 +204,8 @@ class Run:
         """How the paper's tables name this method (re-id models: by what they are trained on)."""
         if self.method == "crgan":
             return VARIANTS[self.variant].label
-        if self.method == "taudl":
-            return TAUDL_STARTS[self.variant]
+        if self.method in STARTS:
+            return STARTS[self.method][self.variant]
         if self.method in CONTROLS:
             return CONTROLS[self.method]
         return "SPGAN" if self.method == "spgan" else f"re-id on {self.source}"
@@ -212,7 +232,8 @@ class Run:
         if method in CONTROLS:
             return cls.control(method, get("source"), get("target"), seed)
         start, _, source = get("start").partition("-")
-        return cls.taudl(get("target"), start, source or None, seed)
+        constructor = cls.taudl if method == "taudl" else cls.cluster_contrast
+        return constructor(get("target"), start, source or None, seed)
 
     @classmethod
     def from_path(cls, path: str) -> Run | None:

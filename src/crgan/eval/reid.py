@@ -10,13 +10,15 @@ from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
 from crgan.errors import DatasetError
 from crgan.eval.features import extract
+from crgan.eval.k_reciprocal import rerank_distance
 from crgan.eval.ranking import evaluate_rank
 from crgan.kernels import pairwise_distance
 from crgan.models.reid import ReIDNet
 
 
 def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.device) -> dict[str, Any]:
-    """Metrics in percent for each pooling: rank1/5/10, mAP and the CMC curve."""
+    """Metrics in percent for each pooling: rank1/5/10, mAP and the CMC curve; with ``eval.rerank``,
+    on k-reciprocal re-ranked distances (``rerank`` records its parameters, None without)."""
     eval_cfg, data_cfg = cfg["eval"], cfg["data"]
     feats, labels = {}, {}
     for split in ("query", "gallery"):
@@ -30,8 +32,15 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
     (q_pids, q_cams), (g_pids, g_cams) = labels["query"], labels["gallery"]
     out: dict[str, Any] = {"num_query": len(q_pids), "num_gallery": len(g_pids), "lmp_parts": eval_cfg["lmp_parts"],
                            "metric": eval_cfg["metric"]}
+    out["rerank"] = ({"k1": eval_cfg["rerank_k1"], "k2": eval_cfg["rerank_k2"], "lambda": eval_cfg["rerank_lambda"]}
+                     if eval_cfg.get("rerank") else None)
     for pooling in ("gap", "lmp"):
-        dist = pairwise_distance(feats["query"][pooling], feats["gallery"][pooling], eval_cfg["metric"])
+        query, gallery = feats["query"][pooling], feats["gallery"][pooling]
+        if out["rerank"]:
+            dist = rerank_distance(query, gallery, eval_cfg["rerank_k1"], eval_cfg["rerank_k2"],
+                                   eval_cfg["rerank_lambda"], eval_cfg["metric"])
+        else:
+            dist = pairwise_distance(query, gallery, eval_cfg["metric"])
         cmc, m_ap = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=eval_cfg["max_rank"])
         out[pooling] = {"rank1": 100 * cmc[0], "rank5": 100 * cmc[min(4, len(cmc) - 1)],
                         "rank10": 100 * cmc[min(9, len(cmc) - 1)], "map": 100 * m_ap,

@@ -17,6 +17,7 @@ from torch import nn
 
 from crgan.errors import WeightsError
 from crgan.io import atomic_file, write_json
+from crgan.models.cluster_contrast import ClusterNet
 from crgan.models.cyclegan import ResnetGenerator, build_translator
 from crgan.models.generator import DualConditionalGenerator, build_generator
 from crgan.models.reid import ReIDNet, build_backbone, build_reid
@@ -68,14 +69,21 @@ def load_weights(module: nn.Module, state: dict[str, Any], path: str | Path, wha
         raise WeightsError(f"{path} does not fit the {what}: {str(exc).splitlines()[0]}") from None
 
 
-def build_network(info: NetworkInfo) -> ReIDNet | TaudlNet:
-    """The untrained network a record describes (TAUDL's heads or the IDE classifier)."""
+#: Any re-id network of this workflow (all share ``feature_map`` and ``pooled``).
+Network = ReIDNet | TaudlNet | ClusterNet
+
+
+def build_network(info: NetworkInfo) -> Network:
+    """The untrained network a record describes (TAUDL's heads, Cluster Contrast's feature BatchNorm
+    or the IDE classifier)."""
     if info.run.method == "taudl":
         return TaudlNet(build_backbone(info.arch, init_weights=False)[0], info.classes)
+    if info.run.method == "cluster_contrast":
+        return ClusterNet(build_backbone(info.arch, init_weights=False)[0])
     return build_reid(info.arch, info.classes, init_weights=False)[0]
 
 
-def load_network(path: str | Path, device: torch.device) -> tuple[ReIDNet | TaudlNet, NetworkInfo]:
+def load_network(path: str | Path, device: torch.device) -> tuple[Network, NetworkInfo]:
     """A trained re-id network (in eval mode, on ``device``) and its record."""
     info, weights = read_model_file(path, "network")
     model = build_network(info)

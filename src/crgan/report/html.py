@@ -34,6 +34,7 @@ TABLE_TITLES = {
     5: "GAN-based methods in the cross-domain setting (%)",
     6: "Market1501 / DukeMTMC-reID against unsupervised cross-domain methods (%)",
     7: "CUHK03 to Market1501 / DukeMTMC-reID (%)",
+    8: "Beyond the paper: Cluster Contrast, and CR-GAN + Cluster Contrast (%)",
 }
 METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lpips": "LPIPS", "fid": "FID",
                 "kid": "KID", "lpips_diversity": "LPIPS diversity"}
@@ -42,10 +43,12 @@ GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(
 #: A colour per method family in CMC plots (its +LMP curve dashed in the same colour).
 CMC_COLOURS = {"Direct Transfer": "#7f7f7f", "w/o dual condition": "#E69F00", "CR-GAN": "#0072B2",
                "SPGAN": "#009E73", "TAUDL": "#000000", "SPGAN+TAUDL": "#56B4E9", "CR-GAN+TAUDL": "#CC79A7",
-               "Paste (control)": "#D55E00", "AdaBN (control)": "#F0E442"}
+               "Paste (control)": "#D55E00", "AdaBN (control)": "#F0E442", "Cluster Contrast": "#882255",
+               "CR-GAN+Cluster Contrast": "#44AA99"}
 #: Curves drawn in the CMC plots, in this order (an evaluation's label, "+LMP" for LMP features).
 CMC_SERIES = ("Direct Transfer", "AdaBN (control)", "Paste (control)", "w/o dual condition", "CR-GAN", "CR-GAN+LMP",
-              "SPGAN", "SPGAN+LMP", "TAUDL", "SPGAN+TAUDL", "CR-GAN+TAUDL")
+              "SPGAN", "SPGAN+LMP", "TAUDL", "SPGAN+TAUDL", "CR-GAN+TAUDL", "Cluster Contrast",
+              "CR-GAN+Cluster Contrast")
 
 
 def metric_label(metric: str) -> str:
@@ -92,7 +95,7 @@ def table_view(number: int, rows: list[dict[str, str]]) -> dict[str, Any]:
         parts = [part for r in rows if r["method"] == method for part in r["notes"].split("; ") if part]
         notes = "; ".join(dict.fromkeys(parts))
         body.append({"method": method, "cells": cells, "status": "reproduced" if "reproduced" in status
-                     else "reported-only", "notes": notes})
+                     else min(status, default="reported-only"), "notes": notes})
     backbones = sorted({r["metric_backbone"] for r in rows if r["metric_backbone"]})
     return {"number": number, "title": TABLE_TITLES.get(number, f"Table {number}"),
             "pairs": [pair_name(*p) for p in pairs], "metrics": [(m, metric_label(m)) for m in metrics],
@@ -116,7 +119,7 @@ def read_curve(path: Path) -> tuple[str, dict[str, list[tuple[float, float]]]]:
 
 
 #: Kinds of training-log plot, in the order shown.
-CURVE_KINDS = ("re-id", "CR-GAN losses", "fine-tuning", "SPGAN losses", "TAUDL")
+CURVE_KINDS = ("re-id", "CR-GAN losses", "fine-tuning", "SPGAN losses", "TAUDL", "Cluster Contrast")
 
 
 def curve_of(path: Path) -> tuple[str, str, str, bool] | None:
@@ -130,6 +133,8 @@ def curve_of(path: Path) -> tuple[str, str, str, bool] | None:
         return "re-id", "Re-id training (source models)", run.source, False
     if run.method == "taudl":
         return "TAUDL", f"TAUDL on {run.target}", run.start_name, False
+    if run.method == "cluster_contrast":
+        return "Cluster Contrast", f"Cluster Contrast on {run.target} (per epoch)", run.start_name, False
     if path.name == "reid.pt.log.csv":
         return "fine-tuning", f"Fine-tuning Did, {pair}", run.variant or run.method, False
     if run.method == "spgan":

@@ -8,7 +8,9 @@ inputs from the same layout (:func:`table_inputs`), so a new row is one entry he
 Columns are fixed (see COLUMNS). ``value`` is the mean over seeds (percent for re-id metrics),
 ``std`` the standard deviation over seeds (empty for one seed), ``paper_value`` the paper's
 published value (``paper_results.csv``), ``status`` ``reproduced`` (we computed it) or
-``reported-only`` (a method we do not run, quoted from the paper with its note).
+``reported-only`` (a method we do not run, quoted from the paper with its note) or
+``published-elsewhere`` (Table 8's real-data references from later papers, not from the CR-GAN paper:
+their published value in ``paper_value``, the source in ``notes``).
 """
 from __future__ import annotations
 
@@ -68,11 +70,24 @@ class Quoted:
     method: str
 
 
-Entry = Ours | Measured | Quoted
+@dataclass(frozen=True)
+class Published:
+    """A real-data result published after the paper (Table 8's references): values by metric, and
+    where they are published."""
+
+    method: str
+    values: dict[str, str]
+    source: str
+
+
+Entry = Ours | Measured | Quoted | Published
 
 #: Every table: the pairs it covers (config key) and its metrics (quality tables: all measured).
 TABLES = {1: ("pairs", ()), 2: ("pairs", REID_METRICS), 3: ("pairs", REID_METRICS), 4: ("pairs", ()),
-          5: ("pairs", ("rank1", "map")), 6: ("pairs", REID_METRICS), 7: ("cuhk03_pairs", REID_METRICS)}
+          5: ("pairs", ("rank1", "map")), 6: ("pairs", REID_METRICS), 7: ("cuhk03_pairs", REID_METRICS),
+          8: ("pairs", REID_METRICS)}
+#: Where a table's rows find their paper values: Table 8 (beyond the paper) repeats Table 6's methods.
+PAPER_TABLE = {8: 6}
 #: Tables 1 and 4: the methods whose images they measure (keys of QUALITY_METHODS), in the paper's order.
 QUALITY_TABLES = {1: ("source-target", "wo_dual", "crgan"), 4: ("source-target", "spgan", "crgan")}
 #: Tables 5-7: the methods we run (the rest of the paper's rows are quoted).
@@ -154,6 +169,43 @@ def comparison_entries(table: int, src: str, tgt: str) -> list[Entry]:
     return direct + floor + [ours[m] if m in COMPARISONS[table] else Quoted(m) for m in methods]
 
 
+#: Table 8's real-data references (mAP, rank-1), verified against their sources, by (source, target).
+PUBLISHED = {
+    ("MMT", "Ge, Chen, Li, ICLR 2020 (as listed in OpenUnReID's docs/LEADERBOARD.md)"): {
+        ("market1501", "dukemtmc"): {"map": "65.1", "rank1": "78.0"},
+        ("dukemtmc", "market1501"): {"map": "71.2", "rank1": "87.7"}},
+    ("SpCL", "Ge, Zhu, Chen, Zhao, Li, NeurIPS 2020 (OpenUnReID's docs/LEADERBOARD.md)"): {
+        ("market1501", "dukemtmc"): {"map": "68.8", "rank1": "82.9"},
+        ("dukemtmc", "market1501"): {"map": "76.7", "rank1": "90.3"}},
+    ("DG-Net++", "Zou, Yang, Yu, Kumar, Kautz, ECCV 2020 (NVlabs/DG-Net-PP README)"): {
+        ("market1501", "dukemtmc"): {"map": "64.4", "rank1": "79.3"},
+        ("dukemtmc", "market1501"): {"map": "64.0", "rank1": "82.6"}},
+}
+CLUSTER_NOTE = ("not in the paper: Cluster Contrast (Dai et al.) on the unlabelled target train set: DBSCAN "
+                "pseudo-labels on k-reciprocal Jaccard distances, contrastive cluster memory")
+
+
+def table8_entries(src: str, tgt: str) -> list[Entry]:
+    """Table 8 (beyond the paper): the paper's best rows against Cluster Contrast from the source model
+    and from CR-GAN's fine-tuned network, the untrained floor, and published real-data references."""
+    ours = comparison_methods(src, tgt)
+    cluster = {start: Evaluation.of(Run.cluster_contrast(tgt, start, None if start == "untrained" else src))
+               for start in ("untrained", "reid", "crgan")}
+    return [
+        Ours("Direct Transfer", Evaluation.of(Run.reid(src), tgt), "gap", "the source model tested on the target"),
+        Ours("Untrained network (floor)", cluster["untrained"], "gap",
+             "not in the paper: Cluster Contrast's network as initialised, no training"),
+        ours["CR-GAN+LMP"], ours["TAUDL"], ours["CR-GAN+TAUDL"],
+        Ours("Cluster Contrast", cluster["reid"], "gap", f"{CLUSTER_NOTE}; started from the {src} source model"),
+        Ours("CR-GAN+Cluster Contrast", cluster["crgan"], "gap",
+             f"{CLUSTER_NOTE}; started from the CR-GAN fine-tuned network"),
+        Ours("Target-supervised (upper bound)", Evaluation.of(Run.reid(tgt), tgt), "gap",
+             f"not in the paper: trained with {tgt} labels"),
+        *[Published(method, values[(src, tgt)], source) for (method, source), values in PUBLISHED.items()
+          if (src, tgt) in values],
+    ]
+
+
 def entries(table: int, src: str, tgt: str) -> list[Entry]:
     """The rows of ``table`` for one pair."""
     if table in QUALITY_TABLES:
@@ -162,6 +214,8 @@ def entries(table: int, src: str, tgt: str) -> list[Entry]:
         return table2_entries(src, tgt)
     if table == 3:
         return table3_entries(src, tgt)
+    if table == 8:
+        return table8_entries(src, tgt)
     return comparison_entries(table, src, tgt)
 
 
@@ -194,7 +248,8 @@ def summary_row(table: int, method: str, source: str, target: str, metric: str, 
                 digits: int = 2) -> dict[str, Any]:
     """One reproduced row: the mean over seeds and their standard deviation, the paper's value beside
     it (looked up under the paper's metric name; a substitute metric is ``<metric>_substitute``)."""
-    paper = paper_values().get((table, method, source, target, metric.removesuffix("_substitute")), "")
+    paper = paper_values().get((PAPER_TABLE.get(table, table), method, source, target, metric.removesuffix("_substitute")),
+                               "")
     return {"table": table, "method": method, "source": source, "target": target, "metric": metric,
             "value": f"{statistics.fmean(values):.{digits}f}",
             "std": f"{statistics.stdev(values):.{digits}f}" if len(values) > 1 else "", "paper_value": paper,
@@ -214,9 +269,18 @@ def reported_rows(table: int, method: str, source: str, target: str, metrics: It
             for m in metrics if m in found]
 
 
+def published_rows(table: int, entry: Published, source: str, target: str, metrics: Iterable[str]) -> list[dict]:
+    """A later paper's real-data result: its value in ``paper_value``, none of ours."""
+    return [{"table": table, "method": entry.method, "source": source, "target": target, "metric": m, "value": "",
+             "std": "", "paper_value": entry.values[m], "data": "real", "seeds": "", "init": "", "metric_backbone": "",
+             "status": "published-elsewhere",
+             "notes": f"not from the CR-GAN paper and not run here: published by {entry.source}, real data"}
+            for m in metrics if m in entry.values]
+
+
 def init_text(record: EvaluationRecord) -> str:
     """How a network started: its backbone's initialisation, after the network a TAUDL run began from."""
-    start = record.run.taudl_start
+    start = record.run.start_run
     if start is None:
         return record.init
     return f"{start.label} {start.source}->{start.target} ({record.init})"
@@ -233,6 +297,10 @@ def ours_rows(table: int, row: Ours, records: list[EvaluationRecord], src: str, 
     if row.pooling == "lmp":
         notes = f"LMP P={first.metrics['lmp_parts']}; {notes}"
     group = next((r["group"] for r in paper_rows() if int(r["table"]) == table and r["method"] == row.method), "")
+    rerank = first.metrics.get("rerank")
+    if rerank:
+        notes = (f"{notes}; k-reciprocal re-ranking (eval.rerank: k1 {rerank['k1']}, k2 {rerank['k2']}, "
+                 f"lambda {rerank['lambda']}), not the paper's protocol")
     notes = "; ".join(x for x in (group, notes, f"chance rank1 {first.metrics['chance_rank1']:.2f}") if x)
     data = "synthetic" if first.synthetic else "real"
     seeds = [r.seed for r in records]
@@ -293,6 +361,8 @@ def build_table(table: int, records: list[EvaluationRecord | QualityRecord], cfg
         for entry in table_entries:
             if isinstance(entry, Quoted):
                 rows += reported_rows(table, entry.method, src, tgt, metrics)
+            elif isinstance(entry, Published):
+                rows += published_rows(table, entry, src, tgt, metrics)
             elif isinstance(entry, Measured):
                 rows += measured_rows(table, entry.quality, by.get(entry.quality, []))
             else:

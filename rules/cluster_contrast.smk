@@ -1,0 +1,41 @@
+# Cluster Contrast (Dai et al., beyond the paper: Table 8) on a target's unlabelled training set, from
+# the source model ({start} = reid-<source>), from CR-GAN's fine-tuned network ({start} =
+# crgan-<source>: the hybrid), or the untrained network written as the floor ({start} = untrained).
+
+
+rule train_cluster_contrast:
+    """Cluster Contrast on {target}: DBSCAN pseudo-labels on k-reciprocal distances, a cluster memory."""
+    input:
+        index="results/data/{target}.json",
+        init=start_network("cluster_contrast"),
+    output:
+        model=f"{RUN['cluster_contrast']}/model.pt",
+        curve=f"{RUN['cluster_contrast']}/model.pt.log.csv",
+    log:
+        "logs/train_cluster_contrast/{target}_{start}_seed{seed}.log",
+    benchmark:
+        "benchmarks/train_cluster_contrast/{target}_{start}_seed{seed}.tsv"
+    conda:
+        "../envs/crgan.yaml"
+    threads: THREADS["train"]
+    resources:
+        mem_mb=4000,
+        gpu=ONE_GPU,
+    params:
+        cfg=cfg("cluster_contrast", "reid", "data", "eval", "device"),
+        init=lambda wildcards, input: f"--init {input.init}" if input.init else "",
+    shell:
+        "crgan train-cluster-contrast --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
+        "--index {input.index} {params.init} --out {output.model} > {log} 2>&1"
+
+
+use rule eval_reid as eval_cluster_contrast with:
+    input:
+        model=f"{RUN['cluster_contrast']}/model.pt",
+        index="results/data/{target}.json",
+    output:
+        runs.EVAL_FILES["cluster_contrast"],
+    log:
+        "logs/eval_cluster_contrast/{target}_{start}_seed{seed}.log",
+    benchmark:
+        "benchmarks/eval_cluster_contrast/{target}_{start}_seed{seed}.tsv"

@@ -1,0 +1,92 @@
+"""k-reciprocal encoding (Zhong, Zheng, Cao, Li, CVPR 2017): the Jaccard distance between two
+samples' k-reciprocal neighbour sets, used twice here.
+
+- Re-ranking at test time (:func:`rerank_distance`, config ``eval.rerank``): query and gallery
+  features together, original distances scaled by each row's maximum, final distance
+  ``(1 - lambda) * Jaccard + lambda * original`` (Zhong et al.'s k1 20, k2 6, lambda 0.3).
+- Pseudo-labels of Cluster Contrast (crgan.train.cluster_contrast): DBSCAN on the Jaccard
+  distance of the target training features (k1 30, k2 6 as alibaba/cluster-contrast-reid).
+
+Definitions, for a square distance matrix d over N samples with ``rank[i]`` the samples sorted by
+d[i] (i itself first):
+- R(i, k): the k-reciprocal neighbours of i, those j among the first k + 1 of rank[i] that have i
+  among the first k + 1 of rank[j];
+- R*(i): R(i, k1) expanded by R(j, round(k1 / 2)) for each j in R(i, k1) sharing more than two
+  thirds of its members with R(i, k1);
+- V[i, j] = exp(-d[i, j]) / sum over R*(i) of exp(-d[i, .]) for j in R*(i), else 0; then local
+  query expansion: V[i] = the mean of V over the first k2 of rank[i];
+- Jaccard(i, j) = 1 - m / (2 - m), m = sum over k of min(V[i, k], V[j, k]).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from crgan.kernels import pairwise_distance
+
+
+def k_reciprocal_neighbours(rank: np.ndarray, i: int, k: int) -> np.ndarray:
+    """R(i, k): among the first k + 1 of ``rank[i]``, those with i among their own first k + 1."""
+    forward = rank[i, :k + 1]
+    backward = rank[forward, :k + 1]
+    return forward[(backward == i).any(axis=1)]
+
+
+def encode(dist: torch.Tensor, k1: int, k2: int) -> torch.Tensor:
+    """The k-reciprocal encoding V (N, N) of a square distance matrix, after query expansion."""
+    n = dist.shape[0]
+    k1, k2 = min(k1, n - 1), max(1, min(k2, n))
+    rank = torch.argsort(dist, dim=1, stable=True).cpu().numpy()
+    half = int(np.around(k1 / 2))
+    reciprocal = [k_reciprocal_neighbours(rank, i, k1) for i in range(n)]
+    reciprocal_half = [k_reciprocal_neighbours(rank, i, half) for i in range(n)]
+    encoding = torch.zeros_like(dist)
+    for i in range(n):
+        members = reciprocal[i]
+        expansion = [members]
+        for j in members:
+            candidate = reciprocal_half[j]
+            if len(np.intersect1d(candidate, members)) > 2 / 3 * len(candidate):
+                expansion.append(candidate)
+        index = torch.as_tensor(np.unique(np.concatenate(expansion)), device=dist.device)
+        encoding[i, index] = torch.softmax(-dist[i, index], dim=0)
+    if k2 > 1:  # a block of rows at a time: (rows, k2, N) stays small for real dataset sizes
+        neighbours = torch.as_tensor(rank[:, :k2], device=dist.device)
+        encoding = torch.cat([encoding[neighbours[s:s + 256]].mean(dim=1) for s in range(0, n, 256)])
+    return encoding
+
+
+def jaccard_from_encoding(encoding: torch.Tensor) -> torch.Tensor:
+    """Jaccard distance (N, N) between the rows of a k-reciprocal encoding, clipped at 0.
+
+    Only the columns where row i is non-zero can add to min(V[i], V[j]), so each row costs N times
+    its support, not N squared."""
+    n = encoding.shape[0]
+    overlap = torch.empty_like(encoding)
+    for i in range(n):
+        support = encoding[i].nonzero().squeeze(1)
+        overlap[i] = torch.minimum(encoding[i, support][None, :], encoding[:, support]).sum(dim=1)
+    return (1 - overlap / (2 - overlap)).clamp_(min=0)
+
+
+def jaccard_distance(dist: torch.Tensor, k1: int, k2: int) -> torch.Tensor:
+    """Jaccard distance of the k-reciprocal sets for a square distance matrix (N, N)."""
+    return jaccard_from_encoding(encode(dist.float(), k1, k2))
+
+
+def feature_jaccard_distance(features: torch.Tensor, k1: int, k2: int) -> torch.Tensor:
+    """Cluster Contrast's distance: Jaccard on squared Euclidean distances of L2-normalised features
+    (2 - 2 cos), which the exponential weights of the encoding use as they are."""
+    unit = torch.nn.functional.normalize(features.float(), dim=1)
+    return jaccard_distance((2 - 2 * unit @ unit.T).clamp_(min=0), k1, k2)
+
+
+def rerank_distance(query: torch.Tensor, gallery: torch.Tensor, k1: int = 20, k2: int = 6,
+                    lambda_value: float = 0.3, metric: str = "euclidean") -> torch.Tensor:
+    """Zhong et al.'s re-ranked query x gallery distance: the original distances over query and
+    gallery together, each row divided by its maximum, mixed with the Jaccard distance."""
+    both = torch.cat([query, gallery]).float()
+    original = pairwise_distance(both, both, metric).float()  # squared Euclidean, as Zhong et al.
+    original = original / original.max(dim=1, keepdim=True).values.clamp_min(1e-12)
+    final = (1 - lambda_value) * jaccard_distance(original, k1, k2) + lambda_value * original
+    return final[:len(query), len(query):]

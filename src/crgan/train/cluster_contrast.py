@@ -1,0 +1,183 @@
+"""Cluster Contrast (Dai, Wang, Wang, Wang, Zhang; alibaba/cluster-contrast-reid): unsupervised
+re-id on the unlabelled target by clustering and a contrastive cluster memory. Table 8, beyond the
+paper.
+
+Each epoch:
+1. extract every target training image's feature (no augmentation, eval mode);
+2. Jaccard distance of their k-reciprocal neighbour sets (crgan.eval.k_reciprocal; k1 30, k2 6);
+3. DBSCAN on it (eps 0.6, min_samples 4): a pseudo-identity per cluster, un-clustered images left
+   out of the epoch;
+4. the cluster memory: each cluster's mean feature, L2-normalised;
+5. ``iterations`` steps of P clusters x K images: cross-entropy of the normalised feature x memory /
+   temperature (0.05) against the image's cluster; after each step every image of the batch, in
+   order, pulls its cluster's row: m = momentum * m + (1 - momentum) * f, then L2-normalised.
+
+Starts: the source model (UDA), CR-GAN's fine-tuned network (the hybrid), or the untrained
+network (written as initialised, no training: the floor). The true identities of the target are
+never used in training; each epoch's log row reports the pseudo-labels' agreement with them
+(adjusted Rand index) as a diagnostic only.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import DBSCAN
+from sklearn.metrics import adjusted_rand_score
+
+from crgan.data.datasets import records_of
+from crgan.data.loader import Draw, ReidImages, StepBatches, make_loader, step_generator
+from crgan.errors import WeightsError
+from crgan.eval.k_reciprocal import feature_jaccard_distance
+from crgan.models.cluster_contrast import ClusterNet
+from crgan.models.reid import ReIDNet, build_backbone
+from crgan.models.store import load_network
+from crgan.records import NetworkInfo
+from crgan.runs import Run
+from crgan.train.loop import TrainingLoop, optimise
+
+log = logging.getLogger(__name__)
+#: The random stream of Cluster Contrast's batches (see crgan.data.loader.step_generator).
+STREAM = 40
+
+
+def pseudo_labels(features: torch.Tensor, cc_cfg: dict[str, Any]) -> np.ndarray:
+    """DBSCAN on the k-reciprocal Jaccard distance: a cluster index per image, -1 for un-clustered."""
+    distance = feature_jaccard_distance(features, cc_cfg["k1"], cc_cfg["k2"]).cpu().double().numpy()
+    return DBSCAN(eps=cc_cfg["eps"], min_samples=cc_cfg["min_samples"], metric="precomputed").fit_predict(distance)
+
+
+def cluster_centres(features: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    """(clusters, D): each cluster's mean feature, L2-normalised (the memory's first state)."""
+    kept = torch.as_tensor(labels >= 0, device=features.device)
+    index = torch.as_tensor(labels, device=features.device)[kept]
+    count = int(labels.max()) + 1
+    sums = torch.zeros(count, features.shape[1], device=features.device).index_add_(0, index, features[kept])
+    return F.normalize(sums / torch.bincount(index, minlength=count)[:, None], dim=1)
+
+
+class ClusterMemory:
+    """One L2-normalised feature per cluster: the classifier of an epoch, updated with momentum."""
+
+    def __init__(self, centres: torch.Tensor, temperature: float, momentum: float):
+        self.features, self.temperature, self.momentum = centres.clone(), temperature, momentum
+
+    def loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the normalised features against the memory (scaled by 1 / temperature)."""
+        logits = F.normalize(features, dim=1) @ self.features.T / self.temperature
+        return F.cross_entropy(logits, labels)
+
+    @torch.no_grad()
+    def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Each feature in batch order pulls its cluster's row, which is then re-normalised (as the
+        authors' code, so two images of one cluster in a batch update it one after the other)."""
+        for feature, label in zip(F.normalize(features.float(), dim=1), labels.tolist()):
+            row = self.momentum * self.features[label] + (1 - self.momentum) * feature
+            self.features[label] = row / row.norm()
+
+
+def cluster_batches(labels: np.ndarray, clusters_per_batch: int, instances: int) -> Draw:
+    """P clusters x K images per batch: P distinct clusters at random, K of each one's images (without
+    replacement when it has K, else with replacement)."""
+    members = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+    count = min(clusters_per_batch, len(members))
+
+    def draw(gen: torch.Generator) -> list[int]:
+        picked: list[int] = []
+        for c in torch.randperm(len(members), generator=gen)[:count].tolist():
+            group = members[c]
+            order = (torch.randperm(len(group), generator=gen)[:instances] if len(group) >= instances
+                     else torch.randint(len(group), (instances,), generator=gen))
+            picked += group[order.numpy()].tolist()
+        return picked
+
+    return draw
+
+
+@torch.no_grad()
+def target_features(model: ClusterNet, ds: ReidImages, batch_size: int, workers: int,
+                    device: torch.device) -> torch.Tensor:
+    """Every training image's L2-normalised feature, without augmentation, in eval mode."""
+    model.eval()
+    loader = make_loader(ds, batch_size, False, workers)
+    return torch.cat([F.normalize(model(images.to(device)).float(), dim=1) for images, _, _ in loader])
+
+
+def start_network(cfg: dict[str, Any], init_model: Path | None) -> tuple[ClusterNet, dict[str, Any], Run | None, str]:
+    """The network Cluster Contrast starts from, the re-id config that rebuilds it, the run it
+    comes from (None for the untrained network) and its backbone's initialisation."""
+    if init_model is None:
+        backbone, init = build_backbone(cfg["reid"])
+        return ClusterNet(backbone), cfg["reid"], None, init
+    net, info = load_network(init_model, torch.device("cpu"))
+    if not isinstance(net, ReIDNet) or info.run.method not in ("reid", "crgan"):
+        raise WeightsError(f"{init_model} is a {info.run.method} network; Cluster Contrast starts from a source "
+                           f"re-id model or a CR-GAN fine-tuned network")
+    return ClusterNet.from_reid(net), info.arch, info.run, info.init
+
+
+def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Path, device: torch.device,
+                           init_model: Path | None = None) -> NetworkInfo:
+    """Cluster Contrast on ``target``'s unlabelled training set from ``init_model`` (a source model or
+    a CR-GAN fine-tuned network); without one, the untrained network is written as the floor.
+    Writes ``out`` and ``<out>.log.csv`` (one row per epoch)."""
+    cc_cfg, data_cfg = cfg["cluster_contrast"], cfg["data"]
+    model, reid_cfg, start, init = start_network(cfg, init_model)
+    model.to(device)
+    if start is None:
+        run, total = Run.cluster_contrast(target["domain"], "untrained", seed=seed), 0
+    else:
+        start_name = "reid" if start.method == "reid" else "crgan"
+        run, total = Run.cluster_contrast(target["domain"], start_name, start.source, seed), cc_cfg["epochs"]
+    records = records_of(target, "train")
+    plain = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"])
+    augmented = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True,
+                           erasing=cc_cfg["random_erasing"])
+    identities = np.array([r.pid for r in records])
+    loop = TrainingLoop(out, f"Cluster Contrast ({run.start_name}) on {run.target}",
+                        {"cluster_contrast": cc_cfg, "data": data_cfg, "reid": reid_cfg, "domain": run.target,
+                         "init": init, "start": start.to_dict() if start else None},
+                        cfg, seed, device, total, cc_cfg["checkpoint_every"], unit="epoch")
+    opt = torch.optim.Adam(model.parameters(), lr=cc_cfg["lr"], weight_decay=cc_cfg["weight_decay"])
+    loop.track(model=model, opt=opt)
+    iterations, per_cluster = cc_cfg["iterations"], cc_cfg["instances"]
+
+    def epoch(e: int) -> dict[str, Any]:
+        features = target_features(model, plain, cfg["eval"]["batch_size"], data_cfg["workers"], device)
+        labels = pseudo_labels(features, cc_cfg)
+        clusters = int(labels.max()) + 1
+        kept = labels >= 0
+        agreement = adjusted_rand_score(identities[kept], labels[kept]) if kept.any() else 0.0
+        row = {"epoch": e + 1, "clusters": clusters, "clustered": round(float(kept.mean()), 4),
+               "ari_diagnostic": round(float(agreement), 4)}
+        if clusters < 2:
+            log.warning("epoch %d: %d clusters, nothing to contrast; the epoch is skipped", e + 1, clusters)
+            return {**row, "loss_first": "", "loss": "", "chance": ""}
+        memory = ClusterMemory(cluster_centres(features, labels), cc_cfg["temperature"], cc_cfg["momentum"])
+        draw = cluster_batches(labels, cc_cfg["batch_size"] // per_cluster, per_cluster)
+        batches = StepBatches(augmented, draw, seed, STREAM, data_cfg["workers"], device)
+        model.train()
+        losses = []
+        for i in range(iterations):
+            step = e * iterations + i
+            picked = torch.as_tensor(labels[draw(step_generator(seed, STREAM, step))], device=device)
+            images = batches(step)[0].to(device, non_blocking=True)
+            feats = model(images)
+            loss = memory.loss(feats.float(), picked)
+            optimise(opt, loss, f"Cluster Contrast on {run.target}, epoch {e + 1} iteration {i + 1}")
+            memory.update(feats.detach(), picked)
+            losses.append(loss.item())
+        return {**row, "loss_first": round(losses[0], 5), "loss": round(float(np.mean(losses)), 5),
+                "chance": round(math.log(clusters), 5)}
+
+    rows = loop.run(epoch, lr_at=lambda e: cc_cfg["lr"] * 0.1 ** (e // cc_cfg["step_size"]))
+    info = NetworkInfo(run, target["domain"], init, reid_cfg, 0, (data_cfg["height"], data_cfg["width"]),
+                       target["synthetic"], rows[-1] if rows else {}, loop.provenance,
+                       {"clusters": [r["clusters"] for r in rows]})
+    loop.finish(info, model.state_dict(), f"{out}.log.csv")
+    return info
