@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crgan.eval.k_reciprocal import feature_jaccard_distance, jaccard_distance, rerank_distance
+from crgan.eval.k_reciprocal import (encode, feature_jaccard_distance, jaccard_distance, jaccard_from_encoding,
+                                     rerank_distance)
 
 
 def reciprocal(rank: np.ndarray, i: int, k: int) -> set[int]:
@@ -51,6 +52,8 @@ def test_jaccard_matches_the_definition(seed: int, k1: int, k2: int):
     expected = reference_jaccard(dist.double().numpy(), k1, k2)
     torch.testing.assert_close(jaccard_distance(dist, k1, k2).double(), torch.from_numpy(expected), atol=1e-5,
                                rtol=1e-5)
+    encoding = encode(dist, k1, k2)  # the overlaps summed a few column pairs at a time: the same distances
+    torch.testing.assert_close(jaccard_from_encoding(encoding, pairs_per_chunk=7), jaccard_from_encoding(encoding))
 
 
 def test_jaccard_separates_clusters():

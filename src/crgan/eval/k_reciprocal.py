@@ -56,16 +56,32 @@ def encode(dist: torch.Tensor, k1: int, k2: int) -> torch.Tensor:
     return encoding
 
 
-def jaccard_from_encoding(encoding: torch.Tensor) -> torch.Tensor:
+def jaccard_from_encoding(encoding: torch.Tensor, pairs_per_chunk: int = 1 << 22) -> torch.Tensor:
     """Jaccard distance (N, N) between the rows of a k-reciprocal encoding, clipped at 0.
 
-    Only the columns where row i is non-zero can add to min(V[i], V[j]), so each row costs N times
-    its support, not N squared."""
+    min(V[i, k], V[j, k]) is non-zero only where column k holds both rows, so the overlaps are summed
+    over the pairs of non-zero entries of each column (an inverted index, as Zhong et al.), a chunk of
+    entries at a time: about N * support^2 terms instead of N^2 * support."""
     n = encoding.shape[0]
-    overlap = torch.empty_like(encoding)
-    for i in range(n):
-        support = encoding[i].nonzero().squeeze(1)
-        overlap[i] = torch.minimum(encoding[i, support][None, :], encoding[:, support]).sum(dim=1)
+    column, row = encoding.T.nonzero(as_tuple=True)  # entries grouped by column
+    value = encoding[row, column]
+    counts = torch.bincount(column, minlength=n)
+    starts = torch.cumsum(counts, 0) - counts
+    partners = counts[column]  # each entry meets every entry of its column
+    overlap = torch.zeros(n * n, dtype=encoding.dtype, device=encoding.device)
+    ends = torch.cumsum(partners, 0)
+    first_entry = 0
+    while first_entry < len(column):
+        last_entry = int(torch.searchsorted(ends, ends[first_entry] - partners[first_entry] + pairs_per_chunk))
+        last_entry = max(last_entry, first_entry + 1)
+        reps = partners[first_entry:last_entry]
+        mine = torch.repeat_interleave(torch.arange(first_entry, last_entry, device=encoding.device), reps)
+        offset = torch.arange(len(mine), device=encoding.device) - torch.repeat_interleave(
+            torch.cumsum(reps, 0) - reps, reps)
+        theirs = starts[column[mine]] + offset
+        overlap.index_add_(0, row[mine] * n + row[theirs], torch.minimum(value[mine], value[theirs]))
+        first_entry = last_entry
+    overlap = overlap.view(n, n)
     return (1 - overlap / (2 - overlap)).clamp_(min=0)
 
 
