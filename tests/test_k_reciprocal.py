@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from crgan.eval.k_reciprocal import (encode, feature_jaccard_distance, jaccard_distance, jaccard_from_encoding,
-                                     rerank_distance)
+from crgan.eval.k_reciprocal import encode, feature_jaccard_distance, jaccard_distance, jaccard_from_encoding, rerank_distance
 
 
 def reciprocal(rank: np.ndarray, i: int, k: int) -> set[int]:
