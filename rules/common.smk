@@ -100,4 +100,5 @@ def report_inputs(wildcards):
         "evals": evals,
         "figures": [f for f in logs if f.endswith(".png")] + quality,
         "curves": [f for f in logs if f.endswith(".csv")],
+        "indexes": sorted({f"results/data/{runs.Evaluation.from_path(e).test}.json" for e in evals}),
     }

@@ -16,5 +16,5 @@ rule report:
         configfiles=" ".join(shlex.quote(str(f)) for f in workflow.configfiles),
     shell:
         "crgan report --config-json {params.cfg} --configfiles {params.configfiles} --tables {input.tables} "
-        "--figures {input.figures} --curves {input.curves} --evals {input.evals} --claims {input.claims} --benchmarks benchmarks "
+        "--figures {input.figures} --curves {input.curves} --evals {input.evals} --claims {input.claims} --indexes {input.indexes} --benchmarks benchmarks "
         "--out {output} > {log} 2>&1"

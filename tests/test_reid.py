@@ -20,7 +20,8 @@ from crgan.weights import RESNET_HUB_FILES as HUB_FILES
 REID = {"arch": "compact", "width": 8, "last_stride": 1, "pretrained": None, "epochs": 3, "batch_size": 16,
         "lr": 0.003, "weight_decay": 0.0005, "label_smoothing": 0.1, "random_erasing": 0.5}
 CFG = {"reid": REID, "data": {"height": 32, "width": 16, "workers": 0},
-       "eval": {"metric": "euclidean", "lmp_parts": 2, "max_rank": 10, "batch_size": 64}}
+       "eval": {"metric": "euclidean", "lmp_parts": 2, "max_rank": 10, "batch_size": 64, "ranked_queries": 3,
+                "ranked_top": 5, "ranked_seed": 0}}
 CPU = torch.device("cpu")
 
 

@@ -245,6 +245,23 @@ def cmd_quality(args, cfg):
              ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
 
+def cmd_visrank(args, cfg):
+    from crgan.eval.ranked_lists import draw_lists
+    from crgan.eval.reid import evaluate_model
+    from crgan.models.store import load_network
+
+    runtime.setup(args.threads, 0)
+    device = runtime.device(cfg["device"])
+    model, info = load_network(args.model, device)
+    index = read_json(args.index)
+    metrics = evaluate_model(model, index, cfg, device)
+    out = Path(args.out)
+    png = draw_lists(index, metrics["ranked"]["lists"], out / f"{index['domain']}_ranked.png")
+    write_json(out / f"{index['domain']}_ranked.json", metrics["ranked"])
+    log.info("%s on %s (rank1 %.1f mAP %.1f): ranked lists of %d queries in %s", info.run.label, index["domain"],
+             metrics["gap"]["rank1"], metrics["gap"]["map"], len(metrics["ranked"]["lists"]), png)
+
+
 def cmd_table(args, cfg):
     from crgan.report import tables
 
@@ -272,7 +289,7 @@ def cmd_report(args, cfg):
 
     build_report(cfg, args.configfiles or [], [Path(p) for p in args.tables], [Path(p) for p in args.figures],
                  [Path(p) for p in args.curves], [Path(p) for p in args.evals], Path(args.benchmarks), Path(args.out),
-                 Path(args.claims) if args.claims else None)
+                 Path(args.claims) if args.claims else None, [Path(p) for p in args.indexes])
     log.info("wrote %s", args.out)
 
 
@@ -337,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
             out="metrics JSON", figure="PNG: source images and their renderings")
     p.add_argument("--method", required=True, choices=list(QUALITY_METHODS))
     p.add_argument("--generator", help="the method's generator file (not for source-target)")
+    add("visrank", cmd_visrank, "ranked lists of a model's seeded queries (as torchreid's visrank)",
+        model="model file", index="index JSON of the test domain", out="output folder (PNG and JSON)")
     p = add("table", cmd_table, "build a result table", out="CSV file")
     p.add_argument("--table", type=int, required=True, choices=sorted(TABLES))
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
@@ -345,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", cmd_report, "the HTML report: tables beside the paper's, samples, curves, run times",
             benchmarks="folder of Snakemake benchmark files", out="HTML file")
     for opt, h in (("tables", "table CSVs"), ("figures", "sample grids and quality figures (PNG)"),
-                   ("curves", "training logs (CSV)"), ("evals", "re-id evaluation JSONs (CMC curves)")):
+                   ("curves", "training logs (CSV)"), ("evals", "re-id evaluation JSONs (CMC curves)"),
+                   ("indexes", "dataset indexes (the images of the ranked lists)")):
         p.add_argument(f"--{opt}", nargs="*", default=[], help=h)
     p.add_argument("--configfiles", nargs="*", help="config files the workflow ran with (shown in the report)")
     p.add_argument("--claims", help="the claims CSV (shown first)")

@@ -48,7 +48,8 @@ def test_training_step_uses_the_fused_context_loss(gan_inputs, tmp_path: Path, t
 def test_evaluation_uses_pairwise_distance(synthetic_domain, triton_kernels):
     index = load_dataset("dukemtmc", synthetic_domain("dukemtmc"))
     model, _ = build_reid({"arch": "compact", "width": 4, "last_stride": 1}, index["train_ids"])
-    cfg = {"eval": {"batch_size": 8, "lmp_parts": 2, "metric": "euclidean", "max_rank": 5},
+    cfg = {"eval": {"batch_size": 8, "lmp_parts": 2, "metric": "euclidean", "max_rank": 5, "ranked_queries": 2,
+                    "ranked_top": 5, "ranked_seed": 0},
            "data": {"height": 32, "width": 16, "workers": 0}}
     with RecordOps() as ops:
         out = evaluate_model(model.to(DEVICE), index, cfg, torch.device(DEVICE))

@@ -11,6 +11,7 @@ from crgan.data.loader import ReidImages, make_loader
 from crgan.errors import DatasetError
 from crgan.eval.features import extract
 from crgan.eval.k_reciprocal import rerank_distance
+from crgan.eval.ranked_lists import choose_queries, ranked_lists
 from crgan.eval.ranking import evaluate_rank
 from crgan.kernels import pairwise_distance
 from crgan.models.reid import ReIDNet
@@ -18,7 +19,8 @@ from crgan.models.reid import ReIDNet
 
 def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.device) -> dict[str, Any]:
     """Metrics in percent for each pooling: rank1/5/10, mAP and the CMC curve; with ``eval.rerank``,
-    on k-reciprocal re-ranked distances (``rerank`` records its parameters, None without)."""
+    on k-reciprocal re-ranked distances (``rerank`` records its parameters, None without). ``ranked``
+    holds the ranked lists of a few seeded queries (GAP features) for the report."""
     eval_cfg, data_cfg = cfg["eval"], cfg["data"]
     feats, labels = {}, {}
     for split in ("query", "gallery"):
@@ -42,6 +44,13 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
         else:
             dist = pairwise_distance(query, gallery, eval_cfg["metric"])
         cmc, m_ap = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=eval_cfg["max_rank"])
+        if pooling == "gap":  # the report's ranked lists: the same queries for every method on this domain
+            queries = choose_queries(len(q_pids), eval_cfg["ranked_queries"], eval_cfg["ranked_seed"])
+            out["ranked"] = {"pooling": pooling, "lists": ranked_lists(dist[queries], list(range(len(queries))),
+                                                                      q_pids[queries], g_pids, q_cams[queries], g_cams,
+                                                                      eval_cfg["ranked_top"])}
+            for item, q in zip(out["ranked"]["lists"], queries):
+                item["query"] = q
         out[pooling] = {"rank1": 100 * cmc[0], "rank5": 100 * cmc[min(4, len(cmc) - 1)],
                         "rank10": 100 * cmc[min(9, len(cmc) - 1)], "map": 100 * m_ap,
                         "cmc": [round(100 * float(c), 4) for c in cmc]}

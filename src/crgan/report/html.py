@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import statistics
+import tempfile
 from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
@@ -21,6 +22,7 @@ from PIL import Image
 
 from crgan import runtime
 from crgan.config import config_hash
+from crgan.eval.ranked_lists import draw_lists
 from crgan.io import atomic_file, read_json
 from crgan.records import EvaluationRecord
 from crgan.report.plots import line_plot
@@ -215,6 +217,43 @@ def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+#: Methods whose ranked lists the report shows, in this order (an evaluation's label, GAP features).
+RANKED_METHODS = ("Direct Transfer", "AdaBN (control)", "Paste (control)", "CR-GAN", "SPGAN", "TAUDL", "CR-GAN+TAUDL",
+                  "Cluster Contrast", "CR-GAN+Cluster Contrast", "Target-supervised (upper bound)")
+
+
+def ranked_label(record: EvaluationRecord) -> str:
+    """An evaluation's name among the ranked lists (a model tested on its own domain is the upper bound)."""
+    if record.run.method == "reid" and record.evaluation.test == record.run.source:
+        return "Target-supervised (upper bound)"
+    return record.evaluation.label
+
+
+def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]], indexes: dict[str, dict],
+                  workdir: Path) -> list[dict[str, Any]]:
+    """Per pair, the first seed's ranked lists of each method of RANKED_METHODS (the same queries for
+    every method), drawn from the target's images."""
+    seed = min((r.run.seed for r in records), default=None)
+    out = []
+    for src, tgt in pairs:
+        if tgt not in indexes:
+            continue
+        found = {}
+        for record in records:
+            label = ranked_label(record)
+            if (record.run.seed == seed and record.evaluation.test == tgt and label in RANKED_METHODS
+                    and record.run.source in (src, tgt, None) and "ranked" in record.metrics
+                    and (label == "Target-supervised (upper bound)") == (record.run.source == tgt)):
+                found[label] = record.metrics["ranked"]["lists"]
+        strips = []
+        for label in (m for m in RANKED_METHODS if m in found):
+            png = draw_lists(indexes[tgt], found[label], workdir / f"{src}-{tgt}-{len(strips)}.png")
+            strips.append({"method": label, **image(png, scale=1)})
+        if strips:
+            out.append({"pair": pair_name(src, tgt), "strips": strips})
+    return out
+
+
 def run_times(benchmarks: Path) -> list[dict[str, Any]]:
     """Per rule: jobs, mean, max and total wall seconds from Snakemake's benchmark files."""
     out = []
@@ -239,7 +278,7 @@ def versions() -> dict[str, str]:
 
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
                  curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
-                 claims: Path | None = None) -> None:
+                 claims: Path | None = None, index_paths: list[Path] = ()) -> None:
     """Render the report from the workflow's outputs and write it atomically."""
     rows = {int(re.search(r"table(\d+)\.csv$", p.name).group(1)): read_rows(p) for p in tables}
     views = [table_view(n, rows[n]) for n in sorted(rows)]
@@ -265,9 +304,12 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     times = run_times(benchmarks)
     claim_rows = [{**c, "pair": pair_name(c["source"], c["target"])} for c in (read_rows(claims) if claims else [])]
+    indexes = {index["domain"]: index for index in map(read_json, index_paths)}
+    with tempfile.TemporaryDirectory() as workdir:
+        ranked = ranked_strips(evals, pairs, indexes, Path(workdir))
     page = env.get_template("report.html.j2").render(
         summary=summary, tables=views, claims=claim_rows, figures=figures(figure_paths),
-        curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), times=times,
+        curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), ranked=ranked, times=times,
         total_time=sum(t["total"] for t in times))
     with atomic_file(out) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
