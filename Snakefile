@@ -43,6 +43,7 @@ include: "rules/cluster_contrast.smk"
 include: "rules/quality.smk"
 include: "rules/tables.smk"
 include: "rules/report.smk"
+include: "rules/gap_sweep.smk"
 
 
 # The report, which depends on every table, grid and curve of the configured pairs and seeds.

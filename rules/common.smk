@@ -7,7 +7,7 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from crgan import runs
+from crgan import gap_sweep, runs
 from crgan.report import tables
 
 SEEDS = config["seeds"]

@@ -14,7 +14,9 @@ rule report:
     params:
         cfg=cfg(*config),
         configfiles=" ".join(shlex.quote(str(f)) for f in workflow.configfiles),
+        # the sweep is its own target: shown when it has run, never run for the report
+        gap_sweep="--gap-sweep results/gap_sweep.csv" if Path("results/gap_sweep.csv").is_file() else "",
     shell:
         "crgan report --config-json {params.cfg} --configfiles {params.configfiles} --tables {input.tables} "
-        "--figures {input.figures} --curves {input.curves} --evals {input.evals} --claims {input.claims} --indexes {input.indexes} --benchmarks benchmarks "
+        "--figures {input.figures} --curves {input.curves} --evals {input.evals} --claims {input.claims} --indexes {input.indexes} {params.gap_sweep} --benchmarks benchmarks "
         "--out {output} > {log} 2>&1"

@@ -262,6 +262,14 @@ def cmd_visrank(args, cfg):
              metrics["gap"]["rank1"], metrics["gap"]["map"], len(metrics["ranked"]["lists"]), png)
 
 
+def cmd_gap_sweep(args, cfg):
+    from crgan.gap_sweep import sweep_rows, write_sweep
+
+    rows = sweep_rows(args.evals, tuple(cfg["gap_sweep"]["pair"]))
+    write_sweep(args.out, rows)
+    log.info("wrote %s: %d methods at %d gaps", args.out, len({r["method"] for r in rows}), len({r["gap"] for r in rows}))
+
+
 def cmd_table(args, cfg):
     from crgan.report import tables
 
@@ -289,7 +297,8 @@ def cmd_report(args, cfg):
 
     build_report(cfg, args.configfiles or [], [Path(p) for p in args.tables], [Path(p) for p in args.figures],
                  [Path(p) for p in args.curves], [Path(p) for p in args.evals], Path(args.benchmarks), Path(args.out),
-                 Path(args.claims) if args.claims else None, [Path(p) for p in args.indexes])
+                 Path(args.claims) if args.claims else None, [Path(p) for p in args.indexes],
+                 Path(args.gap_sweep) if args.gap_sweep else None)
     log.info("wrote %s", args.out)
 
 
@@ -356,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", help="the method's generator file (not for source-target)")
     add("visrank", cmd_visrank, "ranked lists of a model's seeded queries (as torchreid's visrank)",
         model="model file", index="index JSON of the test domain", out="output folder (PNG and JSON)")
+    p = add("gap-sweep", cmd_gap_sweep, "gather the domain-gap sweep's evaluations", out="CSV file")
+    p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files inside results/gap_sweep/gap<g>/")
     p = add("table", cmd_table, "build a result table", out="CSV file")
     p.add_argument("--table", type=int, required=True, choices=sorted(TABLES))
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
@@ -369,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{opt}", nargs="*", default=[], help=h)
     p.add_argument("--configfiles", nargs="*", help="config files the workflow ran with (shown in the report)")
     p.add_argument("--claims", help="the claims CSV (shown first)")
+    p.add_argument("--gap-sweep", help="results/gap_sweep.csv, when the sweep has run (its figure)")
     return parser
 
 

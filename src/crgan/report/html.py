@@ -254,6 +254,23 @@ def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]],
     return out
 
 
+def gap_sweep_plots(path: Path | None) -> list[str]:
+    """Rank-1 and mAP against the context gap, one line per method (results/gap_sweep.csv, when run)."""
+    if path is None or not path.is_file():
+        return []
+    rows = read_rows(path)
+    pair = pair_name(rows[0]["source"], rows[0]["target"]) if rows else ""
+    colours = {**CMC_COLOURS, "Target-supervised (upper bound)": "#999933"}
+    plots = []
+    for metric, label in (("rank1", "rank-1 (%)"), ("map", "mAP (%)")):
+        series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for r in rows:
+            series[r["method"]].append((float(r["gap"]), float(r[metric])))
+        plots.append(line_plot(dict(series), f"{label.split(' ')[0]} against the context gap, {pair}", "context gap",
+                               label, colours={m: colours[m] for m in series if m in colours}))
+    return plots
+
+
 def run_times(benchmarks: Path) -> list[dict[str, Any]]:
     """Per rule: jobs, mean, max and total wall seconds from Snakemake's benchmark files."""
     out = []
@@ -278,7 +295,7 @@ def versions() -> dict[str, str]:
 
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
                  curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
-                 claims: Path | None = None, index_paths: list[Path] = ()) -> None:
+                 claims: Path | None = None, index_paths: list[Path] = (), gap_sweep: Path | None = None) -> None:
     """Render the report from the workflow's outputs and write it atomically."""
     rows = {int(re.search(r"table(\d+)\.csv$", p.name).group(1)): read_rows(p) for p in tables}
     views = [table_view(n, rows[n]) for n in sorted(rows)]
@@ -309,7 +326,8 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
         ranked = ranked_strips(evals, pairs, indexes, Path(workdir))
     page = env.get_template("report.html.j2").render(
         summary=summary, tables=views, claims=claim_rows, figures=figures(figure_paths),
-        curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), ranked=ranked, times=times,
+        curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), ranked=ranked, sweep=gap_sweep_plots(gap_sweep),
+        times=times,
         total_time=sum(t["total"] for t in times))
     with atomic_file(out) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")

@@ -1,0 +1,43 @@
+# The domain-gap sweep (beyond the paper; not part of `all`): `snakemake results/gap_sweep.csv` runs
+# this workflow once per gap_sweep.gaps value in results/gap_sweep/gap<g>/ (its own synthetic data at
+# that context gap, the sweep's pair only) for the evaluations crgan.gap_sweep compares.
+
+
+rule gap_sweep_point:
+    """The workflow at context gap {gap}: Direct Transfer, paste, CR-GAN, Cluster Contrast, target-supervised."""
+    output:
+        gap_sweep.point_outputs(config),
+    log:
+        "logs/gap_sweep/gap{gap}.log",
+    benchmark:
+        "benchmarks/gap_sweep/gap{gap}.tsv"
+    wildcard_constraints:
+        gap=r"[0-9]+\.[0-9]+",
+    conda:
+        "../envs/crgan.yaml"
+    threads: workflow.cores
+    params:
+        folder=gap_sweep.POINT_DIR,
+        cfg=lambda wildcards: shlex.quote(json.dumps(gap_sweep.point_config(config, wildcards.gap))),
+        snakefile=workflow.main_snakefile,
+        targets=" ".join(gap_sweep.point_targets(config)),
+    shell:
+        "mkdir -p {params.folder} && echo {params.cfg} > {params.folder}/config.yaml && "
+        "snakemake --snakefile {params.snakefile} --directory {params.folder} --cores {threads} "
+        "{params.targets} > {log} 2>&1"
+
+
+rule gap_sweep:
+    """results/gap_sweep.csv: rank-1 and mAP of each method at each context gap (mean over seeds)."""
+    input:
+        [path for gap in config["gap_sweep"]["gaps"] for path in gap_sweep.point_outputs(config, gap_sweep.gap_name(gap))],
+    output:
+        "results/gap_sweep.csv",
+    log:
+        "logs/gap_sweep.log",
+    conda:
+        "../envs/crgan.yaml"
+    params:
+        cfg=cfg("gap_sweep"),
+    shell:
+        "crgan gap-sweep --config-json {params.cfg} --evals {input} --out {output} > {log} 2>&1"
