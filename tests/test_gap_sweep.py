@@ -55,7 +55,7 @@ def test_sweep_rows_average_the_seeds_of_each_gap(tmp_path: Path):
     pair = ("market1501", "dukemtmc")
     paths = []
     for gap, base in (("0.0", 50.0), ("1.0", 20.0)):
-        for name, method in gap_sweep.METHODS.items():
+        for method in gap_sweep.METHODS.values():
             for seed, shift in ((0, 1.0), (1, -1.0)):
                 path = tmp_path / f"results/gap_sweep/gap{gap}" / method(*pair).at(seed).path
                 write_json(path, record(method(*pair), seed, base + shift, base / 2))
