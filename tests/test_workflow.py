@@ -12,11 +12,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import run_snakemake, smoke_workdir, snakemake_command
+from conftest import assert_cluster_contrast_learns, run_snakemake, smoke_workdir, snakemake_command
 
 from crgan.report.tables import COLUMNS
 
-TABLES = [f"results/table{n}.csv" for n in range(1, 8)]
+TABLES = [f"results/table{n}.csv" for n in range(1, 9)]
 
 
 def test_table2_rows(smoke_run: Path):
@@ -91,6 +91,25 @@ def test_comparison_tables_ours_and_quoted(smoke_run: Path):
     t7v = {(r["method"], r["target"], r["metric"]): r["value"] for r in t7}
     assert t7v[("TAUDL", "dukemtmc", "rank1")] == cell[("TAUDL", "market1501", "rank1")]["value"]
     assert cell[("CR-GAN+TAUDL", "market1501", "rank1")]["init"].startswith("CR-GAN market1501->dukemtmc")
+
+
+def test_table8_cluster_contrast_beside_the_papers_best_and_published_references(smoke_run: Path):
+    rows = read_table(smoke_run, 8)
+    assert {r["method"] for r in rows if r["status"] == "reproduced"} == {
+        "Direct Transfer", "Untrained network (floor)", "CR-GAN+LMP", "TAUDL", "CR-GAN+TAUDL", "Cluster Contrast",
+        "CR-GAN+Cluster Contrast", "Target-supervised (upper bound)"}
+    published = {(r["method"], r["source"], r["metric"]): r for r in rows if r["status"] == "published-elsewhere"}
+    assert published[("SpCL", "market1501", "map")]["paper_value"] == "68.8"
+    assert published[("DG-Net++", "dukemtmc", "rank1")]["paper_value"] == "82.6"
+    assert all(r["value"] == "" and "not from the CR-GAN paper" in r["notes"] for r in published.values())
+    cell = {(r["method"], r["source"], r["metric"]): r for r in rows}
+    assert cell[("CR-GAN+TAUDL", "market1501", "map")]["paper_value"] == "48.6"  # Table 6's value
+    assert cell[("CR-GAN+Cluster Contrast", "market1501", "rank1")]["init"].startswith("CR-GAN market1501->dukemtmc")
+    t6 = {(r["method"], r["source"], r["metric"]): r["value"] for r in read_table(smoke_run, 6)}
+    assert t6[("CR-GAN+TAUDL", "dukemtmc", "map")] == cell[("CR-GAN+TAUDL", "dukemtmc", "map")]["value"]
+    for start in ("reid-market1501", "crgan-market1501"):  # Cluster Contrast learns at the smoke size
+        log = smoke_run / "results" / "cluster_contrast" / "dukemtmc" / start / "seed0" / "model.pt.log.csv"
+        assert_cluster_contrast_learns(list(csv.DictReader(log.open())))
 
 
 def test_spgan_and_taudl_outputs(smoke_run: Path):

@@ -50,8 +50,8 @@ def _tile(path: Path, size: tuple[int, int], colour: tuple[int, int, int] | None
 
 def draw_lists(index: dict, lists: list[dict[str, Any]], out: str | Path, size: tuple[int, int] = (64, 32),
                border: int = 3, gap: int = 12) -> Path:
-    """A PNG with one row per query: the query, then its ranked gallery images framed green (match)
-    or red (wrong), written atomically."""
+    """An image (PNG, or JPEG for a .jpg path) with one row per query: the query, then its ranked
+    gallery images framed green (match) or red (wrong), written atomically."""
     root = Path(index["root"])
     query, gallery = records_of(index, "query"), records_of(index, "gallery")
     h, w = size[0] + 2 * border, size[1] + 2 * border
@@ -66,5 +66,5 @@ def draw_lists(index: dict, lists: list[dict[str, Any]], out: str | Path, size: 
             canvas.paste(_tile(root / gallery[g].path, size, MATCH if match else MISMATCH, border), (x, y))
     ImageDraw.Draw(canvas).line([(w + gap // 2, 0), (w + gap // 2, canvas.height)], fill=(180, 180, 180))
     with atomic_file(out) as tmp:
-        canvas.save(tmp, format="PNG")
+        canvas.save(tmp, format="JPEG" if Path(out).suffix.lower() in (".jpg", ".jpeg") else "PNG", quality=80)
     return Path(out)

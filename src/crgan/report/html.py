@@ -59,7 +59,8 @@ def metric_label(metric: str) -> str:
 
 
 def data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+    mime = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
+    return f"data:image/{mime};base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def _float(text: str) -> float | None:
@@ -247,8 +248,9 @@ def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]],
                 found[label] = record.metrics["ranked"]["lists"]
         strips = []
         for label in (m for m in RANKED_METHODS if m in found):
-            png = draw_lists(indexes[tgt], found[label], workdir / f"{src}-{tgt}-{len(strips)}.png")
-            strips.append({"method": label, **image(png, scale=1)})
+            # JPEG: photographs of people compress ten times better than as PNG in a self-contained page
+            jpeg = draw_lists(indexes[tgt], found[label], workdir / f"{src}-{tgt}-{len(strips)}.jpg")
+            strips.append({"method": label, **image(jpeg, scale=1)})
         if strips:
             out.append({"pair": pair_name(src, tgt), "strips": strips})
     return out

@@ -279,10 +279,13 @@ def published_rows(table: int, entry: Published, source: str, target: str, metri
 
 
 def init_text(record: EvaluationRecord) -> str:
-    """How a network started: its backbone's initialisation, after the network a TAUDL run began from."""
+    """How a network started: its backbone's initialisation, after the network a TAUDL or Cluster
+    Contrast run began from."""
     start = record.run.start_run
     if start is None:
         return record.init
+    if start.target is None:  # a source re-id model
+        return f"{start.label} ({record.init})"
     return f"{start.label} {start.source}->{start.target} ({record.init})"
 
 
