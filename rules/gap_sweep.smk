@@ -16,6 +16,8 @@ rule gap_sweep_point:
     conda:
         "../envs/crgan.yaml"
     threads: workflow.cores
+    resources:
+        gpu=GPUS["train"],  # the nested run's jobs share the GPUs this job holds
     params:
         folder=gap_sweep.POINT_DIR,
         cfg=lambda wildcards: shlex.quote(json.dumps(gap_sweep.point_config(config, wildcards.gap))),
@@ -23,7 +25,7 @@ rule gap_sweep_point:
         targets=" ".join(gap_sweep.point_targets(config)),
     shell:
         "mkdir -p {params.folder} && echo {params.cfg} > {params.folder}/config.yaml && "
-        "snakemake --snakefile {params.snakefile} --directory {params.folder} --cores {threads} "
+        "snakemake --snakefile {params.snakefile} --directory {params.folder} --cores {threads} --resources gpu={resources.gpu} "
         "{params.targets} > {log} 2>&1"
 
 
