@@ -193,17 +193,23 @@ def cmd_train_cluster_contrast(args, cfg):
              info.domain, info.details["clusters"], info.final or "none (untrained)")
 
 
-def cmd_eval_reid(args, cfg):
+def _evaluate(args, cfg) -> tuple[Any, dict[str, Any], dict[str, Any], Any]:
+    """``args.model`` tested on ``args.index``'s query/gallery: (its record, the index, the metrics, the device)."""
     from crgan.eval.reid import evaluate_model
     from crgan.models.store import load_network
-    from crgan.records import EvaluationRecord
-    from crgan.runs import Evaluation
 
     runtime.setup(args.threads, 0)
     device = runtime.device(cfg["device"])
     model, info = load_network(args.model, device)
     index = read_json(args.index)
-    metrics = evaluate_model(model, index, cfg, device)
+    return info, index, evaluate_model(model, index, cfg, device), device
+
+
+def cmd_eval_reid(args, cfg):
+    from crgan.records import EvaluationRecord
+    from crgan.runs import Evaluation
+
+    info, index, metrics, device = _evaluate(args, cfg)
     record = EvaluationRecord(Evaluation(info.run, index["domain"]), info.init, index["synthetic"], metrics,
                               runtime.provenance(cfg, args.seed, device))
     write_json(args.out, record.to_dict())
@@ -247,14 +253,8 @@ def cmd_quality(args, cfg):
 
 def cmd_visrank(args, cfg):
     from crgan.eval.ranked_lists import draw_lists
-    from crgan.eval.reid import evaluate_model
-    from crgan.models.store import load_network
 
-    runtime.setup(args.threads, 0)
-    device = runtime.device(cfg["device"])
-    model, info = load_network(args.model, device)
-    index = read_json(args.index)
-    metrics = evaluate_model(model, index, cfg, device)
+    info, index, metrics, _ = _evaluate(args, cfg)
     out = Path(args.out)
     png = draw_lists(index, metrics["ranked"]["lists"], out / f"{index['domain']}_ranked.png")
     write_json(out / f"{index['domain']}_ranked.json", metrics["ranked"])
