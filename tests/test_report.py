@@ -56,14 +56,22 @@ def test_plots_are_svg_with_round_ticks():
 def test_report_tables_hold_the_csv_numbers(smoke_run: Path):
     parser = Cells()
     parser.feed((smoke_run / "results" / "report.html").read_text(encoding="utf-8"))
-    assert sorted(parser.tables) == list(range(1, 8))
+    assert sorted(parser.tables) == list(range(1, 9))
     in_csv = set()
-    for n in range(1, 8):
+    for n in range(1, 9):
         with open(smoke_run / "results" / f"table{n}.csv", newline="") as fh:
             in_csv |= {(n, r["method"], r["source"], r["target"], r["metric"], r["value"], r["paper_value"], r["status"])
                        for r in csv.DictReader(fh)}
     assert set(parser.cells) == in_csv and len(parser.cells) == len(in_csv)
     assert parser.images >= 8  # CR-GAN and SPGAN grids, quality strips
+
+
+def test_report_shows_ranked_lists_of_the_same_queries_for_each_method(smoke_run: Path):
+    page = (smoke_run / "results" / "report.html").read_text(encoding="utf-8")
+    section = page[page.index('id="ranked"'):page.index('id="times"')]
+    for method in ("Direct Transfer", "CR-GAN", "Cluster Contrast", "Target-supervised (upper bound)"):
+        assert f'alt="ranked lists, {method}, Market → Duke"' in section
+    assert section.count("data:image/jpeg;base64,") >= 4 * 8  # four pairs, several methods each
 
 
 def test_report_shows_the_substitute_and_synthetic_labels(smoke_run: Path):
@@ -76,7 +84,7 @@ def test_report_shows_the_substitute_and_synthetic_labels(smoke_run: Path):
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed "
                     "(.ci/run installs them; apt-get install chromium chromium-driver)")
 def test_report_in_headless_chromium(smoke_run: Path):
-    """No console errors, all seven tables, every image decoded; a full-page screenshot is saved."""
+    """No console errors, all eight tables, every image decoded; a full-page screenshot is saved."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (dev extra) is not installed")
     from selenium.webdriver.chrome.service import Service
 
@@ -92,7 +100,7 @@ def test_report_in_headless_chromium(smoke_run: Path):
         driver.get((smoke_run / "results" / "report.html").resolve().as_uri())
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert not errors, errors
-        assert driver.execute_script("return document.querySelectorAll('table.result').length") == 7
+        assert driver.execute_script("return document.querySelectorAll('table.result').length") == 8
         images = driver.execute_script("return [...document.images].map(i => i.complete && i.naturalWidth > 0)")
         assert images and all(images)
         assert driver.execute_script("return document.querySelectorAll('svg.plot').length") >= 4
