@@ -1,6 +1,7 @@
 # Shared names and helpers for all rules. Run identities, their paths and table membership live in
 # the package (crgan.runs, crgan.report.tables); the rules only read them.
 import json
+import os
 import shlex
 import sys
 from pathlib import Path

@@ -15,7 +15,7 @@ rule gap_sweep_point:
         gap=r"[0-9]+\.[0-9]+",
     conda:
         "../envs/crgan.yaml"
-    threads: workflow.cores
+    threads: os.cpu_count() or 1  # Snakemake caps it at --cores; workflow.cores is unset on a cluster
     resources:
         gpu=GPUS["train"],  # the nested run's jobs share the GPUs this job holds
     params:
