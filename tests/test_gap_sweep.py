@@ -55,10 +55,10 @@ def test_sweep_rows_average_the_seeds_of_each_gap(tmp_path: Path):
     pair = ("market1501", "dukemtmc")
     paths = []
     for gap, base in (("0.0", 50.0), ("1.0", 20.0)):
-        for method in gap_sweep.METHODS.values():
+        for evaluation in gap_sweep.evaluations(*pair).values():
             for seed, shift in ((0, 1.0), (1, -1.0)):
-                path = tmp_path / f"results/gap_sweep/gap{gap}" / method(*pair).at(seed).path
-                write_json(path, record(method(*pair), seed, base + shift, base / 2))
+                path = tmp_path / f"results/gap_sweep/gap{gap}" / evaluation.at(seed).path
+                write_json(path, record(evaluation, seed, base + shift, base / 2))
                 paths.append(path)
     rows = gap_sweep.sweep_rows(paths, pair)
     gap_sweep.write_sweep(tmp_path / "sweep.csv", rows)

@@ -12,30 +12,31 @@ import copy
 import re
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from crgan.io import read_json, write_csv
 from crgan.records import EvaluationRecord
-from crgan.runs import Evaluation, Run
+from crgan.report.tables import named_evaluations
+from crgan.runs import Evaluation
 
 #: Where the workflow runs for one gap (``{gap}`` as written in ``gap_sweep.gaps``).
 POINT_DIR = "results/gap_sweep/gap{gap}"
-#: The methods the sweep compares, by the name the report gives them: their evaluation for a pair.
-METHODS: dict[str, Callable[[str, str], Evaluation]] = {
-    "Direct Transfer": lambda src, tgt: Evaluation.of(Run.reid(src), tgt),
-    "Paste (control)": lambda src, tgt: Evaluation.of(Run.control("paste", src, tgt)),
-    "CR-GAN": lambda src, tgt: Evaluation.of(Run.crgan(src, tgt)),
-    "Cluster Contrast": lambda src, tgt: Evaluation.of(Run.cluster_contrast(tgt, "reid", src)),
-    "Target-supervised (upper bound)": lambda src, tgt: Evaluation.of(Run.reid(tgt), tgt),
-}
+#: The methods the sweep compares, by their names in Tables 2 and 8.
+METHODS = ("Direct Transfer", "Paste (control)", "CR-GAN", "Cluster Contrast", "Target-supervised (upper bound)")
 COLUMNS = ["gap", "method", "source", "target", "rank1", "rank1_std", "map", "map_std", "seeds", "data"]
 
 
 def gap_name(gap: float | str) -> str:
     """A gap as its folder writes it: ``0.25`` -> ``0.25``, ``1`` -> ``1.0``."""
     return repr(float(gap))
+
+
+def evaluations(src: str, tgt: str) -> dict[str, Evaluation]:
+    """The sweep's methods and their evaluations for a pair, as the tables define them."""
+    rows = named_evaluations(src, tgt)
+    return {name: rows[name] for name in METHODS}
 
 
 def point_config(cfg: dict[str, Any], gap: float | str) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def point_config(cfg: dict[str, Any], gap: float | str) -> dict[str, Any]:
 def point_targets(cfg: dict[str, Any]) -> list[str]:
     """The evaluation files of one gap's run, relative to its folder (every method, every seed)."""
     src, tgt = cfg["gap_sweep"]["pair"]
-    return [method(src, tgt).at(seed).path for method in METHODS.values() for seed in cfg["seeds"]]
+    return [evaluation.at(seed).path for evaluation in evaluations(src, tgt).values() for seed in cfg["seeds"]]
 
 
 def point_outputs(cfg: dict[str, Any], gap: str = "{gap}") -> list[str]:
@@ -60,7 +61,7 @@ def point_outputs(cfg: dict[str, Any], gap: str = "{gap}") -> list[str]:
 
 def sweep_rows(paths: Iterable[str | Path], pair: tuple[str, str]) -> list[dict[str, Any]]:
     """One row per (gap, method) from the evaluation records of every gap and seed."""
-    labels = {method(*pair).key: name for name, method in METHODS.items()}
+    labels = {evaluation: name for name, evaluation in evaluations(*pair).items()}
     grouped: dict[tuple[float, str], list[EvaluationRecord]] = defaultdict(list)
     for path in paths:
         found = re.search(r"gap_sweep/gap([0-9.]+)/", Path(path).as_posix())

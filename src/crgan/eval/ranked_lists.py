@@ -28,13 +28,14 @@ def choose_queries(num_query: int, count: int, seed: int) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(num_query, size=min(count, num_query), replace=False).tolist())
 
 
-def ranked_lists(dist: torch.Tensor | np.ndarray, queries: list[int], q_pids: np.ndarray, g_pids: np.ndarray,
+def ranked_lists(rows: torch.Tensor | np.ndarray, queries: list[int], q_pids: np.ndarray, g_pids: np.ndarray,
                  q_cams: np.ndarray, g_cams: np.ndarray, top: int) -> list[dict[str, Any]]:
-    """For each query index: its ``top`` closest gallery indices (junk left out) and which match."""
-    dist = dist.detach().cpu().numpy() if isinstance(dist, torch.Tensor) else np.asarray(dist)
+    """For each query index, from its row of gallery distances (``rows[i]`` belongs to ``queries[i]``):
+    its ``top`` closest gallery indices (junk left out) and which match."""
+    rows = rows.detach().cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
     lists = []
-    for q in queries:
-        order = np.argsort(dist[q], kind="stable")
+    for row, q in zip(rows, queries):
+        order = np.argsort(row, kind="stable")
         keep = order[~((g_pids[order] == q_pids[q]) & (g_cams[order] == q_cams[q]))][:top]
         lists.append({"query": int(q), "gallery": keep.tolist(), "match": (g_pids[keep] == q_pids[q]).tolist()})
     return lists

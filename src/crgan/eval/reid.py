@@ -46,11 +46,8 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
         cmc, m_ap = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=eval_cfg["max_rank"])
         if pooling == "gap":  # the report's ranked lists: the same queries for every method on this domain
             queries = choose_queries(len(q_pids), eval_cfg["ranked_queries"], eval_cfg["ranked_seed"])
-            out["ranked"] = {"pooling": pooling, "lists": ranked_lists(dist[queries], list(range(len(queries))),
-                                                                      q_pids[queries], g_pids, q_cams[queries], g_cams,
-                                                                      eval_cfg["ranked_top"])}
-            for item, q in zip(out["ranked"]["lists"], queries):
-                item["query"] = q
+            out["ranked"] = {"pooling": pooling, "lists": ranked_lists(dist[queries], queries, q_pids, g_pids, q_cams,
+                                                                      g_cams, eval_cfg["ranked_top"])}
         out[pooling] = {"rank1": 100 * cmc[0], "rank5": 100 * cmc[min(4, len(cmc) - 1)],
                         "rank10": 100 * cmc[min(9, len(cmc) - 1)], "map": 100 * m_ap,
                         "cmc": [round(100 * float(c), 4) for c in cmc]}

@@ -26,6 +26,7 @@ from crgan.eval.ranked_lists import draw_lists
 from crgan.io import atomic_file, read_json
 from crgan.records import EvaluationRecord
 from crgan.report.plots import line_plot
+from crgan.report.tables import named_evaluations
 from crgan.runs import QUALITY_METHODS, Quality, Run, pair_name, seed_of
 
 TABLE_TITLES = {
@@ -98,7 +99,7 @@ def table_view(number: int, rows: list[dict[str, str]]) -> dict[str, Any]:
         parts = [part for r in rows if r["method"] == method for part in r["notes"].split("; ") if part]
         notes = "; ".join(dict.fromkeys(parts))
         body.append({"method": method, "cells": cells, "status": "reproduced" if "reproduced" in status
-                     else min(status, default="reported-only"), "notes": notes})
+                     else next(iter(status), "reported-only"), "notes": notes})
     backbones = sorted({r["metric_backbone"] for r in rows if r["metric_backbone"]})
     return {"number": number, "title": TABLE_TITLES.get(number, f"Table {number}"),
             "pairs": [pair_name(*p) for p in pairs], "metrics": [(m, metric_label(m)) for m in metrics],
@@ -223,29 +224,18 @@ RANKED_METHODS = ("Direct Transfer", "AdaBN (control)", "Paste (control)", "CR-G
                   "Cluster Contrast", "CR-GAN+Cluster Contrast", "Target-supervised (upper bound)")
 
 
-def ranked_label(record: EvaluationRecord) -> str:
-    """An evaluation's name among the ranked lists (a model tested on its own domain is the upper bound)."""
-    if record.run.method == "reid" and record.evaluation.test == record.run.source:
-        return "Target-supervised (upper bound)"
-    return record.evaluation.label
-
-
 def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]], indexes: dict[str, dict],
                   workdir: Path) -> list[dict[str, Any]]:
     """Per pair, the first seed's ranked lists of each method of RANKED_METHODS (the same queries for
     every method), drawn from the target's images."""
     seed = min((r.run.seed for r in records), default=None)
+    by_evaluation = {r.evaluation.key: r for r in records if r.run.seed == seed and "ranked" in r.metrics}
     out = []
     for src, tgt in pairs:
         if tgt not in indexes:
             continue
-        found = {}
-        for record in records:
-            label = ranked_label(record)
-            if (record.run.seed == seed and record.evaluation.test == tgt and label in RANKED_METHODS
-                    and record.run.source in (src, tgt, None) and "ranked" in record.metrics
-                    and (label == "Target-supervised (upper bound)") == (record.run.source == tgt)):
-                found[label] = record.metrics["ranked"]["lists"]
+        found = {name: by_evaluation[evaluation].metrics["ranked"]["lists"]
+                 for name, evaluation in named_evaluations(src, tgt).items() if evaluation in by_evaluation}
         strips = []
         for label in (m for m in RANKED_METHODS if m in found):
             # JPEG: photographs of people compress ten times better than as PNG in a self-contained page

@@ -189,18 +189,18 @@ def table8_entries(src: str, tgt: str) -> list[Entry]:
     """Table 8 (beyond the paper): the paper's best rows against Cluster Contrast from the source model
     and from CR-GAN's fine-tuned network, the untrained floor, and published real-data references."""
     ours = comparison_methods(src, tgt)
+    reference = {row.method: row for row in table2_entries(src, tgt)}
     cluster = {start: Evaluation.of(Run.cluster_contrast(tgt, start, None if start == "untrained" else src))
                for start in ("untrained", "reid", "crgan")}
     return [
-        Ours("Direct Transfer", Evaluation.of(Run.reid(src), tgt), "gap", "the source model tested on the target"),
+        reference["Direct Transfer"],
         Ours("Untrained network (floor)", cluster["untrained"], "gap",
              "not in the paper: Cluster Contrast's network as initialised, no training"),
         ours["CR-GAN+LMP"], ours["TAUDL"], ours["CR-GAN+TAUDL"],
         Ours("Cluster Contrast", cluster["reid"], "gap", f"{CLUSTER_NOTE}; started from the {src} source model"),
         Ours("CR-GAN+Cluster Contrast", cluster["crgan"], "gap",
              f"{CLUSTER_NOTE}; started from the CR-GAN fine-tuned network"),
-        Ours("Target-supervised (upper bound)", Evaluation.of(Run.reid(tgt), tgt), "gap",
-             f"not in the paper: trained with {tgt} labels"),
+        reference["Target-supervised (upper bound)"],
         *[Published(method, values[(src, tgt)], source) for (method, source), values in PUBLISHED.items()
           if (src, tgt) in values],
     ]
@@ -217,6 +217,14 @@ def entries(table: int, src: str, tgt: str) -> list[Entry]:
     if table == 8:
         return table8_entries(src, tgt)
     return comparison_entries(table, src, tgt)
+
+
+def named_evaluations(src: str, tgt: str) -> dict[str, Evaluation]:
+    """Every re-id row with GAP features of the tables for a pair, by its name in the tables: the one
+    place that says which evaluation "CR-GAN" or "Cluster Contrast" is (the sweep and the report's
+    ranked lists read it)."""
+    return {row.method: row.evaluation for table in (2, 5, 6, 8) for row in entries(table, src, tgt)
+            if isinstance(row, Ours) and row.pooling == "gap"}
 
 
 def layout(table: int, cfg: dict[str, Any]) -> list[tuple[str, str, list[Entry]]]:

@@ -131,9 +131,8 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
     model.to(device)
     if start is None:
         run, total = Run.cluster_contrast(target["domain"], "untrained", seed=seed), 0
-    else:
-        start_name = "reid" if start.method == "reid" else "crgan"
-        run, total = Run.cluster_contrast(target["domain"], start_name, start.source, seed), cc_cfg["epochs"]
+    else:  # start_network admits only re-id and CR-GAN networks: their method is the start's name
+        run, total = Run.cluster_contrast(target["domain"], start.method, start.source, seed), cc_cfg["epochs"]
     records = records_of(target, "train")
     plain = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"])
     augmented = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True,
