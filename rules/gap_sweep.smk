@@ -25,8 +25,9 @@ rule gap_sweep_point:
         targets=" ".join(gap_sweep.point_targets(config)),
     shell:
         "mkdir -p {params.folder} && echo {params.cfg} > {params.folder}/config.yaml && "
-        "snakemake --snakefile {params.snakefile} --directory {params.folder} --cores {threads} --resources gpu={resources.gpu} "
-        "{params.targets} > {log} 2>&1"
+        # the targets come first: --resources takes every word after it
+        "snakemake {params.targets} --snakefile {params.snakefile} --directory {params.folder} --cores {threads} "
+        "--resources gpu={resources.gpu} > {log} 2>&1"
 
 
 rule gap_sweep:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
+import subprocess
 from pathlib import Path
 
-from conftest import REPO, run_snakemake, smoke_workdir
+from conftest import REPO, run_snakemake, smoke_workdir, snakemake_command
 
 from crgan import gap_sweep
 from crgan.config import load
@@ -31,15 +33,21 @@ def test_the_sweep_plans_one_workflow_run_per_gap(tmp_path: Path):
 
 
 def test_each_gap_runs_only_the_compared_methods(tmp_path: Path):
-    config = smoke_config()
-    point = tmp_path / "gap0.25"
-    point.mkdir()
-    (point / "config.yaml").write_text(json.dumps(gap_sweep.point_config(config, "0.25")))
-    assert gap_sweep.point_config(config, "0.25")["synthetic"]["context_gap"] == 0.25
-    proc = run_snakemake(point, "-n", "--snakefile", str(REPO / "Snakefile"), "--cores", "1",
-                         *gap_sweep.point_targets(config))
+    """The gap_sweep_point rule's own shell command, run with the nested Snakemake in dry-run mode:
+    its arguments parse and it plans just the compared methods' jobs at that gap."""
+    work = smoke_workdir(tmp_path)
+    proc = run_snakemake(work, "results/gap_sweep.csv", "-n", "-p", "--cores", "1", "--configfile", "presets/smoke.yaml")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    plan = proc.stdout + proc.stderr
+    point = next(line.split(":", 1)[1].strip() for line in (proc.stdout + proc.stderr).splitlines()
+                 if "mkdir -p results/gap_sweep/gap0.25 " in line)
+    (work / "logs/gap_sweep").mkdir(parents=True)  # Snakemake makes a job's log folder before its command runs
+    assert point.count(" snakemake ") == 1
+    command, env = snakemake_command("-n")
+    nested = subprocess.run(point.replace(" snakemake ", f" {shlex.join(command)} "), shell=True, cwd=work, env=env,
+                            capture_output=True, text=True, timeout=900)
+    plan = (work / "logs/gap_sweep/gap0.25.log").read_text()
+    assert nested.returncode == 0, plan[-2000:]
+    assert json.loads((work / "results/gap_sweep/gap0.25/config.yaml").read_text())["synthetic"]["context_gap"] == 0.25
     for needed in ("rule train_crgan", "rule finetune_paste", "rule train_cluster_contrast", "rule train_reid"):
         assert needed in plan
     for not_needed in ("rule train_spgan", "rule train_taudl", "cuhk03", "wo_id", "rule table", "rule quality"):
