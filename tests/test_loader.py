@@ -5,7 +5,15 @@ import torch
 from conftest import CPU
 
 from crgan.data.datasets import load_dataset, records_of
-from crgan.data.loader import MaskedImages, ReidImages, StepBatches, step_generator, uniform_batches, uniform_draw
+from crgan.data.loader import (
+    DecodedImages,
+    MaskedImages,
+    ReidImages,
+    StepBatches,
+    step_generator,
+    uniform_batches,
+    uniform_draw,
+)
 
 
 def masked(synthetic_domain, train: bool = True) -> MaskedImages:
@@ -55,3 +63,24 @@ def test_random_erasing_blanks_a_patch_with_the_mean(synthetic_domain):
     plain = ReidImages(index["root"], records, 32, 16, train=True, erasing=0.0)[(0, 5)][0]
     blank = (erased == 0).all(0)  # the ImageNet mean is 0 after normalising, in every channel
     assert blank.sum() >= 0.02 * blank.numel() and not (plain == 0).all(0).any()
+
+
+def test_kept_images_are_the_decoded_ones_and_the_budget_holds(synthetic_domain):
+    index = load_dataset("market1501", synthetic_domain("market1501"))
+    records = records_of(index, "train")
+    kept = ReidImages(index["root"], records, 32, 16, train=True, erasing=0.5)
+    first = [kept[(i, 11)][0] for i in range(4)]
+    assert len(kept.decoded.items) == 4
+    again = [kept[(i, 11)][0] for i in range(4)]  # from memory now
+    none_kept = ReidImages(index["root"], records, 32, 16, train=True, erasing=0.5)
+    none_kept.decoded = DecodedImages(budget_mb=0)
+    decoded = [none_kept[(i, 11)][0] for i in range(4)]
+    assert not none_kept.decoded.items
+    for a, b, c in zip(first, again, decoded):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    gan_images = masked(synthetic_domain)
+    gan_images.decoded = DecodedImages(budget_mb=2 * 4 * 32 * 16 / 2 ** 20)  # room for two items
+    for i in range(3):
+        gan_images[i]
+    assert sorted(gan_images.decoded.items) == [0, 1] and gan_images.decoded.used == 2 * 4 * 32 * 16
+    assert torch.equal(gan_images[(2, 3)][0], masked(synthetic_domain)[(2, 3)][0])
