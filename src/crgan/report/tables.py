@@ -166,7 +166,10 @@ def comparison_entries(table: int, src: str, tgt: str) -> list[Entry]:
     direct = [Ours("Direct Transfer", Evaluation.of(Run.reid(src), tgt), "gap",
                    "not in the paper's Table 7: the source model tested on the target")] if table == 7 else []
     floor = [ours["Untrained network (floor)"]] if table in (6, 7) else []
-    return direct + floor + [ours[m] if m in COMPARISONS[table] else Quoted(m) for m in methods]
+    reported = {(method, (source, target)) for (t, method, source, target, _) in paper_values() if t == table}
+    # a method the paper does not report on this pair is not run for it either (Table 7: SPGAN from CUHK03 to Duke)
+    return direct + floor + [ours[m] if m in COMPARISONS[table] and (m, (src, tgt)) in reported else Quoted(m)
+                             for m in methods]
 
 
 #: Table 8's real-data references (mAP, rank-1), verified against their sources, by (source, target).
@@ -269,6 +272,8 @@ def reported_rows(table: int, method: str, source: str, target: str, metrics: It
     """Rows quoting the paper for a method we do not run: no value of ours, the paper's note."""
     found = {r["metric"]: r for r in paper_rows() if (int(r["table"]), r["method"], r["source"], r["target"])
              == (table, method, source, target)}
+    if not found:  # the paper has the method but not on this pair: an empty row that says so
+        found = {m: {"value": "", "group": "", "note": "the paper reports none for this pair"} for m in metrics}
     return [{"table": table, "method": method, "source": source, "target": target, "metric": m,
              "value": "", "std": "", "paper_value": found[m]["value"], "data": "", "seeds": "", "init": "",
              "metric_backbone": "", "status": "reported-only",

@@ -99,12 +99,14 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
             xg = g(xs, xt_masked)[0]
         loss_d = lsgan_d_loss(d(xt), d(xg))
         optimise(opt_d, loss_d, f"CR-GAN domain discriminator ({variant}), iteration {it + 1}")
+        d.requires_grad_(False)  # G's steps need no gradient of D's weights: the same G update, less work
         for _ in range(g_updates(it, total)):
             xg, loss_con = blend_context_loss(*g.render(xs, xt_masked), xs, xt, ms)
             parts = {"adv": lsgan_g_loss(d(xg)), "id": F.cross_entropy(did(to_reid_input(xg)), ys),
                      "cam": F.cross_entropy(dcam(xg), ct), "con": loss_con}
             loss_g = weighted_total(parts, weights)
             optimise(opt_g, loss_g, f"CR-GAN generator ({variant}), iteration {it + 1}")
+        d.requires_grad_(True)
         return {"iteration": it + 1, "loss_d": round(loss_d.item(), 5), "loss_g": round(loss_g.item(), 5),
                 **{f"loss_{k}": round(v.item(), 5) for k, v in parts.items()},
                 "lr": f"{crgan_cfg['lr'] * lr_factor(it, total):.3g}"}
