@@ -269,17 +269,20 @@ def summary_row(table: int, method: str, source: str, target: str, metric: str, 
 
 
 def reported_rows(table: int, method: str, source: str, target: str, metrics: Iterable[str]) -> list[dict]:
-    """Rows quoting the paper for a method we do not run: no value of ours, the paper's note."""
+    """Rows quoting the paper for a method we do not run: no value of ours, the paper's note. A method
+    the paper gives on other pairs only gets empty rows that say so."""
     found = {r["metric"]: r for r in paper_rows() if (int(r["table"]), r["method"], r["source"], r["target"])
              == (table, method, source, target)}
-    if not found:  # the paper has the method but not on this pair: an empty row that says so
-        found = {m: {"value": "", "group": "", "note": "the paper reports none for this pair"} for m in metrics}
+    notes = {m: "; ".join(x for x in (r["group"], "not run here: quoted from the paper", r["note"]) if x)
+             for m, r in found.items()} or dict.fromkeys(metrics, NOT_REPORTED)
     return [{"table": table, "method": method, "source": source, "target": target, "metric": m,
-             "value": "", "std": "", "paper_value": found[m]["value"], "data": "", "seeds": "", "init": "",
-             "metric_backbone": "", "status": "reported-only",
-             "notes": "; ".join(x for x in (found[m]["group"], "not run here: quoted from the paper",
-                                            found[m]["note"]) if x)}
-            for m in metrics if m in found]
+             "value": "", "std": "", "paper_value": found[m]["value"] if m in found else "", "data": "", "seeds": "",
+             "init": "", "metric_backbone": "", "status": "reported-only", "notes": notes[m]}
+            for m in metrics if m in notes]
+
+
+#: The note of a method's row on a pair the paper does not report it on (Table 7: SPGAN from CUHK03 to Duke).
+NOT_REPORTED = "not run here: the paper reports none for this pair"
 
 
 def published_rows(table: int, entry: Published, source: str, target: str, metrics: Iterable[str]) -> list[dict]:
