@@ -226,7 +226,7 @@ def named_evaluations(src: str, tgt: str) -> dict[str, Evaluation]:
     """Every re-id row with GAP features of the tables for a pair, by its name in the tables: the one
     place that says which evaluation "CR-GAN" or "Cluster Contrast" is (the sweep and the report's
     ranked lists read it)."""
-    return {row.method: row.evaluation for table in (2, 5, 6, 8) for row in entries(table, src, tgt)
+    return {row.method: row.evaluation for table in (2, 5, 6, 7, 8) for row in entries(table, src, tgt)
             if isinstance(row, Ours) and row.pooling == "gap"}
 
 
