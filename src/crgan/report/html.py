@@ -99,7 +99,7 @@ def table_view(number: int, rows: list[dict[str, str]]) -> dict[str, Any]:
         parts = [part for r in rows if r["method"] == method for part in r["notes"].split("; ") if part]
         notes = "; ".join(dict.fromkeys(parts))
         body.append({"method": method, "cells": cells, "status": "reproduced" if "reproduced" in status
-                     else next(iter(status), "reported-only"), "notes": notes})
+                     else min(status, default="reported-only"), "notes": notes})  # min: the same pick every run
     backbones = sorted({r["metric_backbone"] for r in rows if r["metric_backbone"]})
     return {"number": number, "title": TABLE_TITLES.get(number, f"Table {number}"),
             "pairs": [pair_name(*p) for p in pairs], "metrics": [(m, metric_label(m)) for m in metrics],

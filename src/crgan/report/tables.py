@@ -268,6 +268,10 @@ def summary_row(table: int, method: str, source: str, target: str, metric: str, 
             "status": "reproduced", "notes": notes}
 
 
+#: The note of a method's row on a pair the paper does not report it on (Table 7: SPGAN from CUHK03 to Duke).
+NOT_REPORTED = "not run here: the paper reports none for this pair"
+
+
 def reported_rows(table: int, method: str, source: str, target: str, metrics: Iterable[str]) -> list[dict]:
     """Rows quoting the paper for a method we do not run: no value of ours, the paper's note. A method
     the paper gives on other pairs only gets empty rows that say so."""
@@ -279,10 +283,6 @@ def reported_rows(table: int, method: str, source: str, target: str, metrics: It
              "value": "", "std": "", "paper_value": found[m]["value"] if m in found else "", "data": "", "seeds": "",
              "init": "", "metric_backbone": "", "status": "reported-only", "notes": notes[m]}
             for m in metrics if m in notes]
-
-
-#: The note of a method's row on a pair the paper does not report it on (Table 7: SPGAN from CUHK03 to Duke).
-NOT_REPORTED = "not run here: the paper reports none for this pair"
 
 
 def published_rows(table: int, entry: Published, source: str, target: str, metrics: Iterable[str]) -> list[dict]:
