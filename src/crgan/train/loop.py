@@ -13,9 +13,10 @@ from is tracked (the global torch generator always is).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,20 @@ def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None
     loss.backward()
     w.average_gradients(p for group in opt.param_groups for p in group["params"])
     opt.step()
+
+
+@contextlib.contextmanager
+def frozen(*nets: nn.Module) -> Iterator[None]:
+    """The block's forward and backward passes take no gradient of ``nets``' weights (a generator's
+    step through its discriminators): the same update of the others, without work the next
+    discriminator step would throw away. Frozen before the forward pass, as autograd decides there."""
+    for net in nets:
+        net.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for net in nets:
+            net.requires_grad_(True)
 
 
 class StopOnSigterm:

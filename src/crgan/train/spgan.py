@@ -33,7 +33,7 @@ from crgan.models.sianet import SiaNet, contrastive_loss
 from crgan.models.store import load_translator
 from crgan.records import GeneratorInfo
 from crgan.runs import Run
-from crgan.train.loop import TrainingLoop, optimise
+from crgan.train.loop import TrainingLoop, frozen, optimise
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss
 from crgan.train.schedule import lr_factor
 
@@ -146,13 +146,10 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
         xs = world.shard(src_batches(it)[0])[0].to(device, non_blocking=True)
         xt = world.shard(tgt_batches(it)[0])[0].to(device, non_blocking=True)
         use_sia = it >= spgan_cfg["sia_start"] and weights["sia"] > 0
-        parts, fake_t, fake_s = spgan_generator_losses(nets, xs, xt, use_sia, spgan_cfg["margin"])
-        loss_g = parts["adv"] + sum(weights[k] * v for k, v in parts.items() if k != "adv")
-        for net in (d_t, d_s, sia):
-            net.requires_grad_(False)
-        optimise(opts["gen"], loss_g, f"SPGAN generators, iteration {it + 1}")
-        for net in (d_t, d_s, sia):
-            net.requires_grad_(True)
+        with frozen(d_t, d_s, sia):
+            parts, fake_t, fake_s = spgan_generator_losses(nets, xs, xt, use_sia, spgan_cfg["margin"])
+            loss_g = parts["adv"] + sum(weights[k] * v for k, v in parts.items() if k != "adv")
+            optimise(opts["gen"], loss_g, f"SPGAN generators, iteration {it + 1}")
         # discriminators, on pooled fakes
         loss_d = (lsgan_d_loss(d_t(xt), d_t(pools["t"].query(fake_t)))
                   + lsgan_d_loss(d_s(xs), d_s(pools["s"].query(fake_s))))
