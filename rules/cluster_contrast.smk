@@ -6,11 +6,11 @@
 rule train_cluster_contrast:
     """Cluster Contrast on {target}: DBSCAN pseudo-labels on k-reciprocal distances, a cluster memory."""
     input:
-        index="results/data/{target}.json",
+        index=INDEX("{target}"),
         init=start_network("cluster_contrast"),
     output:
-        model=f"{RUN['cluster_contrast']}/model.pt",
-        curve=f"{RUN['cluster_contrast']}/model.pt.log.csv",
+        model=NETWORK["cluster_contrast"],
+        curve=f"{NETWORK['cluster_contrast']}.log.csv",
     log:
         "logs/train_cluster_contrast/{target}_{start}_seed{seed}.log",
     benchmark:
@@ -23,19 +23,7 @@ rule train_cluster_contrast:
         gpu=ONE_GPU,
     params:
         cfg=cfg("cluster_contrast", "reid", "data", "eval", "device"),
-        init=lambda wildcards, input: f"--init {input.init}" if input.init else "",
+        init=start_option,
     shell:
         "crgan train-cluster-contrast --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--index {input.index} {params.init} --out {output.model} > {log} 2>&1"
-
-
-use rule eval_reid as eval_cluster_contrast with:
-    input:
-        model=f"{RUN['cluster_contrast']}/model.pt",
-        index="results/data/{target}.json",
-    output:
-        runs.EVAL_FILES["cluster_contrast"],
-    log:
-        "logs/eval_cluster_contrast/{target}_{start}_seed{seed}.log",
-    benchmark:
-        "benchmarks/eval_cluster_contrast/{target}_{start}_seed{seed}.tsv"

@@ -1,5 +1,5 @@
-# Shared names and helpers for all rules. Run identities, their paths and table membership live in
-# the package (crgan.runs, crgan.report.tables); the rules only read them.
+# Shared names and helpers for all rules. Methods (crgan.methods), run identities and their paths
+# (crgan.runs) and the tables' rows (crgan.plan) live in the package; the rules only read them.
 import json
 import os
 import shlex
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from crgan import gap_sweep, runs
-from crgan.report import tables
+from crgan import gap_sweep, plan, runs
+from crgan.methods import METHODS
 
 SEEDS = config["seeds"]
 SYNTHETIC = config["data"]["source"] == "synthetic"
@@ -19,7 +19,11 @@ GPUS = config["gpus"]  # Snakemake's `gpu` resource per job kind (the Slurm prof
 # per GPU); the other jobs use one GPU whatever gpus.train says.
 TRAIN_LAUNCHER = f"torchrun --standalone --nproc_per_node {GPUS['train']} -m crgan.cli" if GPUS["train"] > 1 else "crgan"
 ONE_GPU = min(GPUS["train"], 1)
-RUN = runs.RUN_DIRS  # output folder of each method's runs, with wildcards
+RUN = {key: method.run_dir for key, method in METHODS.items()}  # each method's run folder, with wildcards
+NETWORK = {key: method.network for key, method in METHODS.items()}  # the network file a run ends with
+GENERATOR = {key: method.generator for key, method in METHODS.items() if method.generator}
+INDEX = runs.index_file  # a domain's index file: INDEX("{source}")
+MASKS = runs.masks_dir  # a domain's mask folder
 
 
 # Rules call the `crgan` command. Without --use-conda, use the one installed beside the Python that
@@ -48,12 +52,23 @@ def dataset_input(wildcards):
 def gan_inputs(wildcards):
     """What CR-GAN's training and fine-tuning read: both indexes and mask folders, and Did."""
     return {
-        "source_index": f"results/data/{wildcards.source}.json",
-        "target_index": f"results/data/{wildcards.target}.json",
-        "source_masks": f"results/masks/{wildcards.source}",
-        "target_masks": f"results/masks/{wildcards.target}",
-        "did": runs.Run.reid(wildcards.source, int(wildcards.seed)).network,
+        "source_index": INDEX(wildcards.source),
+        "target_index": INDEX(wildcards.target),
+        "source_masks": MASKS(wildcards.source),
+        "target_masks": MASKS(wildcards.target),
+        "did": source_model(wildcards),
     }
+
+
+def source_model(wildcards):
+    """The source re-id model of a pair's seed (Did)."""
+    return runs.Run.reid(wildcards.source, int(wildcards.seed)).network
+
+
+def evaluation_log(method, folder):
+    """A flat log or benchmark file name of a method's evaluation (one folder per rule, as every rule)."""
+    name = Path(METHODS[method].eval_file).relative_to(Path(METHODS[method].eval_file).parents[-4])
+    return f"{folder}/eval_{method}/{'_'.join(name.with_suffix('').parts)}"
 
 
 def start_network(method):
@@ -67,14 +82,19 @@ def start_network(method):
     return network
 
 
+def start_option(wildcards, input):
+    """A started run's command-line start: --init FILE, --untrained, or nothing (the plain backbone)."""
+    return f"--init {input.init}" if input.init else "--untrained" if wildcards.start == "untrained" else ""
+
+
 def quality_inputs(wildcards):
     """Indexes, target masks, the substitute feature network (the target's re-id model, used only
     when ImageNet weights are absent) and the method's generator (none for the data itself)."""
     seed = int(wildcards.seed)
     inputs = {
-        "source_index": f"results/data/{wildcards.source}.json",
-        "target_index": f"results/data/{wildcards.target}.json",
-        "target_masks": f"results/masks/{wildcards.target}",
+        "source_index": INDEX(wildcards.source),
+        "target_index": INDEX(wildcards.target),
+        "target_masks": MASKS(wildcards.target),
         "substitute": runs.Run.reid(wildcards.target, seed).network,
     }
     generator_run = runs.Quality(wildcards.method, wildcards.source, wildcards.target, seed).generator_run
@@ -85,12 +105,12 @@ def quality_inputs(wildcards):
 
 def all_table_inputs():
     """Every evaluation and image-quality result of every table."""
-    return sorted({f for n in tables.TABLES for f in tables.table_inputs(n, config)})
+    return sorted({f for n in plan.TABLES for f in plan.table_inputs(n, config)})
 
 
 def report_inputs(wildcards):
     """Every table and the claims, and the evaluations, training logs, grids and quality figures behind them."""
-    inputs = {n: tables.table_inputs(n, config) for n in sorted(tables.TABLES)}
+    inputs = {n: plan.table_inputs(n, config) for n in sorted(plan.TABLES)}
     files = {f for paths in inputs.values() for f in paths}
     evals = sorted(f for f in files if runs.Evaluation.from_path(f))
     quality = sorted(runs.Quality.from_path(f).figure for f in files if runs.Quality.from_path(f))
@@ -101,5 +121,7 @@ def report_inputs(wildcards):
         "evals": evals,
         "figures": [f for f in logs if f.endswith(".png")] + quality,
         "curves": [f for f in logs if f.endswith(".csv")],
-        "indexes": sorted({f"results/data/{runs.Evaluation.from_path(e).test}.json" for e in evals}),
+        "indexes": sorted({INDEX(runs.Evaluation.from_path(e).test) for e in evals}),
+        # the domain-gap sweep is its own target; the report shows it only when asked to (and then builds it)
+        "gap_sweep": ["results/gap_sweep.csv"] if config["gap_sweep"]["in_report"] else [],
     }

@@ -8,8 +8,8 @@ rule finetune_paste:
     input:
         unpack(gan_inputs),
     output:
-        model=f"{RUN['paste']}/reid.pt",
-        curve=f"{RUN['paste']}/reid.pt.log.csv",
+        model=NETWORK["paste"],
+        curve=f"{NETWORK['paste']}.log.csv",
     log:
         "logs/finetune_paste/{source}-{target}_seed{seed}.log",
     benchmark:
@@ -32,11 +32,11 @@ rule finetune_paste:
 rule adapt_bn:
     """The {source} model with BatchNorm statistics re-estimated on {target}'s training images."""
     input:
-        did=lambda wildcards: runs.Run.reid(wildcards.source, int(wildcards.seed)).network,
-        target_index="results/data/{target}.json",
+        did=source_model,
+        target_index=INDEX("{target}"),
     output:
-        model=f"{RUN['adabn']}/reid.pt",
-        curve=f"{RUN['adabn']}/reid.pt.log.csv",
+        model=NETWORK["adabn"],
+        curve=f"{NETWORK['adabn']}.log.csv",
     log:
         "logs/adapt_bn/{source}-{target}_seed{seed}.log",
     benchmark:
@@ -51,27 +51,3 @@ rule adapt_bn:
     shell:
         "crgan adapt-bn --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--did {input.did} --target-index {input.target_index} --out {output.model} > {log} 2>&1"
-
-
-use rule eval_reid as eval_paste with:
-    input:
-        model=f"{RUN['paste']}/reid.pt",
-        index="results/data/{target}.json",
-    output:
-        runs.EVAL_FILES["paste"],
-    log:
-        "logs/eval_paste/{source}-{target}_seed{seed}.log",
-    benchmark:
-        "benchmarks/eval_paste/{source}-{target}_seed{seed}.tsv"
-
-
-use rule eval_reid as eval_adabn with:
-    input:
-        model=f"{RUN['adabn']}/reid.pt",
-        index="results/data/{target}.json",
-    output:
-        runs.EVAL_FILES["adabn"],
-    log:
-        "logs/eval_adabn/{source}-{target}_seed{seed}.log",
-    benchmark:
-        "benchmarks/eval_adabn/{source}-{target}_seed{seed}.tsv"

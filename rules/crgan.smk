@@ -8,10 +8,10 @@ rule train_crgan:
     input:
         unpack(gan_inputs),
     output:
-        g=f"{RUN['crgan']}/G.pt",
-        curve=f"{RUN['crgan']}/G.pt.loss.csv",
+        g=GENERATOR["crgan"],
+        curve=f"{GENERATOR['crgan']}.loss.csv",
         grid=report(
-            f"{RUN['crgan']}/G.pt.grid.png",
+            f"{GENERATOR['crgan']}.grid.png",
             caption="captions/grid.rst",
             category="CR-GAN samples",
             subcategory="{source}-{target}",
@@ -40,10 +40,10 @@ rule finetune_crgan:
     """Did fine-tuned on XG = G(XS, X'T) rendered on the fly, with XS's identity labels."""
     input:
         unpack(gan_inputs),
-        generator=f"{RUN['crgan']}/G.pt",
+        generator=GENERATOR["crgan"],
     output:
-        model=f"{RUN['crgan']}/reid.pt",
-        curve=f"{RUN['crgan']}/reid.pt.log.csv",
+        model=NETWORK["crgan"],
+        curve=f"{NETWORK['crgan']}.log.csv",
     log:
         "logs/finetune_crgan/{source}-{target}_{variant}_seed{seed}.log",
     benchmark:
@@ -61,15 +61,3 @@ rule finetune_crgan:
         "--generator {input.generator} --source-index {input.source_index} --target-index {input.target_index} "
         "--source-masks {input.source_masks} --target-masks {input.target_masks} --did {input.did} "
         "--out {output.model} > {log} 2>&1"
-
-
-use rule eval_reid as eval_crgan with:
-    input:
-        model=f"{RUN['crgan']}/reid.pt",
-        index="results/data/{target}.json",
-    output:
-        runs.EVAL_FILES["crgan"],
-    log:
-        "logs/eval_crgan/{source}-{target}_{variant}_seed{seed}.log",
-    benchmark:
-        "benchmarks/eval_crgan/{source}-{target}_{variant}_seed{seed}.tsv"

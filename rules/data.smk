@@ -23,7 +23,7 @@ rule index:
     input:
         dataset_input,
     output:
-        "results/data/{domain}.json",
+        INDEX(),
     log:
         "logs/index/{domain}.log",
     benchmark:

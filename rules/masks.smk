@@ -4,9 +4,9 @@
 rule masks:
     """One person mask per image (ground truth, segmentation model or folder) and a summary."""
     input:
-        index="results/data/{domain}.json",
+        index=INDEX(),
     output:
-        directory("results/masks/{domain}"),
+        directory(MASKS()),
     log:
         "logs/masks/{domain}.log",
     benchmark:

@@ -5,13 +5,13 @@
 rule train_spgan:
     """SPGAN {source}->{target}: generators G, F, PatchGAN discriminators and the SiaNet."""
     input:
-        source_index="results/data/{source}.json",
-        target_index="results/data/{target}.json",
+        source_index=INDEX("{source}"),
+        target_index=INDEX("{target}"),
     output:
-        g=f"{RUN['spgan']}/G.pt",
-        curve=f"{RUN['spgan']}/G.pt.loss.csv",
+        g=GENERATOR["spgan"],
+        curve=f"{GENERATOR['spgan']}.loss.csv",
         grid=report(
-            f"{RUN['spgan']}/G.pt.grid.png",
+            f"{GENERATOR['spgan']}.grid.png",
             caption="captions/grid.rst",
             category="SPGAN samples",
             subcategory="{source}-{target}",
@@ -37,8 +37,8 @@ rule train_spgan:
 rule translate_spgan:
     """The {source} training set rendered in {target}'s style by G, stored once, with its index."""
     input:
-        generator=f"{RUN['spgan']}/G.pt",
-        source_index="results/data/{source}.json",
+        generator=GENERATOR["spgan"],
+        source_index=INDEX("{source}"),
     output:
         directory(f"{RUN['spgan']}/translated"),
     log:
@@ -61,10 +61,10 @@ rule finetune_spgan:
     """The {source} model fine-tuned on the translated images with the source identity labels."""
     input:
         translated=f"{RUN['spgan']}/translated",
-        did=lambda wildcards: runs.Run.reid(wildcards.source, int(wildcards.seed)).network,
+        did=source_model,
     output:
-        model=f"{RUN['spgan']}/reid.pt",
-        curve=f"{RUN['spgan']}/reid.pt.log.csv",
+        model=NETWORK["spgan"],
+        curve=f"{NETWORK['spgan']}.log.csv",
     log:
         "logs/finetune_spgan/{source}-{target}_seed{seed}.log",
     benchmark:
@@ -80,15 +80,3 @@ rule finetune_spgan:
     shell:
         "crgan finetune-translated --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--translated {input.translated} --did {input.did} --out {output.model} > {log} 2>&1"
-
-
-use rule eval_reid as eval_spgan with:
-    input:
-        model=f"{RUN['spgan']}/reid.pt",
-        index="results/data/{target}.json",
-    output:
-        runs.EVAL_FILES["spgan"],
-    log:
-        "logs/eval_spgan/{source}-{target}_seed{seed}.log",
-    benchmark:
-        "benchmarks/eval_spgan/{source}-{target}_seed{seed}.tsv"

@@ -1,18 +1,18 @@
 # Result tables: our numbers beside the paper's (results/tableN.csv). Which results each table is
-# built from: crgan.report.tables.layout. The paper's claims judged from them: results/claims.csv.
+# built from: crgan.plan. The paper's claims judged from them: results/claims.csv.
 
 
 rule table:
     """Table {n}: our values beside the paper's, one row per method, pair and metric."""
     input:
-        lambda wildcards: tables.table_inputs(int(wildcards.n), config),
+        lambda wildcards: plan.table_inputs(int(wildcards.n), config),
     output:
         table=report("results/table{n}.csv", caption="captions/table.rst", category="Tables"),
         provenance="results/table{n}.csv.provenance.json",
     log:
         "logs/tables/table{n}.log",
     wildcard_constraints:
-        n="|".join(map(str, tables.TABLES)),
+        n="|".join(map(str, plan.TABLES)),
     conda:
         "../envs/crgan.yaml"
     params:
@@ -24,7 +24,7 @@ rule table:
 rule claims:
     """results/claims.csv: each of the paper's qualitative claims judged from our per-seed results."""
     input:
-        tables=expand("results/table{n}.csv", n=sorted(tables.TABLES)),
+        tables=expand("results/table{n}.csv", n=sorted(plan.TABLES)),
         records=lambda wildcards: all_table_inputs(),
     output:
         report("results/claims.csv", caption="captions/claims.rst", category="Tables"),

@@ -6,11 +6,11 @@
 rule train_taudl:
     """TAUDL on {target}: per-camera tracklet heads and cross-camera tracklet association."""
     input:
-        index="results/data/{target}.json",
+        index=INDEX("{target}"),
         init=start_network("taudl"),
     output:
-        model=f"{RUN['taudl']}/model.pt",
-        curve=f"{RUN['taudl']}/model.pt.log.csv",
+        model=NETWORK["taudl"],
+        curve=f"{NETWORK['taudl']}.log.csv",
     log:
         "logs/train_taudl/{target}_{start}_seed{seed}.log",
     benchmark:
@@ -23,21 +23,7 @@ rule train_taudl:
         gpu=ONE_GPU,
     params:
         cfg=cfg("taudl", "reid", "data", "device"),
-        init=lambda wildcards, input: (
-            f"--init {input.init}" if input.init else "--untrained" if wildcards.start == "untrained" else ""
-        ),
+        init=start_option,
     shell:
         "crgan train-taudl --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--index {input.index} {params.init} --out {output.model} > {log} 2>&1"
-
-
-use rule eval_reid as eval_taudl with:
-    input:
-        model=f"{RUN['taudl']}/model.pt",
-        index="results/data/{target}.json",
-    output:
-        runs.EVAL_FILES["taudl"],
-    log:
-        "logs/eval_taudl/{target}_{start}_seed{seed}.log",
-    benchmark:
-        "benchmarks/eval_taudl/{target}_{start}_seed{seed}.tsv"

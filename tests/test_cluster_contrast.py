@@ -13,6 +13,7 @@ from conftest import CPU, assert_cluster_contrast_learns, resumed_state_equals_u
 from sklearn.metrics import adjusted_rand_score
 
 from crgan.data.datasets import load_dataset
+from crgan.errors import ConfigError
 from crgan.models.cluster_contrast import ClusterNet
 from crgan.models.reid import build_reid
 from crgan.models.store import load_network
@@ -88,17 +89,19 @@ def test_starts_floor_and_resume(gan_inputs, tmp_path: Path, monkeypatch):
     init = source_model(gan_inputs, tmp_path)
     cfg = CC_CFG
     info = cc.train_cluster_contrast(tgt, cfg, 0, tmp_path / "uda.pt", CPU, init)
-    assert info.run == Run.cluster_contrast(tgt["domain"], "reid", src["domain"], 0)
+    assert info.run == Run.started("cluster_contrast", tgt["domain"], "reid", src["domain"], 0)
     assert info.run.start_run == Run.reid(src["domain"], 0)
     model, _ = load_network(tmp_path / "uda.pt", CPU)
     assert isinstance(model, ClusterNet)
-    floor = cc.train_cluster_contrast(tgt, cfg, 0, tmp_path / "floor.pt", CPU)
-    assert floor.run == Run.cluster_contrast(tgt["domain"], "untrained", seed=0) and floor.final == {}
+    floor = cc.train_cluster_contrast(tgt, cfg, 0, tmp_path / "floor.pt", CPU, untrained=True)
+    assert floor.run == Run.started("cluster_contrast", tgt["domain"], "untrained", seed=0) and floor.final == {}
     resumed_state_equals_uninterrupted(lambda out: cc.train_cluster_contrast(tgt, cfg, 0, out, CPU, init), tmp_path,
                                        monkeypatch)
-    with pytest.raises(Exception, match="Cluster Contrast starts from a source re-id model"):
+    with pytest.raises(ConfigError, match="Cluster Contrast has no plain start: give --init .* or --untrained"):
+        cc.train_cluster_contrast(tgt, cfg, 0, tmp_path / "bad.pt", CPU)
+    with pytest.raises(Exception, match="Cluster Contrast starts from the network of a reid or crgan run"):
         save_network(tmp_path / "taudl.pt", did, src["domain"], {**CC_CFG["reid"], "width": 4}, src["train_ids"],
-                     Run.spgan(src["domain"], tgt["domain"], 0))
+                     Run.of_pair("spgan", src["domain"], tgt["domain"], 0))
         cc.train_cluster_contrast(tgt, cfg, 0, tmp_path / "bad.pt", CPU, tmp_path / "taudl.pt")
     assert not (tmp_path / "bad.pt").exists()
 

@@ -39,6 +39,9 @@ def test_default_and_presets_validate(preset):
     (lambda c: c.update(cuhk03_pairs=[["cuhk03", "cuhk03"]]), r"'cuhk03_pairs'.*two different domains"),
     (lambda c: c["spgan"].update(sianet={"blocks": 9}), r"'spgan.sianet.blocks'"),
     (lambda c: c["taudl"].update(lambda_ccta=1.5), r"'taudl.lambda_ccta'"),
+    (lambda c: c["crgan"].update(lr=float("nan")), r"'crgan.lr': nan is not a finite number"),
+    (lambda c: c["crgan"]["loss_weights"].update(id=float("inf")), r"'crgan.loss_weights.id': inf is not a finite"),
+    (lambda c: c["gap_sweep"].update(gaps=[0.0, float("-inf")]), r"'gap_sweep.gaps.1': -inf is not a finite"),
 ])
 def test_bad_values_name_the_key(edit, expected):
     cfg = default_cfg()
@@ -52,6 +55,8 @@ def test_sections_validate_alone():
     assert part["reid"]["arch"] == "compact"
     with pytest.raises(ConfigError, match="reid.lr"):
         config.validate_sections({"reid": {**default_cfg()["reid"], "lr": 0}})
+    with pytest.raises(ConfigError, match="'crgan.lr': nan is not a finite number"):  # as `crgan validate-config`
+        config.validate_sections({"crgan": {**default_cfg()["crgan"], "lr": float("nan")}})
 
 
 def test_cli_typo_is_one_line(tmp_path: Path):

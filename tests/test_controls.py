@@ -32,7 +32,7 @@ def test_paste_finetuning_learns_and_keeps_the_source_classes(gan_inputs, tmp_pa
     torch.manual_seed(0)
     did_info = load_network(save_network(tmp_path / "did.pt", did, src["domain"], DID_ARCH, src["train_ids"]), CPU)[1]
     info = finetune_on_pasted(did, did_info, src, tgt, masks, CFG, 0, tmp_path / "paste.pt", CPU)
-    assert info.run == Run.control("paste", src["domain"], tgt["domain"], 0) and info.classes == src["train_ids"]
+    assert info.run == Run.of_pair("paste", src["domain"], tgt["domain"], 0) and info.classes == src["train_ids"]
     losses = [float(line.split(",")[1]) for line in (tmp_path / "paste.pt.log.csv").read_text().splitlines()[1:]]
     assert len(losses) == 6 and min(losses[3:]) < losses[0]  # it learns
     assert load_network(tmp_path / "paste.pt", CPU)[1] == info
@@ -57,5 +57,5 @@ def test_adabn_moves_batchnorm_statistics_to_the_target_and_keeps_weights(gan_in
         batch_means = [adapted.backbone.stem[0](batch).mean(dim=(0, 2, 3)) for batch in images.split(7)]
     torch.testing.assert_close(after["backbone.stem.1.running_mean"], torch.stack(batch_means).mean(0),
                                rtol=1e-4, atol=1e-5)
-    assert adapted_info.run == Run.control("adabn", src["domain"], tgt["domain"], 0)
+    assert adapted_info.run == Run.of_pair("adabn", src["domain"], tgt["domain"], 0)
     assert adapted_info.final["images"] == len(ds) and adapted.backbone.stem[1].momentum == 0.1

@@ -8,9 +8,9 @@ import torch
 from conftest import CPU, GAN_CFG, resumed_state_equals_uninterrupted, save_network, weights_of
 
 from crgan.kernels import blend
+from crgan.methods import VARIANTS
 from crgan.models.discriminators import CameraDiscriminator, GaussianNoise, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, masked_target
-from crgan.runs import VARIANTS
 from crgan.train import crgan as crgan_mod
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor

@@ -72,7 +72,8 @@ def test_sweep_rows_average_the_seeds_of_each_gap(tmp_path: Path):
     gap_sweep.write_sweep(tmp_path / "sweep.csv", rows)
     written = list(csv.DictReader((tmp_path / "sweep.csv").open()))
     assert len(written) == 2 * len(gap_sweep.METHODS)
-    assert [r["method"] for r in written[:len(gap_sweep.METHODS)]] == list(gap_sweep.METHODS)
+    assert [r["row"] for r in written[:len(gap_sweep.METHODS)]] == list(gap_sweep.METHODS)
+    assert written[0]["method"] == "Direct Transfer"
     first = written[0]
     assert (first["gap"], first["rank1"], first["rank1_std"], first["map"], first["seeds"]) == (
         "0.0", "50.00", "1.41", "25.00", "0;1")

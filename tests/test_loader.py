@@ -10,6 +10,7 @@ from crgan.data.loader import (
     MaskedImages,
     ReidImages,
     StepBatches,
+    Stream,
     step_generator,
     uniform_batches,
     uniform_draw,
@@ -31,6 +32,16 @@ def test_batches_are_the_same_with_workers_and_after_a_resume(synthetic_domain):
     resumed = uniform_batches(ds, 6, 3, 0, {"workers": 0}, CPU)
     for got, expected in zip(resumed(2), in_process[2]):  # a loader asked for step 2 first starts there
         assert torch.equal(got, expected)
+
+
+def test_a_batch_carries_the_indices_its_step_drew(synthetic_domain):
+    ds = masked(synthetic_domain)
+    draw = uniform_draw(len(ds), 6)
+    batches = StepBatches(ds, draw, 3, Stream.TAUDL, 0, CPU)
+    for step in range(3):
+        batch = batches(step)
+        assert batch.drawn == draw(step_generator(3, Stream.TAUDL, step))
+        assert batch[2].tolist() == [ds[i][2] for i in batch.drawn]  # the labels of those very items
 
 
 def test_streams_and_steps_draw_differently(synthetic_domain):

@@ -10,9 +10,10 @@ import pytest
 from conftest import REPO
 
 from crgan.config import load
+from crgan.methods import label
+from crgan.plan import named_rows
 from crgan.report.html import RANKED_METHODS, table_view
 from crgan.report.plots import line_plot, nice_ticks
-from crgan.report.tables import named_evaluations
 from crgan.runs import pair_name
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -77,8 +78,9 @@ def test_report_shows_ranked_lists_of_the_same_queries_for_each_method(smoke_run
         assert f'alt="ranked lists, {method}, Market → Duke"' in section
     config = load([REPO / "config.yaml", REPO / "presets" / "smoke.yaml"])
     for src, tgt in config["pairs"] + config["cuhk03_pairs"]:  # one strip per evaluated method the report ranks
-        evaluations = named_evaluations(src, tgt)
-        shown = [m for m in RANKED_METHODS if m in evaluations and (smoke_run / evaluations[m].at(0).path).is_file()]
+        rows = named_rows(src, tgt)
+        shown = [label(key) for key in RANKED_METHODS
+                 if key in rows and (smoke_run / rows[key].evaluation.at(0).path).is_file()]
         assert len(shown) >= 4 and section.count(f', {pair_name(src, tgt)}"') == len(shown)
     assert 'alt="ranked lists, SPGAN, CUHK03 → Duke"' not in section  # not run: the paper has no such cell
     assert section.count("data:image/jpeg;base64,") == section.count('alt="ranked lists, ')

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from crgan import cli
+from crgan import cli, plan
+from crgan.methods import VARIANTS
 from crgan.records import EvaluationRecord, GeneratorInfo, NetworkInfo, QualityRecord, RecordError
-from crgan.report import tables
-from crgan.runs import QUALITY_METHODS, VARIANTS, Evaluation, Quality, Run, seed_of
+from crgan.runs import QUALITY_METHODS, Evaluation, Quality, Run, seed_of
 
-RUNS = [Run.reid("market1501", 0), Run.crgan("market1501", "dukemtmc", "wo_id", 3), Run.spgan("cuhk03", "dukemtmc", 1),
-        Run.taudl("dukemtmc", seed=2), Run.taudl("market1501", "crgan", "dukemtmc", 0),
-        Run.taudl("dukemtmc", "spgan", "cuhk03", 10)]
+RUNS = [Run.reid("market1501", 0), Run.crgan("market1501", "dukemtmc", "wo_id", 3), Run.of_pair("spgan", "cuhk03", "dukemtmc", 1),
+        Run.started("taudl", "dukemtmc", "plain", seed=2), Run.started("taudl", "market1501", "crgan", "dukemtmc", 0),
+        Run.started("taudl", "dukemtmc", "spgan", "cuhk03", 10)]
 
 
 @pytest.mark.parametrize("run", RUNS, ids=str)
@@ -33,16 +33,16 @@ def test_every_path_of_a_run_reads_back_as_that_run(run: Run):
 def test_labels_starts_and_quality_generators():
     assert Evaluation.of(Run.reid("market1501"), "dukemtmc").label == "Direct Transfer"
     assert Run.crgan("market1501", "dukemtmc", "wo_dual").label == "w/o dual condition"
-    hybrid = Run.taudl("dukemtmc", "crgan", "market1501", 4)
+    hybrid = Run.started("taudl", "dukemtmc", "crgan", "market1501", 4)
     assert hybrid.label == "CR-GAN+TAUDL" and hybrid.start_run == Run.crgan("market1501", "dukemtmc", seed=4)
-    assert Run.taudl("dukemtmc").start_run is None
+    assert Run.started("taudl", "dukemtmc", "plain").start_run is None
     quality = Quality("spgan", "market1501", "dukemtmc", 0)
     assert quality.generator_run.generator == "results/spgan/market1501-dukemtmc/seed0/G.pt"
     assert Quality.from_path(quality.figure) == quality and Quality("source-target", "a", "b", 0).generator_run is None
     with pytest.raises(ValueError, match="unknown CR-GAN variant 'wo_x'"):
         Run.crgan("market1501", "dukemtmc", "wo_x")
     with pytest.raises(ValueError, match="TAUDL start"):
-        Run.taudl("dukemtmc", "crgan")
+        Run.started("taudl", "dukemtmc", "crgan")
     assert Run.from_path("results/data/market1501.json") is None
 
 
@@ -51,19 +51,19 @@ def test_the_cli_offers_the_catalogues_choices():
     sub = next(a for a in parser._actions if a.dest == "command").choices
     assert next(a for a in sub["train-crgan"]._actions if a.dest == "variant").choices == list(VARIANTS)
     assert next(a for a in sub["quality"]._actions if a.dest == "method").choices == list(QUALITY_METHODS)
-    assert next(a for a in sub["table"]._actions if a.dest == "table").choices == sorted(tables.TABLES)
+    assert next(a for a in sub["table"]._actions if a.dest == "table").choices == sorted(plan.TABLES)
 
 
 def test_table_inputs_come_from_the_layout():
     cfg = {"seeds": [0, 1], "pairs": [["market1501", "dukemtmc"]], "cuhk03_pairs": [["cuhk03", "market1501"]]}
-    t3 = tables.table_inputs(3, cfg)
+    t3 = plan.table_inputs(3, cfg)
     assert t3 == [Evaluation.of(Run.crgan("market1501", "dukemtmc", v, s)).path
                   for v in ("wo_id", "wo_cam", "wo_con", "crgan") for s in (0, 1)]
     # Direct Transfer, the untrained floor, SPGAN, CR-GAN, TAUDL, CR-GAN+TAUDL for two seeds
-    t7 = tables.table_inputs(7, cfg)
+    t7 = plan.table_inputs(7, cfg)
     assert "results/eval/taudl/market1501/crgan-cuhk03/seed1.json" in t7 and len(t7) == len(set(t7)) == 6 * 2
     assert "results/eval/taudl/market1501/untrained/seed0.json" in t7
-    assert tables.table_inputs(1, cfg)[0] == "results/quality/market1501-dukemtmc/source-target/seed0.json"
+    assert plan.table_inputs(1, cfg)[0] == "results/quality/market1501-dukemtmc/source-target/seed0.json"
 
 
 def test_records_round_trip_and_reject_other_data():

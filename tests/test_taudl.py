@@ -90,7 +90,7 @@ TAUDL_CFG = {"data": {"height": 32, "width": 16, "workers": 0},
 def test_taudl_trains_from_plain_and_from_a_model_and_resumes(gan_inputs, tmp_path: Path, monkeypatch):
     (src, tgt), _, did = gan_inputs
     info = taudl_mod.train_taudl(tgt, TAUDL_CFG, 0, tmp_path / "plain.pt", CPU)
-    assert info.run == Run.taudl(tgt["domain"], seed=0) and info.init == "scratch"
+    assert info.run == Run.started("taudl", tgt["domain"], "plain", seed=0) and info.init == "scratch"
     assert sum(info.classes) == info.details["num_tracklets"] == len(
         {(r["pid"], r["camid"]) for r in tgt["splits"]["train"]})
     model, _ = load_network(tmp_path / "plain.pt", CPU)
@@ -100,7 +100,7 @@ def test_taudl_trains_from_plain_and_from_a_model_and_resumes(gan_inputs, tmp_pa
                  Run.crgan(src["domain"], tgt["domain"], seed=0))
     cfg0 = {**TAUDL_CFG, "taudl": {**TAUDL_CFG["taudl"], "iterations": 1, "lr": 1e-12}}
     info = taudl_mod.train_taudl(tgt, cfg0, 0, tmp_path / "hybrid.pt", CPU, init_model=tmp_path / "crgan.pt")
-    assert info.run == Run.taudl(tgt["domain"], "crgan", src["domain"], 0) and info.init == "scratch"
+    assert info.run == Run.started("taudl", tgt["domain"], "crgan", src["domain"], 0) and info.init == "scratch"
     assert info.run.start_run == Run.crgan(src["domain"], tgt["domain"], seed=0)
     hybrid, _ = load_network(tmp_path / "hybrid.pt", CPU)
     conv = "backbone.stem.0.weight"
@@ -121,7 +121,7 @@ def test_taudl_learns_below_chance_and_the_floor_is_the_untrained_network(gan_in
     assert mean(last, "loss_pctd") < 0.8 * mean(last, "pctd_chance")  # well below chance: it learns
     torch.manual_seed(0)
     floor = taudl_mod.train_taudl(tgt, cfg, 0, tmp_path / "floor.pt", CPU, untrained=True)
-    assert floor.run == Run.taudl(tgt["domain"], "untrained", seed=0) and floor.final == {}
+    assert floor.run == Run.started("taudl", tgt["domain"], "untrained", seed=0) and floor.final == {}
     torch.manual_seed(0)
     taudl_mod.train_taudl(tgt, cfg, 0, tmp_path / "floor2.pt", CPU, untrained=True)
     a, b = weights_of(tmp_path / "floor.pt"), weights_of(tmp_path / "floor2.pt")

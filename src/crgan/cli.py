@@ -188,78 +188,46 @@ def cmd_train_cluster_contrast(args, cfg):
 
     runtime.setup(args.threads, args.seed)
     info = train_cluster_contrast(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
-                                  Path(args.init) if args.init else None)
+                                  Path(args.init) if args.init else None, untrained=args.untrained)
     log.info("Cluster Contrast (%s, init %s) on %s: clusters per epoch %s, final %s", info.run.start_name, info.init,
              info.domain, info.details["clusters"], info.final or "none (untrained)")
 
 
-def _evaluate(args, cfg) -> tuple[Any, dict[str, Any], dict[str, Any], Any]:
-    """``args.model`` tested on ``args.index``'s query/gallery: (its record, the index, the metrics, the device)."""
-    from crgan.eval.reid import evaluate_model
-    from crgan.models.store import load_network
+def cmd_eval_reid(args, cfg):
+    from crgan.eval.reid import evaluate_file
 
     runtime.setup(args.threads, 0)
-    device = runtime.device(cfg["device"])
-    model, info = load_network(args.model, device)
-    index = read_json(args.index)
-    return info, index, evaluate_model(model, index, cfg, device), device
-
-
-def cmd_eval_reid(args, cfg):
-    from crgan.records import EvaluationRecord
-    from crgan.runs import Evaluation
-
-    info, index, metrics, device = _evaluate(args, cfg)
-    record = EvaluationRecord(Evaluation(info.run, index["domain"]), info.init, index["synthetic"], metrics,
-                              runtime.provenance(cfg, args.seed, device))
+    record = evaluate_file(args.model, read_json(args.index), cfg, args.seed, runtime.device(cfg["device"]))
     write_json(args.out, record.to_dict())
-    log.info("%s on %s: rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", info.run.label, index["domain"],
-             metrics["gap"]["rank1"], metrics["gap"]["map"], metrics["lmp"]["rank1"], metrics["lmp"]["map"])
+    gap, lmp = record.metrics["gap"], record.metrics["lmp"]
+    log.info("%s on %s: rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", record.evaluation.label,
+             record.evaluation.test, gap["rank1"], gap["map"], lmp["rank1"], lmp["map"])
 
 
 def cmd_quality(args, cfg):
-    import torch
-
-    from crgan.eval import quality
-    from crgan.eval.quality_nets import quality_nets
-    from crgan.eval.renderers import load_renderer
-    from crgan.grids import write_grid
-    from crgan.models.store import load_network
-    from crgan.records import QualityRecord
+    from crgan.eval.quality_step import measure_method
 
     runtime.setup(args.threads, args.seed)
-    device, quality_cfg = runtime.device(cfg["device"]), cfg["quality"]
-    source, target = read_json(args.source_index), read_json(args.target_index)
-
-    def substitute():
-        model, info = load_network(args.substitute, device)
-        return model, (f"{info.arch['arch']} re-id network trained on {info.domain} labels in this "
-                       f"workflow ({args.substitute})")
-
-    lp, fid = quality_nets(quality_cfg, substitute, device)
-    render = load_renderer(args.method, Path(args.generator) if args.generator else None, device)
-    sel = quality.select(source, target, args.target_masks, quality_cfg, cfg["data"], args.seed)
-    metrics, images = quality.measure(render, sel, lp, fid, quality_cfg["batch_size"], device)
-    shown = min(quality_cfg["figure_sources"], len(sel.xs))
-    write_grid([torch.cat([sel.xs[i:i + 1], images[i]]) for i in range(shown)], args.figure)
-    record = QualityRecord(args.method, source["domain"], target["domain"], args.seed, target["synthetic"], metrics,
-                           {"lpips": lp.backbone, "fid": fid.backbone},
-                           {"sources": len(sel.xs), "contexts": sel.xt.shape[1], "real_images": len(sel.real_target)},
-                           args.generator, runtime.provenance(cfg, args.seed, device))
+    record = measure_method(args.method, read_json(args.source_index), read_json(args.target_index), args.target_masks,
+                            Path(args.generator) if args.generator else None, Path(args.substitute), cfg, args.seed,
+                            Path(args.figure), runtime.device(cfg["device"]))
     write_json(args.out, record.to_dict())
-    log.info("%s %s->%s: %s", args.method, source["domain"], target["domain"],
-             ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    log.info("%s %s->%s: %s", args.method, record.source, record.target,
+             ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items()))
 
 
 def cmd_visrank(args, cfg):
     from crgan.eval.ranked_lists import draw_lists
+    from crgan.eval.reid import evaluate_file
 
-    info, index, metrics, _ = _evaluate(args, cfg)
-    out = Path(args.out)
-    png = draw_lists(index, metrics["ranked"]["lists"], out / f"{index['domain']}_ranked.png")
-    write_json(out / f"{index['domain']}_ranked.json", metrics["ranked"])
-    log.info("%s on %s (rank1 %.1f mAP %.1f): ranked lists of %d queries in %s", info.run.label, index["domain"],
-             metrics["gap"]["rank1"], metrics["gap"]["map"], len(metrics["ranked"]["lists"]), png)
+    runtime.setup(args.threads, 0)
+    index = read_json(args.index)
+    record = evaluate_file(args.model, index, cfg, args.seed, runtime.device(cfg["device"]))
+    ranked, out = record.metrics["ranked"], Path(args.out)
+    png = draw_lists(index, ranked["lists"], out / f"{index['domain']}_ranked.png")
+    write_json(out / f"{index['domain']}_ranked.json", ranked)
+    log.info("%s on %s (rank1 %.1f mAP %.1f): ranked lists of %d queries in %s", record.evaluation.label,
+             index["domain"], record.metrics["gap"]["rank1"], record.metrics["gap"]["map"], len(ranked["lists"]), png)
 
 
 def cmd_gap_sweep(args, cfg):
@@ -275,11 +243,7 @@ def cmd_table(args, cfg):
 
     records = tables.read_records(args.evals)
     tables.write_table(args.out, tables.build_table(args.table, records, cfg))
-    write_json(f"{args.out}.provenance.json", {
-        "table": args.table, **runtime.provenance(cfg),
-        "evaluations": [{"file": path, **{k: record.provenance.get(k) for k in
-                                          ("config_hash", "git_commit", "seed", "device", "kernels", "torch")}}
-                        for path, record in zip(args.evals, records)]})
+    write_json(f"{args.out}.provenance.json", tables.provenance(args.table, args.evals, records, cfg))
     log.info("wrote %s and its provenance", args.out)
 
 
@@ -302,9 +266,18 @@ def cmd_report(args, cfg):
     log.info("wrote %s", args.out)
 
 
+def add_start_options(parser: argparse.ArgumentParser, networks: str) -> None:
+    """Where a run that adapts on the unlabelled target starts: one spelling for every such method."""
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--init", metavar="FILE", help=f"start from this network: {networks}")
+    start.add_argument("--untrained", action="store_true",
+                       help="write the network as initialised, without training (the floor)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from crgan.report.tables import TABLES
-    from crgan.runs import QUALITY_METHODS, VARIANTS
+    from crgan.methods import METHODS, VARIANTS
+    from crgan.plan import TABLES
+    from crgan.runs import QUALITY_METHODS
 
     parser = argparse.ArgumentParser(prog="crgan", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -327,34 +300,33 @@ def build_parser() -> argparse.ArgumentParser:
         out="output folder")
     add("index", cmd_index, "parse and check a dataset, write its index", domain="dataset name", out="index JSON")
     add("masks", cmd_masks, "person masks for every image", index="index JSON", out="output folder")
-    add("train-reid", cmd_train_reid, "train a re-id model on a domain's labels", index="index JSON",
+    add(METHODS["reid"].command, cmd_train_reid, "train a re-id model on a domain's labels", index="index JSON",
         out="model file")
     gan_inputs = dict(source_index="source index JSON", target_index="target index JSON",
                       source_masks="source masks folder", target_masks="target masks folder")
-    p = add("train-crgan", cmd_train_crgan, "train CR-GAN's generator (Algorithm 1, parts I-II)",
+    p = add(METHODS["crgan"].command, cmd_train_crgan, "train CR-GAN's generator (Algorithm 1, parts I-II)",
             did="source re-id model (Did)", out="generator file", **gan_inputs)
     p.add_argument("--variant", required=True, choices=list(VARIANTS))
     add("finetune", cmd_finetune, "fine-tune Did on on-the-fly renderings (Algorithm 1, part III)",
         generator="generator file", did="source re-id model", out="fine-tuned model file", **gan_inputs)
-    add("finetune-paste", cmd_finetune_paste, "the paste control: fine-tune Did on source persons pasted on target images",
+    add(METHODS["paste"].command, cmd_finetune_paste,
+        "the paste control: fine-tune Did on source persons pasted on target images",
         did="source re-id model", out="fine-tuned model file", **gan_inputs)
-    add("adapt-bn", cmd_adapt_bn, "the AdaBN control: the source model with target BatchNorm statistics",
+    add(METHODS["adabn"].command, cmd_adapt_bn, "the AdaBN control: the source model with target BatchNorm statistics",
         did="source re-id model", target_index="target index JSON", out="adapted model file")
-    add("train-spgan", cmd_train_spgan, "train SPGAN (CycleGAN + SiaNet) for a source -> target pair",
+    add(METHODS["spgan"].command, cmd_train_spgan, "train SPGAN (CycleGAN + SiaNet) for a source -> target pair",
         source_index="source index JSON", target_index="target index JSON", out="generator file")
     add("translate", cmd_translate, "translate the source training set with SPGAN's generator, once",
         generator="SPGAN generator file", source_index="source index JSON", out="output folder")
     add("finetune-translated", cmd_finetune_translated, "fine-tune the source model on translated images",
         translated="folder written by translate", did="source re-id model", out="fine-tuned model file")
-    p = add("train-taudl", cmd_train_taudl, "TAUDL on a target's unlabelled training set (per-camera tracklets)",
+    p = add(METHODS["taudl"].command, cmd_train_taudl, "TAUDL on a target's unlabelled training set (per-camera tracklets)",
             index="target index JSON", out="model file")
-    p.add_argument("--init", help="start from this fine-tuned model's backbone (default: plain initialisation)")
-    p.add_argument("--untrained", action="store_true", help="write the plain network as initialised (the floor)")
-    p = add("train-cluster-contrast", cmd_train_cluster_contrast,
+    add_start_options(p, "a CR-GAN or SPGAN fine-tuned network (default: the plain backbone)")
+    p = add(METHODS["cluster_contrast"].command, cmd_train_cluster_contrast,
             "Cluster Contrast on a target's unlabelled training set (Table 8)", index="target index JSON",
             out="model file")
-    p.add_argument("--init", help="start from this source model or CR-GAN fine-tuned network "
-                                  "(default: write the untrained network, the floor)")
+    add_start_options(p, "a source model or a CR-GAN fine-tuned network")
     add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
         index="index JSON", out="metrics JSON")
     p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",

@@ -9,6 +9,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
@@ -109,6 +110,19 @@ def coerce_strings(value: Any, node: dict[str, Any], root: dict[str, Any] | None
     return value
 
 
+def refuse_non_finite(value: Any, where: str = "") -> None:
+    """Raise ConfigError naming the first NaN or infinite number in ``value`` (a schema's minimum and
+    maximum never fail on NaN, so it is checked here, everywhere)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{where or '<top level>'}': {value} is not a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_non_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            refuse_non_finite(item, f"{where}.{i}")
+
+
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Return a validated copy of ``cfg`` with defaults filled in; raise ConfigError otherwise.
 
@@ -116,6 +130,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     read as YAML first (:func:`coerce_strings`)."""
     top = schema()
     cfg = coerce_strings(copy.deepcopy(cfg), top)
+    refuse_non_finite(cfg)
     validator = _with_defaults(jsonschema.Draft202012Validator)(top)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
     if errors:
@@ -175,6 +190,7 @@ def validate_sections(part: dict[str, Any]) -> dict[str, Any]:
     sub_schema = {**top, "required": [], "properties": {k: top["properties"][k] for k in part}}
     validator = _with_defaults(jsonschema.Draft202012Validator)(sub_schema)
     part = copy.deepcopy(part)
+    refuse_non_finite(part)
     errors = list(validator.iter_errors(part))
     if errors:
         raise ConfigError(_describe(jsonschema.exceptions.best_match(errors)))

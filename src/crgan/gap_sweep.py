@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from crgan.io import read_json, write_csv
+from crgan.methods import label
+from crgan.plan import named_rows
 from crgan.records import EvaluationRecord
-from crgan.report.tables import named_evaluations
 from crgan.runs import Evaluation
 
 #: Where the workflow runs for one gap (``{gap}`` as written in ``gap_sweep.gaps``).
 POINT_DIR = "results/gap_sweep/gap{gap}"
-#: The methods the sweep compares, by their names in Tables 2 and 8.
-METHODS = ("Direct Transfer", "Paste (control)", "CR-GAN", "Cluster Contrast", "Target-supervised (upper bound)")
-COLUMNS = ["gap", "method", "source", "target", "rank1", "rank1_std", "map", "map_std", "seeds", "data"]
+#: The rows the sweep compares, by their row keys in the plan (Tables 2 and 8).
+METHODS = ("direct_transfer", "paste", "crgan", "cluster_contrast", "target_supervised")
+COLUMNS = ["gap", "method", "row", "source", "target", "rank1", "rank1_std", "map", "map_std", "seeds", "data"]
 
 
 def gap_name(gap: float | str) -> str:
@@ -34,9 +35,9 @@ def gap_name(gap: float | str) -> str:
 
 
 def evaluations(src: str, tgt: str) -> dict[str, Evaluation]:
-    """The sweep's methods and their evaluations for a pair, as the tables define them."""
-    rows = named_evaluations(src, tgt)
-    return {name: rows[name] for name in METHODS}
+    """The sweep's rows and their evaluations for a pair, by row key, as the plan defines them."""
+    rows = named_rows(src, tgt)
+    return {key: rows[key].evaluation for key in METHODS}
 
 
 def point_config(cfg: dict[str, Any], gap: float | str) -> dict[str, Any]:
@@ -61,18 +62,18 @@ def point_outputs(cfg: dict[str, Any], gap: str = "{gap}") -> list[str]:
 
 def sweep_rows(paths: Iterable[str | Path], pair: tuple[str, str]) -> list[dict[str, Any]]:
     """One row per (gap, method) from the evaluation records of every gap and seed."""
-    labels = {evaluation: name for name, evaluation in evaluations(*pair).items()}
+    keys = {evaluation: key for key, evaluation in evaluations(*pair).items()}
     grouped: dict[tuple[float, str], list[EvaluationRecord]] = defaultdict(list)
     for path in paths:
         found = re.search(r"gap_sweep/gap([0-9.]+)/", Path(path).as_posix())
         if found is None:
             raise ValueError(f"{path} is not inside a gap folder (results/gap_sweep/gap<g>/)")
         record = EvaluationRecord.from_dict(read_json(path))
-        grouped[(float(found.group(1)), labels[record.evaluation.key])].append(record)
+        grouped[(float(found.group(1)), keys[record.evaluation.key])].append(record)
     rows = []
-    for (gap, name), records in sorted(grouped.items(), key=lambda item: (item[0][0], list(METHODS).index(item[0][1]))):
+    for (gap, key), records in sorted(grouped.items(), key=lambda item: (item[0][0], METHODS.index(item[0][1]))):
         values = {m: [r.metrics["gap"][m] for r in records] for m in ("rank1", "map")}
-        rows.append({"gap": gap, "method": name, "source": pair[0], "target": pair[1],
+        rows.append({"gap": gap, "method": label(key), "row": key, "source": pair[0], "target": pair[1],
                      **{k: f"{statistics.fmean(v):.2f}" for k, v in values.items()},
                      **{f"{k}_std": f"{statistics.stdev(v):.2f}" if len(v) > 1 else "" for k, v in values.items()},
                      "seeds": ";".join(str(r.run.seed) for r in sorted(records, key=lambda r: r.run.seed)),

@@ -1,13 +1,12 @@
 """The run catalogue: every trained network, evaluation and image-quality result, named once.
 
-A :class:`Run` is one trained network, identified by its method, domains, CR-GAN variant or
-TAUDL start, and seed. It owns its output paths (the Snakemake rules are written with the same
-patterns, as ``{wildcard}`` templates), its label, and :meth:`Run.from_path`, which reads a
-result path back into a run (the report uses it). An :class:`Evaluation` is a run tested on a
-domain; a :class:`Quality` is one method's images measured for a pair (Tables 1 and 4).
-
-Adding a CR-GAN variant is one entry in :data:`VARIANTS`: the rules, the CLI's choices, the
-trainer's loss weights and the report's labels all read it.
+A :class:`Run` is one trained network, identified by its method, domains, CR-GAN variant or start,
+and seed. What a method's runs are (their folders, files, starts, variants and labels) is declared in
+the method registry (:mod:`crgan.methods`); a run reads it there. A run owns its output paths (the
+Snakemake rules are written with the same templates), its row key and label, and
+:meth:`Run.from_path`, which reads a result path back into a run (the report uses it). An
+:class:`Evaluation` is a run tested on a domain; a :class:`Quality` is one method's images measured
+for a pair (Tables 1 and 4). The datasets' indexes and masks have their paths here too.
 """
 from __future__ import annotations
 
@@ -15,73 +14,32 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-DOMAINS = ("market1501", "dukemtmc", "cuhk03")
-#: How the report names each domain.
-DOMAIN_SHORT = {"market1501": "Market", "dukemtmc": "Duke", "cuhk03": "CUHK03"}
+from crgan.methods import DATA_ROWS, DOMAIN_SHORT, DOMAINS, METHODS, VARIANTS, Method, label
 
-
-@dataclass(frozen=True)
-class Variant:
-    """A CR-GAN variant: its name in the paper's tables, the losses it switches off, and whether G
-    sees the masked target X'T (the dual condition)."""
-
-    label: str
-    drops: tuple[str, ...] = ()
-    dual: bool = True
-
-
-#: CR-GAN and its ablations (Tables 1-3), by the name used in paths and on the command line.
-VARIANTS = {
-    "crgan": Variant("CR-GAN"),
-    "wo_dual": Variant("w/o dual condition", dual=False),
-    "wo_id": Variant("w/o identity loss", drops=("id",)),
-    "wo_cam": Variant("w/o camera loss", drops=("cam",)),
-    "wo_con": Variant("w/o context loss", drops=("con",)),
-}
-
-#: Controls (Table 2, not in the paper) that tell how much of CR-GAN's gain is learned rendering.
-CONTROLS = {"paste": "Paste (control)", "adabn": "AdaBN (control)"}
-
-#: Where TAUDL starts: a plain backbone, or the fine-tuned network of a CR-GAN or SPGAN run.
-TAUDL_STARTS = {"plain": "TAUDL", "crgan": "CR-GAN+TAUDL", "spgan": "SPGAN+TAUDL", "untrained": "Untrained (floor)"}
-#: Where Cluster Contrast (Table 8, beyond the paper) starts: the source model (UDA), CR-GAN's
-#: fine-tuned network (the hybrid), or the plain network as initialised, not trained (the floor).
-CLUSTER_STARTS = {"reid": "Cluster Contrast", "crgan": "CR-GAN+Cluster Contrast", "untrained": "Untrained (floor)"}
-#: The starts of each method that adapts a network on the unlabelled target.
-STARTS = {"taudl": TAUDL_STARTS, "cluster_contrast": CLUSTER_STARTS}
-
-#: Output folder of each method's runs, with Snakemake's wildcards. TAUDL's ``{start}`` is
-#: ``plain``, ``crgan-<source>`` or ``spgan-<source>``; Cluster Contrast's ``reid-<source>``,
-#: ``crgan-<source>`` or ``untrained``.
-RUN_DIRS = {
-    "reid": "results/reid/{domain}/seed{seed}",
-    "crgan": "results/crgan/{source}-{target}/{variant}/seed{seed}",
-    "spgan": "results/spgan/{source}-{target}/seed{seed}",
-    "taudl": "results/taudl/{target}/{start}/seed{seed}",
-    "paste": "results/paste/{source}-{target}/seed{seed}",
-    "adabn": "results/adabn/{source}-{target}/seed{seed}",
-    "cluster_contrast": "results/cluster_contrast/{target}/{start}/seed{seed}",
-}
-#: Evaluation files of each method's runs (re-id models are tested on any ``{test}`` domain).
-EVAL_FILES = {
-    "reid": "results/eval/reid/{domain}/seed{seed}/on_{test}.json",
-    "crgan": "results/eval/crgan/{source}-{target}/{variant}/seed{seed}.json",
-    "spgan": "results/eval/spgan/{source}-{target}/seed{seed}.json",
-    "taudl": "results/eval/taudl/{target}/{start}/seed{seed}.json",
-    "paste": "results/eval/paste/{source}-{target}/seed{seed}.json",
-    "adabn": "results/eval/adabn/{source}-{target}/seed{seed}.json",
-    "cluster_contrast": "results/eval/cluster_contrast/{target}/{start}/seed{seed}.json",
-}
-#: The re-id network file inside a run's folder (the one evaluated).
-NETWORK_FILES = {"reid": "model.pt", "crgan": "reid.pt", "spgan": "reid.pt", "taudl": "model.pt", "paste": "reid.pt",
-                 "adabn": "reid.pt", "cluster_contrast": "model.pt"}
+#: A dataset's checked index and its person masks (``{domain}`` may be any wildcard name).
+INDEX_FILE = "results/data/{domain}.json"
+MASKS_DIR = "results/masks/{domain}"
 QUALITY_FILE = "results/quality/{source}-{target}/{method}/seed{seed}.json"
 
+
+def index_file(domain: str = "{domain}") -> str:
+    """A domain's index file (``index_file("{source}")`` is the rules' template for a pair's source)."""
+    return INDEX_FILE.format(domain=domain)
+
+
+def masks_dir(domain: str = "{domain}") -> str:
+    """A domain's mask folder."""
+    return MASKS_DIR.format(domain=domain)
+
+
 _DOMAIN = "|".join(DOMAINS)
+_NETWORK_STARTS = sorted({key for m in METHODS.values() for key, s in m.starts.items() if s.kind == "network"})
+_BARE_STARTS = sorted({key for m in METHODS.values() for key, s in m.starts.items() if s.kind != "network"})
 #: The values each wildcard may take (the rules' ``wildcard_constraints``).
 WILDCARDS = {
     "domain": _DOMAIN, "test": _DOMAIN, "source": _DOMAIN, "target": _DOMAIN, "seed": r"\d+",
-    "variant": "|".join(VARIANTS), "start": f"plain|untrained|(?:reid|crgan|spgan)-(?:{_DOMAIN})",
+    "variant": "|".join(VARIANTS),
+    "start": f"{'|'.join(_BARE_STARTS)}|(?:{'|'.join(_NETWORK_STARTS)})-(?:{_DOMAIN})",
 }
 
 
@@ -99,9 +57,10 @@ class Run:
     """One trained network.
 
     ``source`` is the labelled domain it learnt from (a re-id model's own domain; CR-GAN's and
-    SPGAN's source; a TAUDL run's starting pair's source, None for a plain start); ``target`` the
-    unlabelled domain it adapts to (None for re-id); ``variant`` the CR-GAN variant, or the start of
-    a TAUDL or Cluster Contrast run (:data:`STARTS`). ``seed`` None stands for every seed (a table row).
+    SPGAN's source; a started run's starting pair's source, None for a plain or untrained start);
+    ``target`` the unlabelled domain it adapts to (None for re-id); ``variant`` the CR-GAN variant, or
+    the start of a TAUDL or Cluster Contrast run (its method's ``starts``). ``seed`` None stands for
+    every seed (a table row).
     """
 
     method: str
@@ -110,42 +69,54 @@ class Run:
     variant: str | None = None
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r} (expected one of {', '.join(METHODS)})")
+        spec = METHODS[self.method]
+        if spec.variants and self.variant not in spec.variants:
+            raise ValueError(f"unknown {spec.label} variant {self.variant!r} (expected one of {', '.join(spec.variants)})")
+        if spec.starts:
+            start = spec.starts.get(self.variant)
+            if start is None or (start.kind == "network") != (self.source is not None):
+                bare = [k for k, s in spec.starts.items() if s.kind != "network"]
+                raise ValueError(f"{spec.label} start {self.variant!r} from {self.source!r}: expected "
+                                 f"{' or '.join(bare)} without a source, or "
+                                 f"{'/'.join(k for k in spec.starts if k not in bare)} with one")
+
+    @property
+    def spec(self) -> Method:
+        """This run's method, as the registry declares it."""
+        return METHODS[self.method]
+
     @classmethod
     def reid(cls, domain: str, seed: int | None = None) -> Run:
         return cls("reid", domain, None, None, seed)
 
     @classmethod
     def crgan(cls, source: str, target: str, variant: str = "crgan", seed: int | None = None) -> Run:
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown CR-GAN variant {variant!r} (expected one of {', '.join(VARIANTS)})")
         return cls("crgan", source, target, variant, seed)
 
     @classmethod
-    def spgan(cls, source: str, target: str, seed: int | None = None) -> Run:
-        return cls("spgan", source, target, None, seed)
-
-    @classmethod
-    def control(cls, method: str, source: str, target: str, seed: int | None = None) -> Run:
-        """A control of Table 2: ``paste`` (the source person pasted on a target image) or ``adabn``
-        (the source model with BatchNorm statistics of the target)."""
-        if method not in CONTROLS:
-            raise ValueError(f"unknown control {method!r} (expected one of {', '.join(CONTROLS)})")
+    def of_pair(cls, method: str, source: str, target: str, seed: int | None = None) -> Run:
+        """A run of a method that learns from a pair (SPGAN, the paste and AdaBN controls)."""
         return cls(method, source, target, None, seed)
 
     @classmethod
-    def taudl(cls, target: str, start: str = "plain", source: str | None = None, seed: int | None = None) -> Run:
-        if start not in TAUDL_STARTS or (start in ("plain", "untrained")) != (source is None):
-            raise ValueError(f"TAUDL start {start!r} from {source!r}: expected plain or untrained without a "
-                             f"source, or crgan/spgan with one")
-        return cls("taudl", source, target, start, seed)
+    def started(cls, method: str, target: str, start: str, source: str | None = None, seed: int | None = None) -> Run:
+        """A run of a method that adapts on the unlabelled ``target`` from ``start`` (TAUDL, Cluster
+        Contrast): a start from another method's network names that network's ``source``."""
+        return cls(method, source, target, start, seed)
 
     @classmethod
-    def cluster_contrast(cls, target: str, start: str = "reid", source: str | None = None,
-                         seed: int | None = None) -> Run:
-        if start not in CLUSTER_STARTS or (start == "untrained") != (source is None):
-            raise ValueError(f"Cluster Contrast start {start!r} from {source!r}: expected untrained without a "
-                             f"source, or reid/crgan with one")
-        return cls("cluster_contrast", source, target, start, seed)
+    def of_row(cls, method: str, row: str, source: str, target: str) -> Run:
+        """The run (every seed) of ``method`` that a table row key names for a pair."""
+        spec = METHODS[method]
+        if spec.starts:
+            start = next(key for key, s in spec.starts.items() if s.row == row)
+            return cls.started(method, target, start, source if spec.starts[start].kind == "network" else None)
+        if spec.variants:
+            return cls(method, source, target, row)
+        return cls.of_pair(method, source, target)
 
     def at(self, seed: int) -> Run:
         """This run for one seed."""
@@ -153,31 +124,31 @@ class Run:
 
     @property
     def start_name(self) -> str:
-        """A TAUDL or Cluster Contrast run's ``{start}`` folder: ``plain``, ``untrained`` or
-        ``<method>-<source>``."""
+        """A started run's ``{start}`` folder: ``plain``, ``untrained`` or ``<method>-<source>``."""
         return self.variant if self.source is None else f"{self.variant}-{self.source}"
 
     def wildcards(self) -> dict[str, Any]:
         """The values of this run's path wildcards."""
-        if self.method == "reid":
+        layout = self.spec.layout
+        if layout == "domain":
             return {"domain": self.source, "seed": self.seed}
-        if self.method in STARTS:
+        if layout == "start":
             return {"target": self.target, "start": self.start_name, "seed": self.seed}
         return {"source": self.source, "target": self.target, "variant": self.variant, "seed": self.seed}
 
     @property
     def directory(self) -> str:
-        return RUN_DIRS[self.method].format(**self.wildcards())
+        return self.spec.run_dir.format(**self.wildcards())
 
     @property
     def network(self) -> str:
-        """The re-id network this run ends with (what evaluation and TAUDL starts read)."""
-        return f"{self.directory}/{NETWORK_FILES[self.method]}"
+        """The re-id network this run ends with (what evaluation and started runs read)."""
+        return f"{self.directory}/{self.spec.network_file}"
 
     @property
     def generator(self) -> str | None:
-        """CR-GAN's or SPGAN's generator file (None for methods without one)."""
-        return f"{self.directory}/G.pt" if self.method in ("crgan", "spgan") else None
+        """The run's generator file (None for methods without one)."""
+        return f"{self.directory}/{self.spec.generator_file}" if self.spec.generator_file else None
 
     @property
     def training_logs(self) -> list[str]:
@@ -189,26 +160,29 @@ class Run:
 
     @property
     def start_run(self) -> Run | None:
-        """The run whose network a TAUDL or Cluster Contrast run starts from (None for a plain or
-        untrained start)."""
-        if self.method not in STARTS or self.source is None:
+        """The run whose network a started run begins from (None for a plain or untrained start, and
+        for methods that do not start from another network)."""
+        start = self.spec.starts.get(self.variant)
+        if start is None or start.method is None:
             return None
-        if self.variant == "crgan":
-            return Run.crgan(self.source, self.target, "crgan", self.seed)
-        if self.variant == "reid":
+        starting = METHODS[start.method]
+        if starting.layout == "domain":
             return Run.reid(self.source, self.seed)
-        return Run.spgan(self.source, self.target, self.seed)
+        first = next(iter(starting.variants), None)  # a method with variants starts from its main one
+        return Run(start.method, self.source, self.target, first, self.seed)
+
+    @property
+    def row(self) -> str:
+        """The row key of this run's network in a table (re-id models have roles instead: see
+        :attr:`Evaluation.row`)."""
+        if self.spec.starts:
+            return self.spec.starts[self.variant].row
+        return self.variant if self.spec.variants else self.method
 
     @property
     def label(self) -> str:
-        """How the paper's tables name this method (re-id models: by what they are trained on)."""
-        if self.method == "crgan":
-            return VARIANTS[self.variant].label
-        if self.method in STARTS:
-            return STARTS[self.method][self.variant]
-        if self.method in CONTROLS:
-            return CONTROLS[self.method]
-        return "SPGAN" if self.method == "spgan" else f"re-id on {self.source}"
+        """How the tables name this run's method (a re-id model: by the domain it is trained on)."""
+        return self.spec.label.format(source=self.source) if self.method == "reid" else label(self.row)
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "source": self.source, "target": self.target, "variant": self.variant,
@@ -222,18 +196,13 @@ class Run:
     def from_wildcards(cls, method: str, wildcards: Any) -> Run:
         """The run a rule's wildcards (``{source}``, ``{variant}``, ...) name."""
         get = wildcards.get if isinstance(wildcards, dict) else lambda key: getattr(wildcards, key, None)
-        seed = int(get("seed"))
-        if method == "reid":
-            return cls.reid(get("domain"), seed)
-        if method == "crgan":
-            return cls.crgan(get("source"), get("target"), get("variant"), seed)
-        if method == "spgan":
-            return cls.spgan(get("source"), get("target"), seed)
-        if method in CONTROLS:
-            return cls.control(method, get("source"), get("target"), seed)
-        start, _, source = get("start").partition("-")
-        constructor = cls.taudl if method == "taudl" else cls.cluster_contrast
-        return constructor(get("target"), start, source or None, seed)
+        seed, layout = int(get("seed")), METHODS[method].layout
+        if layout == "domain":
+            return cls(method, get("domain"), None, None, seed)
+        if layout == "start":
+            start, _, source = get("start").partition("-")
+            return cls.started(method, get("target"), start, source or None, seed)
+        return cls(method, get("source"), get("target"), get("variant"), seed)
 
     @classmethod
     def from_path(cls, path: str) -> Run | None:
@@ -241,9 +210,9 @@ class Run:
         found = Evaluation.from_path(path)
         if found is not None:
             return found.run
-        for method, template in RUN_DIRS.items():
-            if m := _regex(template).search(str(path)):
-                return cls.from_wildcards(method, m.groupdict())
+        for method in METHODS.values():
+            if m := _regex(method.run_dir).search(str(path)):
+                return cls.from_wildcards(method.key, m.groupdict())
         return None
 
 
@@ -261,7 +230,7 @@ class Evaluation:
 
     @property
     def path(self) -> str:
-        return EVAL_FILES[self.run.method].format(**self.run.wildcards(), test=self.test)
+        return self.run.spec.eval_file.format(**self.run.wildcards(), test=self.test)
 
     def at(self, seed: int) -> Evaluation:
         return Evaluation(self.run.at(seed), self.test)
@@ -275,26 +244,21 @@ class Evaluation:
     def label(self) -> str:
         """The method's name in the paper: a re-id model tested on another domain is Direct Transfer."""
         if self.run.method == "reid":
-            return "Direct Transfer" if self.test != self.run.source else f"re-id on {self.test}"
+            return label("direct_transfer") if self.test != self.run.source else self.run.label
         return self.run.label
 
     @classmethod
     def from_path(cls, path: str) -> Evaluation | None:
-        for method, template in EVAL_FILES.items():
-            if m := _regex(template).search(str(path)):
+        for method in METHODS.values():
+            if m := _regex(method.eval_file).search(str(path)):
                 groups = m.groupdict()
-                run = Run.from_wildcards(method, groups)
+                run = Run.from_wildcards(method.key, groups)
                 return cls(run, groups.get("test") or run.target)
         return None
 
 
-#: Methods whose images Tables 1 and 4 measure: name -> (the paper's name, the generator's run).
-QUALITY_METHODS = {
-    "source-target": "source-target data",
-    "wo_dual": VARIANTS["wo_dual"].label,
-    "crgan": VARIANTS["crgan"].label,
-    "spgan": "SPGAN",
-}
+#: Whose images Tables 1 and 4 can measure, by row key: the data itself, and the generators' methods.
+QUALITY_METHODS = (*DATA_ROWS, "wo_dual", "crgan", "spgan")
 
 
 @dataclass(frozen=True)
@@ -316,16 +280,16 @@ class Quality:
 
     @property
     def label(self) -> str:
-        return QUALITY_METHODS[self.method]
+        return label(self.method)
 
     @property
     def generator_run(self) -> Run | None:
         """The run whose generator renders this method's images (None for the data itself)."""
-        if self.method == "source-target":
+        if self.method in DATA_ROWS:
             return None
-        if self.method == "spgan":
-            return Run.spgan(self.source, self.target, self.seed)
-        return Run.crgan(self.source, self.target, self.method, self.seed)
+        if self.method in VARIANTS:
+            return Run.crgan(self.source, self.target, self.method, self.seed)
+        return Run.of_pair(self.method, self.source, self.target, self.seed)
 
     def at(self, seed: int) -> Quality:
         return replace(self, seed=seed)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -184,9 +185,24 @@ class MaskedImages(Dataset):
         return (pixels, person), 4 * h * w
 
 
+class Stream(IntEnum):
+    """The random stream of each trainer's batches, named in one place so that no two draw alike
+    (:func:`step_generator`)."""
+
+    CRGAN_SOURCE = 0
+    CRGAN_TARGET = 1
+    CAMERA_DISCRIMINATOR = 2
+    FINETUNE_SOURCE = 10
+    FINETUNE_TARGET = 11
+    SPGAN_SOURCE = 20
+    SPGAN_TARGET = 21
+    TAUDL = 30
+    CLUSTER_CONTRAST = 40
+
+
 def step_generator(seed: int, stream: int, step: int, *purpose: int) -> torch.Generator:
     """The random draws of one training step: a generator seeded by (seed, stream, step[, purpose]) alone."""
-    entropy = [seed, stream, step, *purpose]
+    entropy = [int(seed), int(stream), int(step), *map(int, purpose)]
     return torch.Generator().manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
 
 
@@ -230,9 +246,33 @@ class StepSampler(Sampler):
             step += 1
 
 
+class Batch(list):
+    """One step's batch: the dataset's collated fields (images, masks, labels, ...) as a list, and
+    ``drawn``, the dataset indices the step's draw picked, in batch order (what a trainer needs to know
+    which tracklets or clusters it holds, without drawing again)."""
+
+    def __init__(self, fields: list[torch.Tensor], drawn: list[int]) -> None:
+        super().__init__(fields)
+        self.drawn = drawn
+
+
+class _Drawn(Dataset):
+    """A dataset whose items also carry their index (so a batch comes back with its draw)."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, key: Key) -> tuple:
+        return (*self.ds[key], _split_key(key)[0])
+
+
 class StepBatches:
     """Batch number ``step`` of a training run, decoded and augmented by ``workers`` DataLoader
-    processes ahead of the step that uses it (pinned for CUDA; ``workers`` 0 loads in this process).
+    processes ahead of the step that uses it (pinned for CUDA; ``workers`` 0 loads in this process),
+    as a :class:`Batch` that carries the indices drawn.
 
     A batch depends on (seed, stream, step) only: a resumed run, or one with another number of
     workers, sees the same batches. Steps are asked for in order; asking for another step (a
@@ -245,14 +285,16 @@ class StepBatches:
         self._batches: Iterator[list[torch.Tensor]] | None = None
         self._next = -1
 
-    def __call__(self, step: int) -> list[torch.Tensor]:
+    def __call__(self, step: int) -> Batch:
         if self._batches is None or step != self._next:
             # its own generator: starting the loader (worker seeds) must not draw from the global stream
-            self._batches = iter(DataLoader(self.ds, batch_sampler=StepSampler(self.draw, self.seed, self.stream, step),
+            self._batches = iter(DataLoader(_Drawn(self.ds),
+                                            batch_sampler=StepSampler(self.draw, self.seed, self.stream, step),
                                             num_workers=self.workers, pin_memory=self.pin,
                                             generator=step_generator(self.seed, self.stream, step, 1)))
         self._next = step + 1
-        return next(self._batches)
+        *fields, drawn = next(self._batches)
+        return Batch(fields, drawn.tolist())
 
 
 def to_reid_input(x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Evaluate a trained re-id network on a domain's query/gallery split (CMC and mAP, GAP and LMP)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,8 @@ from crgan.eval.ranked_lists import choose_queries, ranked_lists
 from crgan.eval.ranking import evaluate_rank
 from crgan.kernels import pairwise_distance
 from crgan.models.reid import ReIDNet
+from crgan.records import EvaluationRecord
+from crgan.runs import Evaluation
 
 
 def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.device) -> dict[str, Any]:
@@ -53,3 +56,16 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
                         "cmc": [round(100 * float(c), 4) for c in cmc]}
     out["chance_rank1"] = 100.0 / len(set(g_pids.tolist()) - {0})
     return out
+
+
+def evaluate_file(model_path: str | Path, index: dict, cfg: dict[str, Any], seed: int,
+                  device: torch.device) -> EvaluationRecord:
+    """The network in ``model_path`` tested on ``index``'s query/gallery, as the record a table reads
+    (its run, how it started, the metrics and the provenance of this evaluation)."""
+    from crgan import runtime
+    from crgan.models.store import load_network
+
+    model, info = load_network(model_path, device)
+    metrics = evaluate_model(model, index, cfg, device)
+    return EvaluationRecord(Evaluation(info.run, index["domain"]), info.init, index["synthetic"], metrics,
+                            runtime.provenance(cfg, seed, device))

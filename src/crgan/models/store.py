@@ -17,13 +17,13 @@ from torch import nn
 
 from crgan.errors import WeightsError
 from crgan.io import atomic_file, write_json
+from crgan.methods import METHODS, VARIANTS
 from crgan.models.cluster_contrast import ClusterNet
 from crgan.models.cyclegan import ResnetGenerator, build_translator
 from crgan.models.generator import DualConditionalGenerator, build_generator
 from crgan.models.reid import ReIDNet, build_backbone, build_reid
 from crgan.models.taudl import TaudlNet
 from crgan.records import GeneratorInfo, NetworkInfo, RecordError
-from crgan.runs import VARIANTS
 
 #: What each kind of file holds, in words (for errors).
 KINDS = {"network": "re-id network", "generator": "generator"}
@@ -73,14 +73,18 @@ def load_weights(module: nn.Module, state: dict[str, Any], path: str | Path, wha
 Network = ReIDNet | TaudlNet | ClusterNet
 
 
+#: How each kind of network (a method's ``architecture`` in the registry) is rebuilt from its record.
+ARCHITECTURES: dict[str, Callable[[NetworkInfo], Network]] = {
+    "ide": lambda info: build_reid(info.arch, info.classes, init_weights=False)[0],
+    "taudl": lambda info: TaudlNet(build_backbone(info.arch, init_weights=False)[0], info.classes),
+    "cluster": lambda info: ClusterNet(build_backbone(info.arch, init_weights=False)[0]),
+}
+
+
 def build_network(info: NetworkInfo) -> Network:
-    """The untrained network a record describes (TAUDL's heads, Cluster Contrast's feature BatchNorm
-    or the IDE classifier)."""
-    if info.run.method == "taudl":
-        return TaudlNet(build_backbone(info.arch, init_weights=False)[0], info.classes)
-    if info.run.method == "cluster_contrast":
-        return ClusterNet(build_backbone(info.arch, init_weights=False)[0])
-    return build_reid(info.arch, info.classes, init_weights=False)[0]
+    """The untrained network a record describes, as its method builds it (TAUDL's heads, Cluster
+    Contrast's feature BatchNorm or the IDE classifier)."""
+    return ARCHITECTURES[METHODS[info.run.method].architecture](info)
 
 
 def load_network(path: str | Path, device: torch.device) -> tuple[Network, NetworkInfo]:
@@ -91,15 +95,11 @@ def load_network(path: str | Path, device: torch.device) -> tuple[Network, Netwo
     return model.to(device).eval(), info
 
 
-#: How errors name each method's generator.
-GENERATOR_NAMES = {"crgan": "CR-GAN", "spgan": "SPGAN"}
-
-
 def _load_generator_of(method: str, path: str | Path, device: torch.device,
                        build: Callable[[GeneratorInfo], nn.Module]) -> tuple[nn.Module, GeneratorInfo]:
     """``method``'s trained generator (eval mode, on ``device``), rebuilt by ``build``, and its record."""
     info, weights = read_model_file(path, "generator")
-    name = GENERATOR_NAMES[method]
+    name = METHODS[method].label
     if info.run.method != method:
         raise WeightsError(f"{path} is not a {name} generator (it was written by {info.run.method})")
     g = build(info)

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from crgan.io import write_csv
+from crgan.methods import label
+from crgan.paper import paper_values
+from crgan.plan import TABLES, Measured, Ours, layout
 from crgan.records import EvaluationRecord, QualityRecord
-from crgan.report.tables import REHEARSAL_NOTE, TABLES, Measured, Ours, is_rehearsal, layout, paper_values
+from crgan.report.tables import REHEARSAL_NOTE, is_rehearsal
 
 COLUMNS = ["claim", "table", "source", "target", "metric", "paper_effect", "effect", "std", "seeds", "verdict", "notes"]
 REID = ("rank1", "map")
@@ -28,12 +31,13 @@ REID = ("rank1", "map")
 
 @dataclass(frozen=True)
 class Term:
-    """``sign`` x the value of ``method`` in ``table`` for a pair (``pair`` picks it: "same" is the
-    claim's pair, "other" the Market/Duke pair with the same target, for CUHK03 comparisons)."""
+    """``sign`` x the value of row ``row`` (a row key of the plan) in ``table`` for a pair (``pair``
+    picks it: "same" is the claim's pair, "other" the Market/Duke pair with the same target, for
+    CUHK03 comparisons)."""
 
     sign: int
     table: int
-    method: str
+    row: str
     pair: str = "same"
 
 
@@ -50,41 +54,40 @@ class Claim:
     @classmethod
     def better(cls, text: str, table: int, better: str, worse: str, metrics: tuple[str, ...] = REID,
                pairs_key: str = "pairs", source: str = "") -> Claim:
-        """``better`` > ``worse`` in ``table`` (for a lower-is-better metric, give it as ``worse`` first)."""
+        """Row ``better`` > row ``worse`` in ``table`` (row keys; for a lower-is-better metric, give it as
+        ``worse`` first)."""
         return cls(text, (Term(1, table, better), Term(-1, table, worse)), metrics, pairs_key, source)
 
 
 CLAIMS = (
-    Claim.better("CR-GAN beats Direct Transfer", 2, "CR-GAN", "Direct Transfer", source="Table 2"),
-    Claim.better("the dual condition helps (CR-GAN beats w/o dual condition)", 2, "CR-GAN", "w/o dual condition",
+    Claim.better("CR-GAN beats Direct Transfer", 2, "crgan", "direct_transfer", source="Table 2"),
+    Claim.better("the dual condition helps (CR-GAN beats w/o dual condition)", 2, "crgan", "wo_dual",
                  source="Table 2"),
-    Claim.better("LMP helps CR-GAN", 2, "CR-GAN+LMP", "CR-GAN", source="Table 2"),
-    Claim.better("the identity loss helps", 3, "CR-GAN", "w/o identity loss", source="Table 3"),
-    Claim.better("the camera loss helps", 3, "CR-GAN", "w/o camera loss", source="Table 3"),
-    Claim.better("the context loss helps", 3, "CR-GAN", "w/o context loss", source="Table 3"),
-    Claim.better("CR-GAN beats SPGAN", 5, "CR-GAN", "SPGAN", source="Table 5"),
-    Claim.better("CR-GAN+LMP beats SPGAN+LMP", 5, "CR-GAN+LMP", "SPGAN+LMP", source="Table 5"),
-    Claim.better("TAUDL helps CR-GAN (CR-GAN+TAUDL beats CR-GAN+LMP)", 6, "CR-GAN+TAUDL", "CR-GAN+LMP",
+    Claim.better("LMP helps CR-GAN", 2, "crgan+lmp", "crgan", source="Table 2"),
+    Claim.better("the identity loss helps", 3, "crgan", "wo_id", source="Table 3"),
+    Claim.better("the camera loss helps", 3, "crgan", "wo_cam", source="Table 3"),
+    Claim.better("the context loss helps", 3, "crgan", "wo_con", source="Table 3"),
+    Claim.better("CR-GAN beats SPGAN", 5, "crgan", "spgan", source="Table 5"),
+    Claim.better("CR-GAN+LMP beats SPGAN+LMP", 5, "crgan+lmp", "spgan+lmp", source="Table 5"),
+    Claim.better("TAUDL helps CR-GAN (CR-GAN+TAUDL beats CR-GAN+LMP)", 6, "crgan+taudl", "crgan+lmp",
                  source="Table 6"),
-    *(Claim.better(f"CR-GAN+TAUDL is best: it beats {other}", 6, "CR-GAN+TAUDL", other, source="Table 6")
-      for other in ("TAUDL", "SPGAN+TAUDL", "SPGAN+LMP")),
-    Claim.better("CR-GAN's LPIPS is above w/o dual condition's", 1, "CR-GAN", "w/o dual condition", ("lpips",),
-                 source="Table 1"),
-    Claim.better("CR-GAN's FID is below w/o dual condition's", 1, "w/o dual condition", "CR-GAN", ("fid",),
-                 source="Table 1"),
-    Claim.better("CR-GAN's LPIPS is above SPGAN's", 4, "CR-GAN", "SPGAN", ("lpips",), source="Table 4"),
-    Claim.better("CR-GAN's FID is below SPGAN's", 4, "SPGAN", "CR-GAN", ("fid",), source="Table 4"),
-    Claim.better("CR-GAN beats SPGAN from CUHK03", 7, "CR-GAN", "SPGAN", pairs_key="cuhk03_pairs", source="Table 7"),
-    Claim.better("CR-GAN+TAUDL beats TAUDL from CUHK03", 7, "CR-GAN+TAUDL", "TAUDL", pairs_key="cuhk03_pairs",
+    *(Claim.better(f"CR-GAN+TAUDL is best: it beats {label(other)}", 6, "crgan+taudl", other, source="Table 6")
+      for other in ("taudl", "spgan+taudl", "spgan+lmp")),
+    Claim.better("CR-GAN's LPIPS is above w/o dual condition's", 1, "crgan", "wo_dual", ("lpips",), source="Table 1"),
+    Claim.better("CR-GAN's FID is below w/o dual condition's", 1, "wo_dual", "crgan", ("fid",), source="Table 1"),
+    Claim.better("CR-GAN's LPIPS is above SPGAN's", 4, "crgan", "spgan", ("lpips",), source="Table 4"),
+    Claim.better("CR-GAN's FID is below SPGAN's", 4, "spgan", "crgan", ("fid",), source="Table 4"),
+    Claim.better("CR-GAN beats SPGAN from CUHK03", 7, "crgan", "spgan", pairs_key="cuhk03_pairs", source="Table 7"),
+    Claim.better("CR-GAN+TAUDL beats TAUDL from CUHK03", 7, "crgan+taudl", "taudl", pairs_key="cuhk03_pairs",
                  source="Table 7"),
     Claim("the domain gap from CUHK03 is larger than from Market/Duke (Direct Transfer's gap to target-supervised)",
-          (Term(1, 2, "Target-supervised (upper bound)", "other"), Term(-1, 7, "Direct Transfer"),
-           Term(-1, 2, "Target-supervised (upper bound)", "other"), Term(1, 2, "Direct Transfer", "other")),
+          (Term(1, 2, "target_supervised", "other"), Term(-1, 7, "direct_transfer"),
+           Term(-1, 2, "target_supervised", "other"), Term(1, 2, "direct_transfer", "other")),
           ("rank1", "map"), "cuhk03_pairs", "Section 4.5, Fig. 5"),
     # beyond the paper (Table 8): questions the paper could not ask, judged the same way
     Claim.better("beyond the paper: CR-GAN adds to Cluster Contrast (CR-GAN+Cluster Contrast beats Cluster Contrast)",
-                 8, "CR-GAN+Cluster Contrast", "Cluster Contrast", source="Table 8, not a claim of the paper"),
-    Claim.better("beyond the paper: Cluster Contrast beats CR-GAN+TAUDL", 8, "Cluster Contrast", "CR-GAN+TAUDL",
+                 8, "crgan+cluster_contrast", "cluster_contrast", source="Table 8, not a claim of the paper"),
+    Claim.better("beyond the paper: Cluster Contrast beats CR-GAN+TAUDL", 8, "cluster_contrast", "crgan+taudl",
                  source="Table 8, not a claim of the paper"),
 )
 
@@ -101,12 +104,11 @@ class Cells:
         self.cfg = cfg
         self.evaluations = {(r.evaluation.key, r.seed): r for r in records if isinstance(r, EvaluationRecord)}
         self.quality = {(r.method, r.source, r.target, r.seed): r for r in records if isinstance(r, QualityRecord)}
-        self.entries = {(t, src, tgt, e.method if isinstance(e, Ours) else e.quality.label): e
-                        for t in TABLES for src, tgt, rows in layout(t, cfg) for e in rows
+        self.entries = {(t, src, tgt, e.key): e for t in TABLES for src, tgt, rows in layout(t, cfg) for e in rows
                         if isinstance(e, (Ours, Measured))}
 
-    def value(self, table: int, method: str, pair: tuple[str, str], metric: str, seed: int) -> float | None:
-        entry = self.entries.get((table, *pair, method))
+    def value(self, table: int, row: str, pair: tuple[str, str], metric: str, seed: int) -> float | None:
+        entry = self.entries.get((table, *pair, row))
         if isinstance(entry, Ours):
             record = self.evaluations.get((entry.evaluation, seed))
             return None if record is None else record.metrics[entry.pooling][metric]
@@ -140,13 +142,13 @@ def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[st
             for metric in claim.metrics:
                 effects = []
                 for seed in cfg["seeds"]:
-                    values = [cells.value(t.table, t.method, pairs[t.pair], metric, seed) for t in claim.terms]
+                    values = [cells.value(t.table, t.row, pairs[t.pair], metric, seed) for t in claim.terms]
                     if all(v is not None for v in values):
                         effects.append(sum(t.sign * v for t, v in zip(claim.terms, values)))
                 if not effects:
                     continue
                 digits = 4 if metric in ("lpips", "fid") else 2
-                paper = [papers.get((t.table, t.method, *pairs[t.pair], metric)) for t in claim.terms]
+                paper = [papers.get((t.table, label(t.row), *pairs[t.pair], metric)) for t in claim.terms]
                 paper_effect = (f"{sum(t.sign * float(v) for t, v in zip(claim.terms, paper)):.{digits}f}"
                                 if all(paper) else "")
                 verdict, why = ("rehearsal", REHEARSAL_NOTE) if is_rehearsal(cfg) else _verdict(effects)

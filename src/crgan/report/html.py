@@ -24,34 +24,19 @@ from crgan import runtime
 from crgan.config import config_hash
 from crgan.eval.ranked_lists import draw_lists
 from crgan.io import atomic_file, read_json
+from crgan.methods import CURVE_KINDS, LMP, colour, label
+from crgan.plan import TABLES, named_rows
 from crgan.records import EvaluationRecord
 from crgan.report.plots import line_plot
-from crgan.report.tables import named_evaluations
-from crgan.runs import QUALITY_METHODS, Quality, Run, pair_name, seed_of
+from crgan.runs import QUALITY_METHODS, Evaluation, Quality, Run, pair_name, seed_of
 
-TABLE_TITLES = {
-    1: "Image quality: LPIPS and FID, w/o dual condition vs CR-GAN",
-    2: "Ablation of the dual condition in re-id (%)",
-    3: "Ablation of each loss in re-id (%)",
-    4: "Image quality: LPIPS and FID, SPGAN vs CR-GAN",
-    5: "GAN-based methods in the cross-domain setting (%)",
-    6: "Market1501 / DukeMTMC-reID against unsupervised cross-domain methods (%)",
-    7: "CUHK03 to Market1501 / DukeMTMC-reID (%)",
-    8: "Beyond the paper: Cluster Contrast, and CR-GAN + Cluster Contrast (%)",
-}
 METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lpips": "LPIPS", "fid": "FID",
                 "kid": "KID", "lpips_diversity": "LPIPS diversity"}
 #: Row labels of the sample grids (as the paper's Figures 1 and 4, and SPGAN's own rows).
 GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"]}
-#: A colour per method family in CMC plots (its +LMP curve dashed in the same colour).
-CMC_COLOURS = {"Direct Transfer": "#7f7f7f", "w/o dual condition": "#E69F00", "CR-GAN": "#0072B2",
-               "SPGAN": "#009E73", "TAUDL": "#000000", "SPGAN+TAUDL": "#56B4E9", "CR-GAN+TAUDL": "#CC79A7",
-               "Paste (control)": "#D55E00", "AdaBN (control)": "#F0E442", "Cluster Contrast": "#882255",
-               "CR-GAN+Cluster Contrast": "#44AA99"}
-#: Curves drawn in the CMC plots, in this order (an evaluation's label, "+LMP" for LMP features).
-CMC_SERIES = ("Direct Transfer", "AdaBN (control)", "Paste (control)", "w/o dual condition", "CR-GAN", "CR-GAN+LMP",
-              "SPGAN", "SPGAN+LMP", "TAUDL", "SPGAN+TAUDL", "CR-GAN+TAUDL", "Cluster Contrast",
-              "CR-GAN+Cluster Contrast")
+#: Rows drawn in the CMC plots, in this order (row keys of the plan; +lmp rows dashed in their row's colour).
+CMC_SERIES = ("direct_transfer", "adabn", "paste", "wo_dual", "crgan", "crgan+lmp", "spgan", "spgan+lmp", "taudl",
+              "spgan+taudl", "crgan+taudl", "cluster_contrast", "crgan+cluster_contrast")
 
 
 def metric_label(metric: str) -> str:
@@ -101,7 +86,7 @@ def table_view(number: int, rows: list[dict[str, str]]) -> dict[str, Any]:
         body.append({"method": method, "cells": cells, "status": "reproduced" if "reproduced" in status
                      else min(status, default="reported-only"), "notes": notes})  # min: the same pick every run
     backbones = sorted({r["metric_backbone"] for r in rows if r["metric_backbone"]})
-    return {"number": number, "title": TABLE_TITLES.get(number, f"Table {number}"),
+    return {"number": number, "title": TABLES[number].title if number in TABLES else f"Table {number}",
             "pairs": [pair_name(*p) for p in pairs], "metrics": [(m, metric_label(m)) for m in metrics],
             "body": body, "backbones": backbones, "substitute": any(m.endswith("_substitute") for m in metrics),
             "data": sorted({r["data"] for r in rows if r["data"]})}
@@ -122,28 +107,17 @@ def read_curve(path: Path) -> tuple[str, dict[str, list[tuple[float, float]]]]:
     return x, {c: [(float(r[x]), float(r[c])) for r in rows if r[c] != ""] for c in rows[0] if c.startswith("loss")}
 
 
-#: Kinds of training-log plot, in the order shown.
-CURVE_KINDS = ("re-id", "CR-GAN losses", "fine-tuning", "SPGAN losses", "TAUDL", "Cluster Contrast")
-
-
 def curve_of(path: Path) -> tuple[str, str, str, bool] | None:
-    """Where a training log is plotted: (kind, plot title, series label, plot every loss column or
-    just ``loss``), or None for logs not plotted."""
+    """Where a training log is plotted, as its method declares (crgan.methods.Curve): (kind, plot
+    title, series label, plot every loss column or just ``loss``), or None for logs not plotted."""
     run = Run.from_path(path.as_posix())
-    if run is None:
+    curve = run.spec.curves.get(path.name) if run is not None else None
+    if curve is None or (curve.variants and run.variant not in curve.variants):
         return None
     pair = pair_name(run.source, run.target) if run.source and run.target else ""
-    if run.method == "reid":
-        return "re-id", "Re-id training (source models)", run.source, False
-    if run.method == "taudl":
-        return "TAUDL", f"TAUDL on {run.target}", run.start_name, False
-    if run.method == "cluster_contrast":
-        return "Cluster Contrast", f"Cluster Contrast on {run.target} (per epoch)", run.start_name, False
-    if path.name == "reid.pt.log.csv":
-        return "fine-tuning", f"Fine-tuning Did, {pair}", run.variant or run.method, False
-    if run.method == "spgan":
-        return "SPGAN losses", f"SPGAN losses, {pair}", "", True
-    return ("CR-GAN losses", f"CR-GAN losses, {pair}", "", True) if run.variant == "crgan" else None
+    series = {"source": run.source, "start": run.start_name, "variant": run.variant or run.method,
+              "columns": ""}[curve.series]
+    return curve.kind, curve.title.format(pair=pair, target=run.target), series, curve.series == "columns"
 
 
 def first_seed(paths: list[Path]) -> list[Path]:
@@ -172,28 +146,25 @@ def curve_plots(paths: list[Path]) -> list[str]:
 
 
 def cmc_plots(records: list[EvaluationRecord], pairs: list[tuple[str, str]], ranks: int = 20) -> list[str]:
-    """One CMC plot per pair: the mean CMC over seeds of each method of CMC_SERIES."""
+    """One CMC plot per pair: the mean CMC over seeds of each row of CMC_SERIES."""
+    by_evaluation: dict[Evaluation, list[EvaluationRecord]] = defaultdict(list)
+    for record in records:
+        by_evaluation[record.evaluation.key].append(record)
     plots = []
     for src, tgt in pairs:
-        curves: dict[str, list[list[float]]] = defaultdict(list)
-        for record in records:
-            if record.evaluation.test != tgt or record.run.source not in (src, None):  # plain TAUDL has no source
-                continue
-            for pooling, suffix in (("gap", ""), ("lmp", "+LMP")):
-                label = record.evaluation.label + suffix
-                if label in CMC_SERIES:
-                    curves[label].append(record.metrics[pooling]["cmc"][:ranks])
-        order = [v for v in CMC_SERIES if v in curves]
-        series = {name: [(i + 1, statistics.fmean(c[i] for c in curves[name])) for i in range(len(curves[name][0]))]
-                  for name in order}
-        colours = {name: CMC_COLOURS[name.removesuffix("+LMP")] for name in series}
-        plots.append(line_plot(series, f"CMC, {pair_name(src, tgt)}", "rank", "matching rate (%)", colours=colours,
-                               dashed=frozenset(n for n in series if n.endswith("+LMP"))))
+        rows = named_rows(src, tgt)
+        curves = {key: [r.metrics[rows[key].pooling]["cmc"][:ranks] for r in by_evaluation[rows[key].evaluation]]
+                  for key in CMC_SERIES if key in rows and by_evaluation.get(rows[key].evaluation)}
+        series = {label(key): [(i + 1, statistics.fmean(c[i] for c in curves[key])) for i in range(len(curves[key][0]))]
+                  for key in curves}
+        plots.append(line_plot(series, f"CMC, {pair_name(src, tgt)}", "rank", "matching rate (%)",
+                               colours={label(key): colour(key) for key in curves},
+                               dashed=frozenset(label(key) for key in curves if key.endswith(LMP[0]))))
     return plots
 
 
 #: Quality strips in the order shown, with their labels.
-STRIP_LABELS = {**QUALITY_METHODS, "source-target": "XS, then target instances XT"}
+STRIP_LABELS = {**{method: label(method) for method in QUALITY_METHODS}, "source-target": "XS, then target instances XT"}
 STRIP_ORDER = ("source-target", "wo_dual", "spgan", "crgan")
 
 
@@ -219,9 +190,9 @@ def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-#: Methods whose ranked lists the report shows, in this order (an evaluation's label, GAP features).
-RANKED_METHODS = ("Direct Transfer", "AdaBN (control)", "Paste (control)", "CR-GAN", "SPGAN", "TAUDL", "CR-GAN+TAUDL",
-                  "Cluster Contrast", "CR-GAN+Cluster Contrast", "Target-supervised (upper bound)")
+#: Rows whose ranked lists the report shows, in this order (row keys of the plan, GAP features).
+RANKED_METHODS = ("direct_transfer", "adabn", "paste", "crgan", "spgan", "taudl", "crgan+taudl", "cluster_contrast",
+                  "crgan+cluster_contrast", "target_supervised")
 
 
 def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]], indexes: dict[str, dict],
@@ -234,13 +205,14 @@ def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]],
     for src, tgt in pairs:
         if tgt not in indexes:
             continue
-        found = {name: by_evaluation[evaluation].metrics["ranked"]["lists"]
-                 for name, evaluation in named_evaluations(src, tgt).items() if evaluation in by_evaluation}
+        rows = named_rows(src, tgt)
+        found = {key: by_evaluation[rows[key].evaluation].metrics["ranked"]["lists"]
+                 for key in RANKED_METHODS if key in rows and rows[key].evaluation in by_evaluation}
         strips = []
-        for label in (m for m in RANKED_METHODS if m in found):
+        for key, lists in found.items():
             # JPEG: photographs of people compress ten times better than as PNG in a self-contained page
-            jpeg = draw_lists(indexes[tgt], found[label], workdir / f"{src}-{tgt}-{len(strips)}.jpg")
-            strips.append({"method": label, **image(jpeg, scale=1)})
+            jpeg = draw_lists(indexes[tgt], lists, workdir / f"{src}-{tgt}-{len(strips)}.jpg")
+            strips.append({"method": label(key), **image(jpeg, scale=1)})
         if strips:
             out.append({"pair": pair_name(src, tgt), "strips": strips})
     return out
@@ -252,14 +224,14 @@ def gap_sweep_plots(path: Path | None) -> list[str]:
         return []
     rows = read_rows(path)
     pair = pair_name(rows[0]["source"], rows[0]["target"]) if rows else ""
-    colours = {**CMC_COLOURS, "Target-supervised (upper bound)": "#999933"}
+    colours = {r["method"]: colour(r["row"]) for r in rows if r.get("row")}  # a sweep CSV from before row keys: none
     plots = []
-    for metric, label in (("rank1", "rank-1 (%)"), ("map", "mAP (%)")):
+    for metric, axis in (("rank1", "rank-1 (%)"), ("map", "mAP (%)")):
         series: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for r in rows:
             series[r["method"]].append((float(r["gap"]), float(r[metric])))
-        plots.append(line_plot(dict(series), f"{label.split(' ')[0]} against the context gap, {pair}", "context gap",
-                               label, colours={m: colours[m] for m in series if m in colours}))
+        plots.append(line_plot(dict(series), f"{axis.split(' ')[0]} against the context gap, {pair}", "context gap",
+                               axis, colours=colours))
     return plots
 
 

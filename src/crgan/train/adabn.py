@@ -8,6 +8,7 @@ BatchNorm accumulates, with a cumulative average (``momentum=None``) from reset 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def adapt_batch_norm(did: ReIDNet, did_info: NetworkInfo, target: dict, cfg: dic
     data_cfg = cfg["data"]
     ds = ReidImages(target["root"], records_of(target, "train"), data_cfg["height"], data_cfg["width"])
     loader = make_loader(ds, cfg["eval"]["batch_size"], train=False, workers=data_cfg["workers"])
-    run = Run.control("adabn", did_info.domain, target["domain"], seed)
+    run = Run.of_pair("adabn", did_info.domain, target["domain"], seed)
     norms = [m for m in did.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
         norm.reset_running_stats()
@@ -51,7 +52,6 @@ def adapt_batch_norm(did: ReIDNet, did_info: NetworkInfo, target: dict, cfg: dic
     rows = loop.run(step)
     for norm in norms:
         norm.momentum = 0.1  # torch's default, for anyone who trains the network further
-    info = NetworkInfo(run, did_info.domain, did_info.init, did_info.arch, did_info.classes, did_info.image_size,
-                       did_info.synthetic, rows[-1], loop.provenance, {"batch_norm_layers": len(norms)})
+    info = replace(did_info, run=run, final=rows[-1], provenance=loop.provenance, details={"batch_norm_layers": len(norms)})
     loop.finish(info, did.state_dict(), f"{out}.log.csv")
     return info

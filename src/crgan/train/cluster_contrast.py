@@ -31,19 +31,14 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import Draw, ReidImages, StepBatches, make_loader, step_generator
-from crgan.errors import WeightsError
+from crgan.data.loader import Draw, ReidImages, StepBatches, Stream, make_loader
 from crgan.eval.k_reciprocal import feature_jaccard_distance
 from crgan.models.cluster_contrast import ClusterNet
-from crgan.models.reid import ReIDNet, build_backbone
-from crgan.models.store import load_network
 from crgan.records import NetworkInfo
-from crgan.runs import Run
 from crgan.train.loop import TrainingLoop, optimise
+from crgan.train.starts import begin
 
 log = logging.getLogger(__name__)
-#: The random stream of Cluster Contrast's batches (see crgan.data.loader.step_generator).
-STREAM = 40
 
 
 def pseudo_labels(features: torch.Tensor, cc_cfg: dict[str, Any]) -> np.ndarray:
@@ -108,31 +103,18 @@ def target_features(model: ClusterNet, ds: ReidImages, batch_size: int, workers:
     return torch.cat([F.normalize(model(images.to(device)).float(), dim=1) for images, _, _ in loader])
 
 
-def start_network(cfg: dict[str, Any], init_model: Path | None) -> tuple[ClusterNet, dict[str, Any], Run | None, str]:
-    """The network Cluster Contrast starts from, the re-id config that rebuilds it, the run it
-    comes from (None for the untrained network) and its backbone's initialisation."""
-    if init_model is None:
-        backbone, init = build_backbone(cfg["reid"])
-        return ClusterNet(backbone), cfg["reid"], None, init
-    net, info = load_network(init_model, torch.device("cpu"))
-    if not isinstance(net, ReIDNet) or info.run.method not in ("reid", "crgan"):
-        raise WeightsError(f"{init_model} is a {info.run.method} network; Cluster Contrast starts from a source "
-                           f"re-id model or a CR-GAN fine-tuned network")
-    return ClusterNet.from_reid(net), info.arch, info.run, info.init
-
-
 def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Path, device: torch.device,
-                           init_model: Path | None = None) -> NetworkInfo:
+                           init_model: Path | None = None, untrained: bool = False) -> NetworkInfo:
     """Cluster Contrast on ``target``'s unlabelled training set from ``init_model`` (a source model or
-    a CR-GAN fine-tuned network); without one, the untrained network is written as the floor.
+    a CR-GAN fine-tuned network); ``untrained``: the network as initialised is written as the floor.
     Writes ``out`` and ``<out>.log.csv`` (one row per epoch)."""
     cc_cfg, data_cfg = cfg["cluster_contrast"], cfg["data"]
-    model, reid_cfg, start, init = start_network(cfg, init_model)
+    beginning = begin("cluster_contrast", cfg, init_model, untrained)
+    model = ClusterNet(beginning.backbone) if beginning.network is None else ClusterNet.from_reid(beginning.network)
     model.to(device)
-    if start is None:
-        run, total = Run.cluster_contrast(target["domain"], "untrained", seed=seed), 0
-    else:  # start_network admits only re-id and CR-GAN networks: their method is the start's name
-        run, total = Run.cluster_contrast(target["domain"], start.method, start.source, seed), cc_cfg["epochs"]
+    run, start, init, reid_cfg = (beginning.run("cluster_contrast", target["domain"], seed), beginning.start_run,
+                                  beginning.init, beginning.arch)
+    total = 0 if beginning.untrained else cc_cfg["epochs"]
     records = records_of(target, "train")
     plain = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"])
     augmented = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True,
@@ -159,13 +141,13 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
             return {**row, "loss_first": "", "loss": "", "chance": ""}
         memory = ClusterMemory(cluster_centres(features, labels), cc_cfg["temperature"], cc_cfg["momentum"])
         draw = cluster_batches(labels, cc_cfg["batch_size"] // per_cluster, per_cluster)
-        batches = StepBatches(augmented, draw, seed, STREAM, data_cfg["workers"], device)
+        batches = StepBatches(augmented, draw, seed, Stream.CLUSTER_CONTRAST, data_cfg["workers"], device)
         model.train()
         losses = []
         for i in range(iterations):
-            step = e * iterations + i
-            picked = torch.as_tensor(labels[draw(step_generator(seed, STREAM, step))], device=device)
-            images = batches(step)[0].to(device, non_blocking=True)
+            loaded = batches(e * iterations + i)
+            picked = torch.as_tensor(labels[loaded.drawn], device=device)
+            images = loaded[0].to(device, non_blocking=True)
             feats = model(images)
             loss = memory.loss(feats.float(), picked)
             optimise(opt, loss, f"Cluster Contrast on {run.target}, epoch {e + 1} iteration {i + 1}")
@@ -175,8 +157,9 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
                 "chance": round(math.log(clusters), 5)}
 
     rows = loop.run(epoch, lr_at=lambda e: cc_cfg["lr"] * 0.1 ** (e // cc_cfg["step_size"]))
-    info = NetworkInfo(run, target["domain"], init, reid_cfg, 0, (data_cfg["height"], data_cfg["width"]),
-                       target["synthetic"], rows[-1] if rows else {}, loop.provenance,
-                       {"clusters": [r["clusters"] for r in rows]})
+    info = NetworkInfo(run=run, domain=target["domain"], init=init, arch=reid_cfg, classes=0,
+                       image_size=(data_cfg["height"], data_cfg["width"]), synthetic=target["synthetic"],
+                       final=rows[-1] if rows else {}, provenance=loop.provenance,
+                       details={"clusters": [r["clusters"] for r in rows]})
     loop.finish(info, model.state_dict(), f"{out}.log.csv")
     return info

@@ -1,13 +1,12 @@
 """Algorithm 1 of the paper, parts I-II: pre-train Dcam, then train G against Dd, Did and Dcam.
 
-Variants (:data:`crgan.runs.VARIANTS`) switch off the target pathway (``wo_dual``) or one loss
+Variants (:data:`crgan.methods.VARIANTS`) switch off the target pathway (``wo_dual``) or one loss
 (``wo_id``, ``wo_cam``, ``wo_con``). Training writes a loss curve (CSV), a sample grid (PNG:
 rows XS, XT, X'T, XC, XR, XG) and checkpoints every ``crgan.checkpoint_every`` iterations and on
 SIGTERM; a rerun resumes from the last checkpoint and ends with the same weights.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,18 @@ import torch.nn.functional as F
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, pair_batches, to_reid_input, uniform_batches
+from crgan.data.loader import MaskedImages, Stream, pair_batches, to_reid_input, uniform_batches
 from crgan.grids import fixed_batch, write_grid
 from crgan.kernels import blend_context_loss
+from crgan.methods import VARIANTS
 from crgan.models.discriminators import CameraDiscriminator, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, build_generator, masked_target
 from crgan.models.reid import ReIDNet
 from crgan.records import GeneratorInfo
-from crgan.runs import VARIANTS, Run
+from crgan.runs import Run
 from crgan.train.loop import TrainingLoop, frozen, optimise
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
-
-log = logging.getLogger(__name__)
-#: The random streams of CR-GAN's batches (see crgan.data.loader.step_generator).
-STREAMS = {"source": 0, "target": 1, "dcam": 2}
 
 
 def variant_weights(weights: dict[str, float], variant: str) -> dict[str, float]:
@@ -50,7 +46,7 @@ def pretrain_camera_discriminator(target: dict, mask_root: Path, cfg: dict[str, 
     """Part I: Dcam learns the target's camera labels; returns it and its final train accuracy."""
     crgan_cfg = cfg["crgan"]
     ds = masked_images(target, mask_root, cfg["data"])
-    batches = uniform_batches(ds, crgan_cfg["batch_size"], seed, STREAMS["dcam"], cfg["data"], device)
+    batches = uniform_batches(ds, crgan_cfg["batch_size"], seed, Stream.CAMERA_DISCRIMINATOR, cfg["data"], device)
     dcam = CameraDiscriminator(target["num_cameras"], crgan_cfg["dcam_width"]).to(device)
     opt = torch.optim.Adam(dcam.parameters(), lr=crgan_cfg["lr"], betas=(0.5, 0.999))
     correct = seen = 0
@@ -82,7 +78,7 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
     did.eval()
     src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
     src_batches, tgt_batches = pair_batches(src_ds, tgt_ds, crgan_cfg["batch_size"], seed,
-                                            (STREAMS["source"], STREAMS["target"]), cfg["data"], device)
+                                            (Stream.CRGAN_SOURCE, Stream.CRGAN_TARGET), cfg["data"], device)
     g = build_generator(crgan_cfg["generator"], VARIANTS[variant].dual).to(device)
     d = PatchDiscriminator(crgan_cfg["ndf"], crgan_cfg["d_layers"], crgan_cfg["noise_std"]).to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=crgan_cfg["lr"], betas=(0.5, 0.999))
@@ -113,8 +109,8 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
     rows = loop.run(step, lr_at=lambda it: crgan_cfg["lr"] * lr_factor(it, total))
     g.eval()
     save_sample_grid(g, src_ds, tgt_ds, Path(f"{out}.grid.png"), crgan_cfg["grid_columns"], device)
-    info = GeneratorInfo(run, crgan_cfg["generator"], total, rows[-1], loop.provenance,
-                         {"dcam_train_acc": loop.values["dcam_train_acc"]})
+    info = GeneratorInfo(run=run, architecture=crgan_cfg["generator"], iterations=total, final=rows[-1],
+                         provenance=loop.provenance, details={"dcam_train_acc": loop.values["dcam_train_acc"]})
     loop.finish(info, g.state_dict(), f"{out}.loss.csv")
     return info
 

@@ -9,8 +9,8 @@ identity classes (the source labels).
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +18,16 @@ import torch
 import torch.nn.functional as F
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, pair_batches, to_reid_input, uniform_batches
+from crgan.data.loader import MaskedImages, Stream, pair_batches, to_reid_input, uniform_batches
+from crgan.methods import VARIANTS
 from crgan.models.generator import masked_target
 from crgan.models.reid import ReIDNet
 from crgan.models.store import load_generator
 from crgan.records import NetworkInfo
-from crgan.runs import VARIANTS, Run
+from crgan.runs import Run
 from crgan.train.crgan import masked_images
 from crgan.train.loop import TrainingLoop, optimise
 
-log = logging.getLogger(__name__)
-#: The random streams of fine-tuning batches (see crgan.data.loader.step_generator).
-STREAMS = {"source": 10, "target": 11}
 #: A batch source: step -> (images in [-1, 1], identity labels); batch i depends on the step alone.
 Batches = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 
@@ -61,8 +59,7 @@ def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, cfg: di
         return finetune_cfg["lr"] * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * it / total)).item())
 
     rows = loop.run(step, lr_at=cosine_lr)
-    info = NetworkInfo(run, did_info.domain, did_info.init, did_info.arch, did_info.classes, did_info.image_size,
-                       did_info.synthetic, rows[-1], loop.provenance, details)
+    info = replace(did_info, run=run, final=rows[-1], provenance=loop.provenance, details=details)
     loop.finish(info, did.state_dict(), f"{out}.log.csv")
     return info
 
@@ -79,7 +76,7 @@ def finetune_on_composites(did: ReIDNet, did_info: NetworkInfo, compose: Compose
     finetune_cfg = cfg["finetune"]
     src_ds, tgt_ds = masked_images(source, masks[0], cfg["data"]), masked_images(target, masks[1], cfg["data"])
     src_batches, tgt_batches = pair_batches(src_ds, tgt_ds, finetune_cfg["batch_size"], run.seed,
-                                            (STREAMS["source"], STREAMS["target"]), cfg["data"], device)
+                                            (Stream.FINETUNE_SOURCE, Stream.FINETUNE_TARGET), cfg["data"], device)
 
     def batches(it: int) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ms, ys, _ = (t.to(device, non_blocking=True) for t in src_batches(it))
@@ -115,7 +112,7 @@ def paste(xs: torch.Tensor, ms: torch.Tensor, xt: torch.Tensor, mt: torch.Tensor
 def finetune_on_pasted(did: ReIDNet, did_info: NetworkInfo, source: dict, target: dict, masks: tuple[Path, Path],
                        cfg: dict[str, Any], seed: int, out: Path, device: torch.device) -> NetworkInfo:
     """The paste control: fine-tune ``did`` exactly as CR-GAN's part III, on pasted composites."""
-    run = Run.control("paste", source["domain"], target["domain"], seed)
+    run = Run.of_pair("paste", source["domain"], target["domain"], seed)
     identity = {"method": "paste", "domain": source["domain"], "target": target["domain"]}
     return finetune_on_composites(did, did_info, paste, source, target, masks, cfg, run, identity, out, device, {})
 
@@ -125,13 +122,13 @@ def finetune_on_translated(did: ReIDNet, did_info: NetworkInfo, translated: dict
     """SPGAN: fine-tune ``did`` on the stored translation of the source training set (source labels)."""
     finetune_cfg, data_cfg = cfg["finetune"], cfg["data"]
     ds = MaskedImages(translated["root"], None, records_of(translated, "train"), data_cfg["height"], data_cfg["width"])
-    source_batches = uniform_batches(ds, finetune_cfg["batch_size"], seed, STREAMS["source"], data_cfg, device)
+    source_batches = uniform_batches(ds, finetune_cfg["batch_size"], seed, Stream.FINETUNE_SOURCE, data_cfg, device)
 
     def batches(it: int) -> tuple[torch.Tensor, torch.Tensor]:
         xs, _, ys, _ = (t.to(device, non_blocking=True) for t in source_batches(it))
         return xs, ys
 
-    run = Run.spgan(translated["domain"], translated["translated_to"], seed)
+    run = Run.of_pair("spgan", translated["domain"], translated["translated_to"], seed)
     identity = {"method": "spgan", "domain": run.source, "target": run.target, "translation": translated["translated_by"]}
     return finetune_reid(did, did_info, batches, cfg, run, identity, out, device,
                          {"translation": translated["translated_by"]})

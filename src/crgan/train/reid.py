@@ -61,7 +61,8 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
         return row
 
     rows = loop.run(epoch)
-    info = NetworkInfo(Run.reid(domain, seed), domain, init, reid_cfg, ds.num_classes,
-                       (data_cfg["height"], data_cfg["width"]), index["synthetic"], rows[-1], loop.provenance)
+    info = NetworkInfo(run=Run.reid(domain, seed), domain=domain, init=init, arch=reid_cfg, classes=ds.num_classes,
+                       image_size=(data_cfg["height"], data_cfg["width"]), synthetic=index["synthetic"],
+                       final=rows[-1], provenance=loop.provenance)
     loop.finish(info, model.state_dict(), f"{out}.log.csv")
     return info

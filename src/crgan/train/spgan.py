@@ -12,7 +12,6 @@ and stores it with an index; re-id is then fine-tuned on those images with the s
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, pair_batches
+from crgan.data.loader import MaskedImages, Stream, pair_batches
 from crgan.grids import fixed_batch, to_uint8, write_grid
 from crgan.io import atomic_dir, write_json
 from crgan.models.cyclegan import build_translator
@@ -36,10 +35,6 @@ from crgan.runs import Run
 from crgan.train.loop import TrainingLoop, frozen, optimise
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss
 from crgan.train.schedule import lr_factor
-
-log = logging.getLogger(__name__)
-#: The random streams of SPGAN's batches (see crgan.data.loader.step_generator).
-STREAMS = {"source": 20, "target": 21}
 
 
 class ImagePool:
@@ -127,14 +122,14 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
     """Train SPGAN for source -> target; writes ``out`` (G: source -> target + record),
     ``<out>.loss.csv`` and ``<out>.grid.png``; resumes from ``<out>.ckpt``."""
     spgan_cfg, data_cfg, total = cfg["spgan"], cfg["data"], cfg["spgan"]["iterations"]
-    weights, run = spgan_cfg["loss_weights"], Run.spgan(source["domain"], target["domain"], seed)
+    weights, run = spgan_cfg["loss_weights"], Run.of_pair("spgan", source["domain"], target["domain"], seed)
     loop = TrainingLoop(out, f"SPGAN {run.source}->{run.target}",
                         {"spgan": spgan_cfg, "data": data_cfg, "pair": [run.source, run.target]}, cfg, seed, device,
                         total, spgan_cfg["checkpoint_every"])
     src_ds = MaskedImages(source["root"], None, records_of(source, "train"), data_cfg["height"], data_cfg["width"])
     tgt_ds = MaskedImages(target["root"], None, records_of(target, "train"), data_cfg["height"], data_cfg["width"])
     src_batches, tgt_batches = pair_batches(src_ds, tgt_ds, spgan_cfg["batch_size"], seed,
-                                            (STREAMS["source"], STREAMS["target"]), data_cfg, device)
+                                            (Stream.SPGAN_SOURCE, Stream.SPGAN_TARGET), data_cfg, device)
     nets, opts = build_spgan(spgan_cfg, data_cfg, device)
     pools = {"t": ImagePool(spgan_cfg["pool_size"]), "s": ImagePool(spgan_cfg["pool_size"])}
     loop.track(**nets, **{f"opt_{k}": o for k, o in opts.items()}, **{f"pool_{k}": p for k, p in pools.items()})
@@ -165,7 +160,8 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
 
     rows = loop.run(step, lr_at=lambda it: spgan_cfg["lr"] * lr_factor(it, total))
     write_translation_grid(nets, src_ds, tgt_ds, spgan_cfg["grid_columns"], Path(f"{out}.grid.png"), device)
-    info = GeneratorInfo(run, spgan_cfg["generator"], total, rows[-1], loop.provenance)
+    info = GeneratorInfo(run=run, architecture=spgan_cfg["generator"], iterations=total, final=rows[-1],
+                         provenance=loop.provenance)
     loop.finish(info, nets["g"].state_dict(), f"{out}.loss.csv")
     return info
 

@@ -22,7 +22,6 @@ number is read against.
 """
 from __future__ import annotations
 
-import logging
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -30,22 +29,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from crgan.data.datasets import Record, records_of
-from crgan.data.loader import ReidImages, StepBatches, step_generator
-from crgan.errors import DatasetError, WeightsError
-from crgan.models.reid import build_backbone
-from crgan.models.store import load_network
+from crgan.data.loader import ReidImages, StepBatches, Stream
+from crgan.errors import DatasetError
 from crgan.models.taudl import TaudlNet
 from crgan.records import NetworkInfo
-from crgan.runs import Run
 from crgan.train.loop import TrainingLoop, optimise
 from crgan.train.schedule import lr_factor
-
-log = logging.getLogger(__name__)
-#: The random stream of TAUDL's batches (see crgan.data.loader.step_generator).
-STREAM = 30
+from crgan.train.starts import begin
 
 
 def tracklets(records: list[Record], num_cameras: int) -> tuple[list[list[int]], list[int], list[int]]:
@@ -145,52 +137,36 @@ def tracklet_features(model: TaudlNet, ds: ReidImages, members: list[list[int]],
     return torch.zeros(len(members), feats.shape[1], device=device).index_add_(0, owner, feats) / sizes[:, None]
 
 
-def start_backbone(cfg: dict[str, Any], init_model: Path | None
-                   ) -> tuple[nn.Module, dict[str, Any], Run | None, str]:
-    """The backbone TAUDL starts from, the re-id config that rebuilds it, the CR-GAN or SPGAN run
-    it comes from (None for a plain start) and the backbone's initialisation before any training
-    (``scratch`` or ``imagenet:<file>``)."""
-    if init_model is None:
-        backbone, init = build_backbone(cfg["reid"])
-        return backbone, cfg["reid"], None, init
-    net, info = load_network(init_model, torch.device("cpu"))
-    if info.run.method not in ("crgan", "spgan"):
-        raise WeightsError(f"{init_model} is a {info.run.method} network; TAUDL starts from a plain backbone or "
-                           f"from a CR-GAN or SPGAN fine-tuned network")
-    return net.backbone, info.arch, info.run, info.init
-
-
 def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device: torch.device,
                 init_model: Path | None = None, untrained: bool = False) -> NetworkInfo:
-    """Train TAUDL on ``target``'s unlabelled training set; writes ``out`` and ``<out>.log.csv``
-    (``untrained``: the plain network as initialised, the floor)."""
+    """Train TAUDL on ``target``'s unlabelled training set from ``init_model`` (a CR-GAN or SPGAN
+    fine-tuned network) or the plain backbone; writes ``out`` and ``<out>.log.csv`` (``untrained``:
+    the plain network as initialised, the floor)."""
     taudl_cfg, data_cfg = cfg["taudl"], cfg["data"]
-    total = 0 if untrained else taudl_cfg["iterations"]
     records = records_of(target, "train")
     members, cameras, labels = tracklets(records, target["num_cameras"])
+    tracklet_of = {i: t for t, group in enumerate(members) for i in group}
     per_camera = [cameras.count(c) for c in range(target["num_cameras"])]
-    backbone, reid_cfg, start, init = start_backbone(cfg, init_model)
-    if untrained and start is not None:
-        raise ValueError("the untrained floor is the plain network; it takes no starting model")
-    run = (Run.taudl(target["domain"], "untrained" if untrained else "plain", seed=seed) if start is None
-           else Run.taudl(target["domain"], start.method, start.source, seed))
-    model = TaudlNet(backbone, per_camera).to(device)
+    beginning = begin("taudl", cfg, init_model, untrained)
+    total = 0 if beginning.untrained else taudl_cfg["iterations"]
+    run, start = beginning.run("taudl", target["domain"], seed), beginning.start_run
+    model = TaudlNet(beginning.backbone, per_camera).to(device)
     ds = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True)
     top_k = taudl_cfg["top_k"] or max(1, target["num_cameras"] // 2)
     per_tracklet = taudl_cfg["images_per_tracklet"]
     loop = TrainingLoop(out, f"TAUDL ({run.variant}) on {run.target}",
-                        {"taudl": taudl_cfg, "data": data_cfg, "reid": reid_cfg, "domain": run.target, "init": init,
-                         "start": start.to_dict() if start else None},
+                        {"taudl": taudl_cfg, "data": data_cfg, "reid": beginning.arch, "domain": run.target,
+                         "init": beginning.init, "start": start.to_dict() if start else None},
                         cfg, seed, device, total, taudl_cfg["checkpoint_every"])
     opt = torch.optim.Adam(model.parameters(), lr=taudl_cfg["lr"], weight_decay=taudl_cfg["weight_decay"])
 
-    def plan(gen: torch.Generator) -> tuple[list[int], list[int]]:
-        """A step's tracklets (one per camera draw) and the images drawn from each, from its generator."""
+    def draw(gen: torch.Generator) -> list[int]:
+        """A step's images: ``per_tracklet`` of each of its tracklets (drawn round-robin over cameras)."""
         picked = sample_tracklets(cameras, taudl_cfg["tracklets_per_batch"], gen)
-        return picked, [members[t][j] for t in picked
-                        for j in torch.randint(len(members[t]), (per_tracklet,), generator=gen).tolist()]
+        return [members[t][j] for t in picked
+                for j in torch.randint(len(members[t]), (per_tracklet,), generator=gen).tolist()]
 
-    batches = StepBatches(ds, lambda gen: plan(gen)[1], seed, STREAM, data_cfg["workers"], device)
+    batches = StepBatches(ds, draw, seed, Stream.TAUDL, data_cfg["workers"], device)
     batch = taudl_cfg["tracklets_per_batch"] * taudl_cfg["images_per_tracklet"]
     memory = TrackletMemory(tracklet_features(model, ds, members, batch, device) if total else torch.zeros(0),
                             taudl_cfg["memory_momentum"])
@@ -198,10 +174,12 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
     all_cameras = torch.tensor(cameras, device=device)
 
     def step(it: int) -> dict[str, Any]:
-        picked, _ = plan(step_generator(seed, STREAM, it))  # the tracklets of the images batches(it) loads
-        images = batches(it)[0].to(device, non_blocking=True)
-        cams = torch.tensor([cameras[t] for t in picked for _ in range(per_tracklet)], device=device)
-        labs = torch.tensor([labels[t] for t in picked for _ in range(per_tracklet)], device=device)
+        loaded = batches(it)
+        images = loaded[0].to(device, non_blocking=True)
+        owners = [tracklet_of[i] for i in loaded.drawn]  # the tracklet of each image, in batch order
+        picked = owners[::per_tracklet]
+        cams = torch.tensor([cameras[t] for t in owners], device=device)
+        labs = torch.tensor([labels[t] for t in owners], device=device)
         model.train()
         feats = model(images)
         l_pctd = pctd_loss(model, feats, cams, labs)
@@ -217,8 +195,9 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
                 "lr": f"{taudl_cfg['lr'] * lr_factor(it, total):.3g}"}
 
     rows = loop.run(step, lr_at=lambda it: taudl_cfg["lr"] * lr_factor(it, total))
-    info = NetworkInfo(run, target["domain"], init, reid_cfg, per_camera, (data_cfg["height"], data_cfg["width"]),
-                       target["synthetic"], rows[-1] if rows else {}, loop.provenance,
-                       {"num_tracklets": len(members), "top_k": top_k})
+    info = NetworkInfo(run=run, domain=target["domain"], init=beginning.init, arch=beginning.arch, classes=per_camera,
+                       image_size=(data_cfg["height"], data_cfg["width"]), synthetic=target["synthetic"],
+                       final=rows[-1] if rows else {}, provenance=loop.provenance,
+                       details={"num_tracklets": len(members), "top_k": top_k})
     loop.finish(info, model.state_dict(), f"{out}.log.csv")
     return info

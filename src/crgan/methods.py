@@ -1,0 +1,224 @@
+"""The method registry: every method this workflow trains, declared once, and every name a table row can have.
+
+A :class:`Method` is what the rest of the code needs to know about a method: its key (paths, rules,
+command line), its label in the tables, its run folder and evaluation file (Snakemake templates), the
+network and generator files its runs end with, the starts it may adapt from (TAUDL, Cluster Contrast)
+or its variants (CR-GAN), the ``crgan`` command that trains it, how the report plots its training
+logs, and its colour in figures. The run catalogue (:mod:`crgan.runs`), the rules, the CLI, the plan,
+the report, the claims and the sweep read this module; none of them types a method's label.
+
+Table rows are named by **row keys** (``"crgan"``, ``"crgan+lmp"``, ``"direct_transfer"``,
+``"taudl_floor"``): :func:`label` turns one into the text the tables print. A row key is the key of a
+run (a CR-GAN variant, a start, a method) or of a role of a re-id model in a pair, with ``+lmp`` for
+LMP features. This module imports nothing of the project, so the Snakefile and the report read it
+without importing torch.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+DOMAINS = ("market1501", "dukemtmc", "cuhk03")
+#: How the report names each domain.
+DOMAIN_SHORT = {"market1501": "Market", "dukemtmc": "Duke", "cuhk03": "CUHK03"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A CR-GAN variant: its label in the paper's tables, the losses it switches off, and whether G
+    sees the masked target X'T (the dual condition)."""
+
+    label: str
+    drops: tuple[str, ...] = ()
+    dual: bool = True
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a method that adapts on the unlabelled target starts: the network of another method's run
+    of the same pair (``network``, ``method`` names it), the plain backbone (``plain``), or nothing
+    (``untrained``: the network as initialised, written without training: the floor). ``row`` is the
+    row key of the run, ``label`` its name in the tables."""
+
+    row: str
+    label: str
+    kind: str = "network"
+    method: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("network", "plain", "untrained") or (self.kind == "network") != (self.method is not None):
+            raise ValueError(f"start {self.row!r}: kind {self.kind!r} with method {self.method!r}")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """How the report plots one training log of a method's runs: the plot group (``kind``), the plot's
+    title (``{pair}`` and ``{target}`` filled in), what names the run's line (``series``: ``source``,
+    ``start``, ``variant`` or ``method``; ``columns``: every ``loss_*`` column is its own line), and
+    the variants whose log is plotted (empty: every run's)."""
+
+    kind: str
+    title: str
+    series: str
+    variants: tuple[str, ...] = ()
+
+
+#: The plot groups of training logs, in the order the report shows them.
+CURVE_KINDS = ("re-id", "CR-GAN losses", "fine-tuning", "SPGAN losses", "TAUDL", "Cluster Contrast")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method: everything the catalogue, rules, CLI, plan and report need to know about it.
+
+    ``run_dir`` and ``eval_file`` are templates with Snakemake's wildcards; ``label`` may name the
+    run's source (``{source}``). ``architecture`` says how its network file is rebuilt (``ide``: a
+    backbone and an identity classifier; ``taudl``: per-camera tracklet heads; ``cluster``: a feature
+    BatchNorm, no classifier). ``curves`` maps a log file name inside the run's folder to its plot.
+    """
+
+    key: str
+    label: str
+    run_dir: str
+    eval_file: str
+    network_file: str
+    command: str
+    colour: str
+    architecture: str = "ide"
+    generator_file: str | None = None
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+    starts: Mapping[str, Start] = field(default_factory=dict)
+    curves: Mapping[str, Curve] = field(default_factory=dict)
+
+    @property
+    def layout(self) -> str:
+        """Which wildcards name a run: ``domain`` (one domain), ``pair`` (source and target) or
+        ``start`` (a target and where the run started)."""
+        return "start" if self.starts else "domain" if "{domain}" in self.run_dir else "pair"
+
+    @property
+    def network(self) -> str:
+        """The re-id network a run ends with, as a template."""
+        return f"{self.run_dir}/{self.network_file}"
+
+    @property
+    def generator(self) -> str | None:
+        """The generator file of a run (None for methods without one), as a template."""
+        return f"{self.run_dir}/{self.generator_file}" if self.generator_file else None
+
+
+_FINE_TUNING = {"reid.pt.log.csv": Curve("fine-tuning", "Fine-tuning Did, {pair}", "variant")}
+
+_REGISTRY = (
+    Method("reid", "re-id on {source}", "results/reid/{domain}/seed{seed}",
+           "results/eval/reid/{domain}/seed{seed}/on_{test}.json", "model.pt", "train-reid",
+           "#7f7f7f", curves={"model.pt.log.csv": Curve("re-id", "Re-id training (source models)", "source")}),
+    Method("crgan", "CR-GAN", "results/crgan/{source}-{target}/{variant}/seed{seed}",
+           "results/eval/crgan/{source}-{target}/{variant}/seed{seed}.json", "reid.pt", "train-crgan", "#0072B2",
+           generator_file="G.pt",
+           variants={"crgan": Variant("CR-GAN"),
+                     "wo_dual": Variant("w/o dual condition", dual=False),
+                     "wo_id": Variant("w/o identity loss", drops=("id",)),
+                     "wo_cam": Variant("w/o camera loss", drops=("cam",)),
+                     "wo_con": Variant("w/o context loss", drops=("con",))},
+           curves={**_FINE_TUNING, "G.pt.loss.csv": Curve("CR-GAN losses", "CR-GAN losses, {pair}", "columns",
+                                                          ("crgan",))}),
+    Method("spgan", "SPGAN", "results/spgan/{source}-{target}/seed{seed}",
+           "results/eval/spgan/{source}-{target}/seed{seed}.json", "reid.pt", "train-spgan",
+           "#009E73", generator_file="G.pt",
+           curves={**_FINE_TUNING, "G.pt.loss.csv": Curve("SPGAN losses", "SPGAN losses, {pair}", "columns")}),
+    Method("paste", "Paste (control)", "results/paste/{source}-{target}/seed{seed}",
+           "results/eval/paste/{source}-{target}/seed{seed}.json", "reid.pt", "finetune-paste",
+           "#D55E00", curves=_FINE_TUNING),
+    Method("adabn", "AdaBN (control)", "results/adabn/{source}-{target}/seed{seed}",
+           "results/eval/adabn/{source}-{target}/seed{seed}.json", "reid.pt", "adapt-bn",
+           "#F0E442"),
+    Method("taudl", "TAUDL", "results/taudl/{target}/{start}/seed{seed}",
+           "results/eval/taudl/{target}/{start}/seed{seed}.json", "model.pt", "train-taudl",
+           "#000000", architecture="taudl",
+           starts={"plain": Start("taudl", "TAUDL", "plain"),
+                   "crgan": Start("crgan+taudl", "CR-GAN+TAUDL", method="crgan"),
+                   "spgan": Start("spgan+taudl", "SPGAN+TAUDL", method="spgan"),
+                   "untrained": Start("taudl_floor", "Untrained network (floor)", "untrained")},
+           curves={"model.pt.log.csv": Curve("TAUDL", "TAUDL on {target}", "start")}),
+    Method("cluster_contrast", "Cluster Contrast", "results/cluster_contrast/{target}/{start}/seed{seed}",
+           "results/eval/cluster_contrast/{target}/{start}/seed{seed}.json", "model.pt", "train-cluster-contrast",
+           "#882255", architecture="cluster",
+           starts={"reid": Start("cluster_contrast", "Cluster Contrast", method="reid"),
+                   "crgan": Start("crgan+cluster_contrast", "CR-GAN+Cluster Contrast", method="crgan"),
+                   "untrained": Start("cluster_contrast_floor", "Untrained network (floor)", "untrained")},
+           curves={"model.pt.log.csv": Curve("Cluster Contrast", "Cluster Contrast on {target} (per epoch)", "start")}),
+)
+
+#: Every method, by key.
+METHODS: Mapping[str, Method] = MappingProxyType({method.key: method for method in _REGISTRY})
+#: CR-GAN and its ablations (Tables 1-3), by the name used in paths and on the command line.
+VARIANTS: Mapping[str, Variant] = METHODS["crgan"].variants
+
+#: The roles of a re-id model in a pair (source model on the target, on its own test set; the
+#: target's own model): their row keys and labels.
+REID_ROLES = {"direct_transfer": "Direct Transfer", "source_source": "Source->source (sanity)",
+              "target_supervised": "Target-supervised (upper bound)"}
+#: Whose images Tables 1 and 4 measure besides the generators' (the data itself), by row key.
+DATA_ROWS = {"source-target": "source-target data"}
+#: The suffix of a row with LMP features (its key and its label).
+LMP = ("+lmp", "+LMP")
+
+
+def _rows() -> dict[str, tuple[str, str]]:
+    """Every row key (without ``+lmp``): (its label, the method whose runs it shows)."""
+    rows: dict[str, tuple[str, str]] = {}
+
+    def add(key: str, text: str, method: str) -> None:
+        if key in rows:
+            raise ValueError(f"two rows declare the row key {key!r}")
+        rows[key] = (text, method)
+
+    for key, text in {**REID_ROLES, **DATA_ROWS}.items():
+        add(key, text, "reid")
+    for method in METHODS.values():
+        if method.variants:
+            for key, variant in method.variants.items():
+                add(key, variant.label, method.key)
+        elif method.starts:
+            for start in method.starts.values():
+                add(start.row, start.label, method.key)
+        elif method.key != "reid":
+            add(method.key, method.label, method.key)
+    return rows
+
+
+_ROWS = _rows()
+#: Every row key's label (without the ``+lmp`` rows, which :func:`label` derives).
+ROW_LABELS: Mapping[str, str] = MappingProxyType({key: text for key, (text, _) in _ROWS.items()})
+#: Colours of rows that differ from their method's (a variant, a start, a re-id role).
+COLOURS = {"wo_dual": "#E69F00", "spgan+taudl": "#56B4E9", "crgan+taudl": "#CC79A7",
+           "crgan+cluster_contrast": "#44AA99", "target_supervised": "#999933"}
+
+
+def _base(row: str) -> str:
+    base = row.removesuffix(LMP[0])
+    if base not in _ROWS:
+        raise KeyError(f"unknown row key {row!r} (known: {', '.join(_ROWS)})")
+    return base
+
+
+def label(row: str) -> str:
+    """The text the tables print for a row key (``crgan+lmp`` -> ``CR-GAN+LMP``)."""
+    base = _base(row)
+    return ROW_LABELS[base] + (LMP[1] if base != row else "")
+
+
+def colour(row: str) -> str:
+    """A row's colour in figures (its +LMP row's is the same): its own, else its method's."""
+    base = _base(row)
+    return COLOURS.get(base, METHODS[_ROWS[base][1]].colour)
+
+
+def start_of(method: str, row: str) -> tuple[str, Start]:
+    """The start of ``method`` whose row key is ``row``: (start key, start)."""
+    for key, start in METHODS[method].starts.items():
+        if start.row == row:
+            return key, start
+    raise KeyError(f"{method} has no start with row key {row!r}")
