@@ -11,16 +11,23 @@ import tomllib
 import yaml
 from conftest import REPO
 
+from crgan.methods import METHODS
+
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 
 
 def rules() -> dict[str, str]:
     """Rule name -> its text, for every rule in rules/*.smk; a ``use rule A as B with:`` rule's text
-    is A's followed by what it overrides."""
+    is A's followed by what it overrides; a rule made in a loop over the method registry (``name:
+    f"eval_{method}"``) is one rule per method but reid, each with the loop's text."""
     out, derived = {}, {}
     for path in sorted((REPO / "rules").glob("*.smk")):
-        parts = re.split(r"^(?:use )?rule (\w+)(?: as (\w+) with)?:\n", path.read_text(), flags=re.M)
+        text = path.read_text()
+        for prefix, body in re.findall(r'^    rule:\n        name:\n            f"(\w+)\{method\}"\n((?:        .*\n|\n)*)',
+                                       text, flags=re.M):
+            out.update({f"{prefix}{key}": body for key in METHODS if key != "reid"})
+        parts = re.split(r"^(?:use )?rule (\w+)(?: as (\w+) with)?:\n", text, flags=re.M)
         for base, name, text in zip(parts[1::3], parts[2::3], parts[3::3]):
             if name:
                 derived[name] = (base, text)
