@@ -67,8 +67,8 @@ def source_model(wildcards):
 
 def evaluation_log(method, folder):
     """A flat log or benchmark file name of a method's evaluation (one folder per rule, as every rule)."""
-    name = Path(METHODS[method].eval_file).relative_to(Path(METHODS[method].eval_file).parents[-4])
-    return f"{folder}/eval_{method}/{'_'.join(name.with_suffix('').parts)}"
+    after = Path(METHODS[method].eval_file).with_suffix("").parts[3:]  # what follows results/eval/<method>/
+    return f"{folder}/eval_{method}/{'_'.join(after)}"
 
 
 def start_network(method):

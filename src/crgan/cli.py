@@ -266,10 +266,16 @@ def cmd_report(args, cfg):
     log.info("wrote %s", args.out)
 
 
-def add_start_options(parser: argparse.ArgumentParser, networks: str) -> None:
-    """Where a run that adapts on the unlabelled target starts: one spelling for every such method."""
+def add_start_options(parser: argparse.ArgumentParser, method: str) -> None:
+    """Where a run of ``method`` (one that adapts on the unlabelled target) starts, as the registry
+    declares its starts: one spelling for every such method."""
+    from crgan.methods import METHODS
+
+    starts = METHODS[method].starts
+    plain = " (default: the plain backbone)" if "plain" in starts else ""
     start = parser.add_mutually_exclusive_group()
-    start.add_argument("--init", metavar="FILE", help=f"start from this network: {networks}")
+    start.add_argument("--init", metavar="FILE", help=f"start from the network of a "
+                                                      f"{' or '.join(METHODS[method].network_starts)} run{plain}")
     start.add_argument("--untrained", action="store_true",
                        help="write the network as initialised, without training (the floor)")
 
@@ -322,11 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
         translated="folder written by translate", did="source re-id model", out="fine-tuned model file")
     p = add(METHODS["taudl"].command, cmd_train_taudl, "TAUDL on a target's unlabelled training set (per-camera tracklets)",
             index="target index JSON", out="model file")
-    add_start_options(p, "a CR-GAN or SPGAN fine-tuned network (default: the plain backbone)")
+    add_start_options(p, "taudl")
     p = add(METHODS["cluster_contrast"].command, cmd_train_cluster_contrast,
             "Cluster Contrast on a target's unlabelled training set (Table 8)", index="target index JSON",
             out="model file")
-    add_start_options(p, "a source model or a CR-GAN fine-tuned network")
+    add_start_options(p, "cluster_contrast")
     add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
         index="index JSON", out="metrics JSON")
     p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",

@@ -55,8 +55,8 @@ class Start:
 class Curve:
     """How the report plots one training log of a method's runs: the plot group (``kind``), the plot's
     title (``{pair}`` and ``{target}`` filled in), what names the run's line (``series``: ``source``,
-    ``start``, ``variant`` or ``method``; ``columns``: every ``loss_*`` column is its own line), and
-    the variants whose log is plotted (empty: every run's)."""
+    ``start``, or ``variant``: the run's variant, its method where it has none; ``columns``: every
+    ``loss_*`` column is its own line), and the variants whose log is plotted (empty: every run's)."""
 
     kind: str
     title: str
@@ -96,6 +96,11 @@ class Method:
         """Which wildcards name a run: ``domain`` (one domain), ``pair`` (source and target) or
         ``start`` (a target and where the run started)."""
         return "start" if self.starts else "domain" if "{domain}" in self.run_dir else "pair"
+
+    @property
+    def network_starts(self) -> dict[str, str]:
+        """The methods whose networks a run of this one may start from, each with its start's key."""
+        return {start.method: key for key, start in self.starts.items() if start.kind == "network"}
 
     @property
     def network(self) -> str:
@@ -214,11 +219,3 @@ def colour(row: str) -> str:
     """A row's colour in figures (its +LMP row's is the same): its own, else its method's."""
     base = _base(row)
     return COLOURS.get(base, METHODS[_ROWS[base][1]].colour)
-
-
-def start_of(method: str, row: str) -> tuple[str, Start]:
-    """The start of ``method`` whose row key is ``row``: (start key, start)."""
-    for key, start in METHODS[method].starts.items():
-        if start.row == row:
-            return key, start
-    raise KeyError(f"{method} has no start with row key {row!r}")

@@ -33,7 +33,7 @@ def masks_dir(domain: str = "{domain}") -> str:
 
 
 _DOMAIN = "|".join(DOMAINS)
-_NETWORK_STARTS = sorted({key for m in METHODS.values() for key, s in m.starts.items() if s.kind == "network"})
+_NETWORK_STARTS = sorted({key for m in METHODS.values() for key in m.network_starts.values()})
 _BARE_STARTS = sorted({key for m in METHODS.values() for key, s in m.starts.items() if s.kind != "network"})
 #: The values each wildcard may take (the rules' ``wildcard_constraints``).
 WILDCARDS = {
@@ -107,17 +107,6 @@ class Run:
         Contrast): a start from another method's network names that network's ``source``."""
         return cls(method, source, target, start, seed)
 
-    @classmethod
-    def of_row(cls, method: str, row: str, source: str, target: str) -> Run:
-        """The run (every seed) of ``method`` that a table row key names for a pair."""
-        spec = METHODS[method]
-        if spec.starts:
-            start = next(key for key, s in spec.starts.items() if s.row == row)
-            return cls.started(method, target, start, source if spec.starts[start].kind == "network" else None)
-        if spec.variants:
-            return cls(method, source, target, row)
-        return cls.of_pair(method, source, target)
-
     def at(self, seed: int) -> Run:
         """This run for one seed."""
         return replace(self, seed=seed)
@@ -166,15 +155,14 @@ class Run:
         if start is None or start.method is None:
             return None
         starting = METHODS[start.method]
-        if starting.layout == "domain":
-            return Run.reid(self.source, self.seed)
+        target = None if starting.layout == "domain" else self.target  # a re-id model has no target
         first = next(iter(starting.variants), None)  # a method with variants starts from its main one
-        return Run(start.method, self.source, self.target, first, self.seed)
+        return Run(start.method, self.source, target, first, self.seed)
 
     @property
     def row(self) -> str:
-        """The row key of this run's network in a table (re-id models have roles instead: see
-        :attr:`Evaluation.row`)."""
+        """The row key of this run's network in a table (a re-id model has roles in a pair instead:
+        the plan's ``direct_transfer``, ``source_source`` and ``target_supervised`` rows)."""
         if self.spec.starts:
             return self.spec.starts[self.variant].row
         return self.variant if self.spec.variants else self.method

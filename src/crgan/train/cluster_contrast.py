@@ -112,8 +112,7 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
     beginning = begin("cluster_contrast", cfg, init_model, untrained)
     model = ClusterNet(beginning.backbone) if beginning.network is None else ClusterNet.from_reid(beginning.network)
     model.to(device)
-    run, start, init, reid_cfg = (beginning.run("cluster_contrast", target["domain"], seed), beginning.start_run,
-                                  beginning.init, beginning.arch)
+    run, start = beginning.run(target["domain"], seed), beginning.start_run
     total = 0 if beginning.untrained else cc_cfg["epochs"]
     records = records_of(target, "train")
     plain = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"])
@@ -121,8 +120,8 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
                            erasing=cc_cfg["random_erasing"])
     identities = np.array([r.pid for r in records])
     loop = TrainingLoop(out, f"Cluster Contrast ({run.start_name}) on {run.target}",
-                        {"cluster_contrast": cc_cfg, "data": data_cfg, "reid": reid_cfg, "domain": run.target,
-                         "init": init, "start": start.to_dict() if start else None},
+                        {"cluster_contrast": cc_cfg, "data": data_cfg, "reid": beginning.arch, "domain": run.target,
+                         "init": beginning.init, "start": start.to_dict() if start else None},
                         cfg, seed, device, total, cc_cfg["checkpoint_every"], unit="epoch")
     opt = torch.optim.Adam(model.parameters(), lr=cc_cfg["lr"], weight_decay=cc_cfg["weight_decay"])
     loop.track(model=model, opt=opt)
@@ -157,7 +156,7 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
                 "chance": round(math.log(clusters), 5)}
 
     rows = loop.run(epoch, lr_at=lambda e: cc_cfg["lr"] * 0.1 ** (e // cc_cfg["step_size"]))
-    info = NetworkInfo(run=run, domain=target["domain"], init=init, arch=reid_cfg, classes=0,
+    info = NetworkInfo(run=run, domain=target["domain"], init=beginning.init, arch=beginning.arch, classes=0,
                        image_size=(data_cfg["height"], data_cfg["width"]), synthetic=target["synthetic"],
                        final=rows[-1] if rows else {}, provenance=loop.provenance,
                        details={"clusters": [r["clusters"] for r in rows]})

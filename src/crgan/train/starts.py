@@ -24,11 +24,12 @@ from crgan.runs import Run
 
 @dataclass(frozen=True)
 class Beginning:
-    """What a started run begins from: the backbone, the network it belongs to (None for a plain or
+    """Where a run of ``method`` begins: the backbone, the network it belongs to (None for a plain or
     untrained start), the re-id config that rebuilds it, the run that trained it (None likewise), its
     backbone's initialisation before any training (``scratch`` or ``imagenet:<file>``) and the start's
     key in the method's ``starts``."""
 
+    method: str
     backbone: nn.Module
     network: ReIDNet | None
     arch: dict[str, Any]
@@ -36,10 +37,10 @@ class Beginning:
     init: str
     start: str
 
-    def run(self, method: str, target: str, seed: int) -> Run:
-        """The run this beginning makes of ``method`` on ``target``."""
+    def run(self, target: str, seed: int) -> Run:
+        """The run this beginning makes on ``target``."""
         source = self.start_run.source if self.start_run is not None else None
-        return Run.started(method, target, self.start, source, seed)
+        return Run.started(self.method, target, self.start, source, seed)
 
     @property
     def untrained(self) -> bool:
@@ -51,7 +52,7 @@ def begin(method: str, cfg: dict[str, Any], init_model: Path | None = None, untr
     ``untrained``, else the plain backbone of ``cfg['reid']``; a start the method does not accept is
     an error naming what it accepts."""
     spec = METHODS[method]
-    networks = {start.method: key for key, start in spec.starts.items() if start.kind == "network"}
+    networks = spec.network_starts
     if init_model is not None and untrained:
         raise ConfigError("the untrained floor is the network as initialised: give --untrained or --init, not both")
     if init_model is None:
@@ -60,9 +61,9 @@ def begin(method: str, cfg: dict[str, Any], init_model: Path | None = None, untr
             raise ConfigError(f"{spec.label} has no {start} start: give --init with the network of a "
                               f"{' or '.join(networks)} run" + (" or --untrained" if "untrained" in spec.starts else ""))
         backbone, init = build_backbone(cfg["reid"])
-        return Beginning(backbone, None, cfg["reid"], None, init, start)
+        return Beginning(method, backbone, None, cfg["reid"], None, init, start)
     network, info = load_network(init_model, torch.device("cpu"))
     if info.run.method not in networks or not isinstance(network, ReIDNet):
         raise WeightsError(f"{init_model} is a {info.run.method} network; {spec.label} starts from the network "
                            f"of a {' or '.join(networks)} run")
-    return Beginning(network.backbone, network, info.arch, info.run, info.init, networks[info.run.method])
+    return Beginning(method, network.backbone, network, info.arch, info.run, info.init, networks[info.run.method])

@@ -149,7 +149,7 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
     per_camera = [cameras.count(c) for c in range(target["num_cameras"])]
     beginning = begin("taudl", cfg, init_model, untrained)
     total = 0 if beginning.untrained else taudl_cfg["iterations"]
-    run, start = beginning.run("taudl", target["domain"], seed), beginning.start_run
+    run, start = beginning.run(target["domain"], seed), beginning.start_run
     model = TaudlNet(beginning.backbone, per_camera).to(device)
     ds = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True)
     top_k = taudl_cfg["top_k"] or max(1, target["num_cameras"] // 2)
