@@ -1,18 +1,19 @@
 # The domain-gap sweep (beyond the paper; not part of `all`): `snakemake results/gap_sweep.csv` runs
-# this workflow once per gap_sweep.gaps value in results/gap_sweep/gap<g>/ (its own synthetic data at
-# that context gap, the sweep's pair only) for the evaluations crgan.gap_sweep compares.
+# this workflow once per point in results/gap_sweep/<point>/: the configured benchmark (`default`) and
+# each value of gap_sweep.knobs with the other knobs as configured (`<knob>_<value>`), with its own
+# synthetic data and the sweep's pair only, for the evaluations crgan.gap_sweep compares.
 
 
 rule gap_sweep_point:
-    """The workflow at context gap {gap}: Direct Transfer, paste, CR-GAN, Cluster Contrast, target-supervised."""
+    """The workflow at sweep point {point}: Direct Transfer, paste, CR-GAN, Cluster Contrast, target-supervised."""
     output:
         gap_sweep.point_outputs(config),
     log:
-        "logs/gap_sweep/gap{gap}.log",
+        "logs/gap_sweep/{point}.log",
     benchmark:
-        "benchmarks/gap_sweep/gap{gap}.tsv"
+        "benchmarks/gap_sweep/{point}.tsv"
     wildcard_constraints:
-        gap=r"[0-9]+\.[0-9]+",
+        point=rf"{gap_sweep.DEFAULT_POINT}|{gap_sweep.POINT_NAME.pattern}",
     conda:
         "../envs/crgan.yaml"
     threads: os.cpu_count() or 1  # Snakemake caps it at --cores; workflow.cores is unset on a cluster
@@ -20,7 +21,7 @@ rule gap_sweep_point:
         gpu=GPUS["train"],  # the nested run's jobs share the GPUs this job holds
     params:
         folder=gap_sweep.POINT_DIR,
-        cfg=lambda wildcards: shlex.quote(json.dumps(gap_sweep.point_config(config, wildcards.gap))),
+        cfg=lambda wildcards: shlex.quote(json.dumps(gap_sweep.point_config(config, wildcards.point))),
         snakefile=workflow.main_snakefile,
         targets=" ".join(gap_sweep.point_targets(config)),
     shell:
@@ -31,9 +32,9 @@ rule gap_sweep_point:
 
 
 rule gap_sweep:
-    """results/gap_sweep.csv: rank-1 and mAP of each method at each context gap (mean over seeds)."""
+    """results/gap_sweep.csv: rank-1 and mAP of each method at each value of each knob (mean over seeds)."""
     input:
-        [path for gap in config["gap_sweep"]["gaps"] for path in gap_sweep.point_outputs(config, gap_sweep.gap_name(gap))],
+        [path for point in gap_sweep.points(config) for path in gap_sweep.point_outputs(config, point)],
     output:
         "results/gap_sweep.csv",
     log:
@@ -41,6 +42,6 @@ rule gap_sweep:
     conda:
         "../envs/crgan.yaml"
     params:
-        cfg=cfg("gap_sweep"),
+        cfg=cfg("gap_sweep", "synthetic"),
     shell:
         "crgan gap-sweep --config-json {params.cfg} --evals {input} --out {output} > {log} 2>&1"

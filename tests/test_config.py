@@ -41,7 +41,10 @@ def test_default_and_presets_validate(preset):
     (lambda c: c["taudl"].update(lambda_ccta=1.5), r"'taudl.lambda_ccta'"),
     (lambda c: c["crgan"].update(lr=float("nan")), r"'crgan.lr': nan is not a finite number"),
     (lambda c: c["crgan"]["loss_weights"].update(id=float("inf")), r"'crgan.loss_weights.id': inf is not a finite"),
-    (lambda c: c["gap_sweep"].update(gaps=[0.0, float("-inf")]), r"'gap_sweep.gaps.1': -inf is not a finite"),
+    (lambda c: c["gap_sweep"]["knobs"].update(occlusion=[0.0, float("-inf")]),
+     r"'gap_sweep.knobs.occlusion.1': -inf is not a finite"),
+    (lambda c: c["synthetic"].update(context_gap=0.6), r"context_gap"),
+    (lambda c: c["synthetic"].update(style_gap=1.5), r"'synthetic.style_gap'"),
 ])
 def test_bad_values_name_the_key(edit, expected):
     cfg = default_cfg()

@@ -68,16 +68,16 @@ def test_workflow_stops_before_any_job_on_a_missing_root(tmp_path: Path):
 def test_readme_command_line_overrides(tmp_path: Path):
     """Snakemake passes nested --config values as strings; they are read as the schema's types."""
     work = smoke_workdir(tmp_path)
-    for value in ("synthetic={context_gap: 1.0}", "synthetic={seed: 11}", "seeds=[0, 1]"):
+    for value in ("synthetic={occlusion: 0.5}", "synthetic={seed: 11}", "seeds=[0, 1]"):
         proc = run_snakemake(work, "-n", "--cores", "1", "--config", value)
         assert proc.returncode == 0, (value, proc.stderr[-2000:])
     cfg = config.load([REPO / "config.yaml"])
-    cfg["synthetic"].update(context_gap="1.0", seed="11")
+    cfg["synthetic"].update(occlusion="0.5", seed="11")
     cfg.update(seeds=["0", "1"])
     cfg["reid"]["pretrained"] = "null"
     got = config.validate(cfg)
-    assert (got["synthetic"]["context_gap"], got["synthetic"]["seed"], got["seeds"], got["reid"]["pretrained"]) == \
-        (1.0, 11, [0, 1], None)
+    assert (got["synthetic"]["occlusion"], got["synthetic"]["seed"], got["seeds"], got["reid"]["pretrained"]) == \
+        (0.5, 11, [0, 1], None)
 
 
 def test_cli_config_overlays_config_yaml_as_snakemake_does():

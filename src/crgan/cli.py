@@ -233,9 +233,10 @@ def cmd_visrank(args, cfg):
 def cmd_gap_sweep(args, cfg):
     from crgan.gap_sweep import sweep_rows, write_sweep
 
-    rows = sweep_rows(args.evals, tuple(cfg["gap_sweep"]["pair"]))
+    rows = sweep_rows(args.evals, cfg)
     write_sweep(args.out, rows)
-    log.info("wrote %s: %d methods at %d gaps", args.out, len({r["method"] for r in rows}), len({r["gap"] for r in rows}))
+    log.info("wrote %s: %d methods at %d settings of %d knobs", args.out, len({r["method"] for r in rows}),
+             len({(r["knob"], r["value"]) for r in rows}), len({r["knob"] for r in rows}))
 
 
 def cmd_table(args, cfg):
@@ -344,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("visrank", cmd_visrank, "ranked lists of a model's seeded queries (as torchreid's visrank)",
         model="model file", index="index JSON of the test domain", out="output folder (PNG and JSON)")
     p = add("gap-sweep", cmd_gap_sweep, "gather the domain-gap sweep's evaluations", out="CSV file")
-    p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files inside results/gap_sweep/gap<g>/")
+    p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files inside results/gap_sweep/<point>/")
     p = add("table", cmd_table, "build a result table", out="CSV file")
     p.add_argument("--table", type=int, required=True, choices=sorted(TABLES))
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")

@@ -219,19 +219,25 @@ def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]],
 
 
 def gap_sweep_plots(path: Path | None) -> list[str]:
-    """Rank-1 and mAP against the context gap, one line per method (results/gap_sweep.csv, when run)."""
+    """Rank-1 and mAP against each knob of the benchmark, one line per method (results/gap_sweep.csv,
+    when run): one figure per knob and metric."""
     if path is None or not path.is_file():
         return []
     rows = read_rows(path)
+    if rows and "knob" not in rows[0]:
+        raise ValueError(f"{path} is a sweep over the retired context_gap (no 'knob' column): rerun "
+                         "`snakemake results/gap_sweep.csv`")
     pair = pair_name(rows[0]["source"], rows[0]["target"]) if rows else ""
-    colours = {r["method"]: colour(r["row"]) for r in rows if r.get("row")}  # a sweep CSV from before row keys: none
+    colours = {r["method"]: colour(r["row"]) for r in rows}
     plots = []
-    for metric, axis in (("rank1", "rank-1 (%)"), ("map", "mAP (%)")):
-        series: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for r in rows:
-            series[r["method"]].append((float(r["gap"]), float(r[metric])))
-        plots.append(line_plot(dict(series), f"{axis.split(' ')[0]} against the context gap, {pair}", "context gap",
-                               axis, colours=colours))
+    for knob in dict.fromkeys(r["knob"] for r in rows):
+        for metric, axis in (("rank1", "rank-1 (%)"), ("map", "mAP (%)")):
+            series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+            for r in rows:
+                if r["knob"] == knob:
+                    series[r["method"]].append((float(r["value"]), float(r[metric])))
+            plots.append(line_plot(dict(series), f"{axis.split(' ')[0]} against {knob}, {pair}", knob, axis,
+                                   colours=colours))
     return plots
 
 
