@@ -88,12 +88,13 @@ def start_option(wildcards, input):
 
 
 def quality_inputs(wildcards):
-    """Indexes, target masks, the substitute feature network (the target's re-id model, used only
+    """Indexes, both mask folders (the source person's for LPIPS by region), the substitute feature network (the target's re-id model, used only
     when ImageNet weights are absent) and the method's generator (none for the data itself)."""
     seed = int(wildcards.seed)
     inputs = {
         "source_index": INDEX(wildcards.source),
         "target_index": INDEX(wildcards.target),
+        "source_masks": MASKS(wildcards.source),
         "target_masks": MASKS(wildcards.target),
         "substitute": runs.Run.reid(wildcards.target, seed).network,
     }

@@ -1,10 +1,11 @@
 # Controls of Table 2 (not in the paper): how much of CR-GAN's gain is learned rendering.
 # paste: Did fine-tuned as in CR-GAN's part III on the source person pasted on a target image.
-# adabn: the source model with BatchNorm statistics re-estimated on target training images.
+# adabn: the source model with BatchNorm statistics re-estimated on target training images; crgan_adabn:
+# the same for CR-GAN's fine-tuned network (one rule per AdaBN method of the registry).
 
 
 rule finetune_paste:
-    """Did fine-tuned on XS * MF + XT * (1 - MF) composed on the fly, with XS's identity labels."""
+    """Did fine-tuned on XS * MF + X'T * (1 - MF) (X'T = XT * (1 - MT), G's input) composed on the fly, with XS's labels."""
     input:
         unpack(gan_inputs),
     output:
@@ -29,25 +30,40 @@ rule finetune_paste:
         "--out {output.model} > {log} 2>&1"
 
 
-rule adapt_bn:
-    """The {source} model with BatchNorm statistics re-estimated on {target}'s training images."""
-    input:
-        did=source_model,
-        target_index=INDEX("{target}"),
-    output:
-        model=NETWORK["adabn"],
-        curve=f"{NETWORK['adabn']}.log.csv",
-    log:
-        "logs/adapt_bn/{source}-{target}_seed{seed}.log",
-    benchmark:
-        "benchmarks/adapt_bn/{source}-{target}_seed{seed}.tsv"
-    conda:
-        "../envs/crgan.yaml"
-    threads: THREADS["eval"]
-    resources:
-        gpu=GPUS["eval"],
-    params:
-        cfg=cfg("eval", "data", "device"),
-    shell:
-        "crgan adapt-bn --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
-        "--did {input.did} --target-index {input.target_index} --out {output.model} > {log} 2>&1"
+def adapted_network(method):
+    """Input function of an AdaBN rule: the network it re-normalises (the source model, or the pair's
+    CR-GAN fine-tuned network)."""
+
+    def network(wildcards):
+        if method.adapts == "reid":
+            return source_model(wildcards)
+        return runs.Run.crgan(wildcards.source, wildcards.target, seed=int(wildcards.seed)).network
+
+    return network
+
+
+for method in (m for m in METHODS.values() if m.adapts):
+
+    rule:
+        name:
+            "adapt_bn" if method.adapts == "reid" else f"adapt_bn_{method.adapts}"
+        input:
+            did=adapted_network(method),
+            target_index=INDEX("{target}"),
+        output:
+            model=NETWORK[method.key],
+            curve=f"{NETWORK[method.key]}.log.csv",
+        log:
+            f"logs/adapt_bn/{method.key}_{{source}}-{{target}}_seed{{seed}}.log",
+        benchmark:
+            f"benchmarks/adapt_bn/{method.key}_{{source}}-{{target}}_seed{{seed}}.tsv"
+        conda:
+            "../envs/crgan.yaml"
+        threads: THREADS["eval"]
+        resources:
+            gpu=GPUS["eval"],
+        params:
+            cfg=cfg("eval", "data", "device"),
+        shell:
+            "crgan adapt-bn --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
+            "--did {input.did} --target-index {input.target_index} --out {output.model} > {log} 2>&1"

@@ -13,7 +13,7 @@ rule gap_sweep_point:
     benchmark:
         "benchmarks/gap_sweep/{point}.tsv"
     wildcard_constraints:
-        point=rf"{gap_sweep.DEFAULT_POINT}|{gap_sweep.POINT_NAME.pattern}",
+        point=gap_sweep.POINT_WILDCARD,
     conda:
         "../envs/crgan.yaml"
     threads: os.cpu_count() or 1  # Snakemake caps it at --cores; workflow.cores is unset on a cluster

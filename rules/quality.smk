@@ -33,5 +33,5 @@ rule quality:
     shell:
         "crgan quality --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--method {wildcards.method} {params.generator} --source-index {input.source_index} "
-        "--target-index {input.target_index} --target-masks {input.target_masks} "
+        "--target-index {input.target_index} --source-masks {input.source_masks} --target-masks {input.target_masks} "
         "--substitute {input.substitute} --out {output.metrics} --figure {output.figure} > {log} 2>&1"

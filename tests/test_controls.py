@@ -8,6 +8,7 @@ from conftest import CPU, save_network, weights_of
 
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages
+from crgan.models.generator import masked_target
 from crgan.models.store import load_network
 from crgan.runs import Run
 from crgan.train.adabn import adapt_batch_norm
@@ -19,12 +20,16 @@ CFG = {"data": {"height": 32, "width": 16, "workers": 0}, "eval": {"batch_size":
                     "real_fraction": 0.0, "checkpoint_every": 3}}
 
 
-def test_paste_keeps_the_source_person_and_the_target_elsewhere():
+def test_paste_puts_the_source_person_on_the_masked_target_as_crgan_sees_it():
+    """Rows 1-2 hold the source person, rows 2-3 the target's: the source person is kept, the target's
+    context stays, and the target person's pixels the source does not cover are filled as in X'T."""
     xs, xt = torch.full((1, 3, 4, 2), 0.5), torch.full((1, 3, 4, 2), -0.5)
-    ms = torch.zeros(1, 1, 4, 2)
+    ms, mt = torch.zeros(1, 1, 4, 2), torch.zeros(1, 1, 4, 2)
     ms[..., 1:3, :] = 1
-    out = paste(xs, ms, xt, torch.ones(1, 1, 4, 2))
+    mt[..., 2:4, :] = 1
+    out = paste(xs, ms, xt, mt)
     assert torch.equal(out[..., 1:3, :], xs[..., 1:3, :]) and torch.equal(out[..., 0, :], xt[..., 0, :])
+    assert torch.equal(out[..., 3, :], masked_target(xt, mt)[..., 3, :]) and not out[..., 3, :].any()
 
 
 def test_paste_finetuning_learns_and_keeps_the_source_classes(gan_inputs, tmp_path: Path):

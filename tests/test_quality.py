@@ -69,7 +69,7 @@ def test_lpips_with_alexnet_from_the_hub_cache_equals_the_lpips_package(hub):
             getattr(ref.net, f"slice{s}")._modules[str(k)].load_state_dict(tv.features[k].state_dict())
     a, b = images(4, 1), images(4, 2)
     with torch.no_grad():
-        ours = quality.lpips_between(lp, lp.layers(a), lp.layers(b))
+        ours = quality.lpips_between(lp, lp.layers(a), lp.layers(b))[""]
         theirs = ref(a, b).flatten()
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
 
@@ -105,8 +105,8 @@ def test_weights_of_the_wrong_architecture_or_a_missing_file_are_named(hub, tmp_
 def test_diversity_is_zero_for_identical_renderings_and_positive_otherwise(hub):
     lp, _ = quality_nets(QC, substitute, CPU)
     same = images(1, 0).expand(3, 4, -1, -1, -1).contiguous()
-    assert quality.lpips_diversity(lp, same) == 0.0
-    assert quality.lpips_diversity(lp, images(12, 1).view(3, 4, 3, 64, 32)) > 0.1
+    assert quality.lpips_diversity(lp, same) == {"": 0.0}
+    assert quality.lpips_diversity(lp, images(12, 1).view(3, 4, 3, 64, 32))[""] > 0.1
 
 
 def test_frechet_and_kernel_distances_on_known_gaussians():
@@ -120,10 +120,12 @@ def test_frechet_and_kernel_distances_on_known_gaussians():
 
 def test_measure_end_to_end_on_a_tiny_selection(hub):
     lp, fid = quality_nets(QC, substitute, CPU)
-    sel = quality.Selection(images(3, 0), images(12, 1).view(3, 4, 3, 64, 32), torch.ones(3, 4, 1, 64, 32),
-                            images(10, 2), images(10, 4), torch.ones(10, 1, 64, 32), images(10, 3))
+    sel = quality.Selection(images(3, 0), half_masks(3), images(12, 1).view(3, 4, 3, 64, 32),
+                            torch.ones(3, 4, 1, 64, 32), images(10, 2), images(10, 4), torch.ones(10, 1, 64, 32),
+                            images(10, 3))
     data, shown = quality.measure(None, sel, lp, fid, batch=5, dev=CPU)
-    assert set(data) == {"lpips_substitute", "lpips_diversity_substitute", "fid_substitute", "kid_substitute"}
+    assert set(data) == {f"lpips{kind}{region}_substitute" for kind in ("", "_diversity")
+                         for region in ("", "_person", "_background")} | {"fid_substitute", "kid_substitute"}
     assert shown is sel.xt and data["lpips_substitute"] > 0.1 and data["lpips_diversity_substitute"] > 0.1
     copy, _ = quality.measure(lambda xs, xt, mt: xs, sel, lp, fid, batch=5, dev=CPU)
     assert copy["lpips_substitute"] == 0.0 and copy["lpips_diversity_substitute"] == 0.0
@@ -135,6 +137,37 @@ def test_measure_end_to_end_on_a_tiny_selection(hub):
     # contexts' FID, returning the source gives the data row's (real source images)
     assert copy["fid_substitute"] == pytest.approx(data["fid_substitute"], rel=1e-6)
     assert all(np.isfinite(v) for v in {**data, **copy, **ctx}.values())
+
+
+def half_masks(n: int) -> torch.Tensor:
+    """Person masks covering the upper half of each image."""
+    masks = torch.zeros(n, 1, 64, 32)
+    masks[:, :, :32] = 1
+    return masks
+
+
+def test_lpips_by_region_sees_which_part_a_renderer_changed(hub):
+    """A renderer that keeps the source person and replaces the background with the context moves
+    the background far and the person little; one that does the opposite, the reverse."""
+    lp, fid = quality_nets(QC, substitute, CPU)
+    ms = half_masks(3)
+    sel = quality.Selection(images(3, 0), ms, images(12, 1).view(3, 4, 3, 64, 32), torch.ones(3, 4, 1, 64, 32),
+                            images(10, 2), images(10, 4), torch.ones(10, 1, 64, 32), images(10, 3))
+    person = ms.repeat_interleave(4, dim=0)
+
+    def keep_person(xs, xt, mt):  # (FID's distinct renderings, another count, have no region: all person)
+        m = person[:len(xs)] if len(xs) == len(person) else torch.ones_like(xs[:, :1])
+        return xs * m + xt * (1 - m)
+
+    def change_person(xs, xt, mt):
+        m = person[:len(xs)] if len(xs) == len(person) else torch.ones_like(xs[:, :1])
+        return xt * m + xs * (1 - m)
+
+    kept, _ = quality.measure(keep_person, sel, lp, fid, batch=len(person), dev=CPU)
+    changed, _ = quality.measure(change_person, sel, lp, fid, batch=len(person), dev=CPU)
+    assert kept["lpips_background_substitute"] > 2 * kept["lpips_person_substitute"]
+    assert changed["lpips_person_substitute"] > 2 * changed["lpips_background_substitute"]
+    assert kept["lpips_diversity_background_substitute"] > 2 * kept["lpips_diversity_person_substitute"]
 
 
 def test_quality_rows_keep_the_substitute_name_and_quote_the_paper():

@@ -26,6 +26,7 @@ def test_table2_rows(smoke_run: Path):
     for src, tgt in [("market1501", "dukemtmc"), ("dukemtmc", "market1501")]:
         for method in ("Direct Transfer", "w/o dual condition", "CR-GAN", "w/o dual condition+LMP", "CR-GAN+LMP",
                        "Paste (control)", "Paste (control)+LMP", "AdaBN (control)", "AdaBN (control)+LMP",
+                       "CR-GAN+AdaBN (control)", "CR-GAN+AdaBN (control)+LMP",
                        "Source->source (sanity)", "Target-supervised (upper bound)"):
             assert (method, src, tgt) in methods
     for row in rows:
@@ -226,6 +227,10 @@ def test_quality_tables_are_computed_on_the_named_substitute(smoke_run: Path):
         for src in ("market1501", "dukemtmc"):
             assert values[("CR-GAN", src, "lpips_substitute")] > 0  # G sees XT: renderings differ
             assert values[("source-target data", src, "lpips_substitute")] > 0
+            for method in ("source-target data", "CR-GAN"):  # by region too: the person and the background moved
+                assert all(values[(method, src, f"lpips{region}_substitute")] > 0 for region in ("_person", "_background"))
+    rows = [r for r in csv.DictReader((smoke_run / "results" / "claims.csv").open()) if r["metric"] in ("lpips", "fid")]
+    assert rows and all(r["verdict"] == "not judged" and "stand-in metric network" in r["notes"] for r in rows)
     assert (smoke_run / "results" / "quality" / "market1501-dukemtmc" / "crgan" / "seed0.png").is_file()
 
 

@@ -208,9 +208,9 @@ def cmd_quality(args, cfg):
     from crgan.eval.quality_step import measure_method
 
     runtime.setup(args.threads, args.seed)
-    record = measure_method(args.method, read_json(args.source_index), read_json(args.target_index), args.target_masks,
-                            Path(args.generator) if args.generator else None, Path(args.substitute), cfg, args.seed,
-                            Path(args.figure), runtime.device(cfg["device"]))
+    record = measure_method(args.method, read_json(args.source_index), read_json(args.target_index),
+                            (args.source_masks, args.target_masks), Path(args.generator) if args.generator else None,
+                            Path(args.substitute), cfg, args.seed, Path(args.figure), runtime.device(cfg["device"]))
     write_json(args.out, record.to_dict())
     log.info("%s %s->%s: %s", args.method, record.source, record.target,
              ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items()))
@@ -319,8 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     add(METHODS["paste"].command, cmd_finetune_paste,
         "the paste control: fine-tune Did on source persons pasted on target images",
         did="source re-id model", out="fine-tuned model file", **gan_inputs)
-    add(METHODS["adabn"].command, cmd_adapt_bn, "the AdaBN control: the source model with target BatchNorm statistics",
-        did="source re-id model", target_index="target index JSON", out="adapted model file")
+    add(METHODS["adabn"].command, cmd_adapt_bn, "the AdaBN controls: the source model (or CR-GAN's fine-tuned network) "
+        "with target BatchNorm statistics",
+        did="the network to re-normalise (a source re-id model or CR-GAN's fine-tuned network)",
+        target_index="target index JSON", out="adapted model file")
     add(METHODS["spgan"].command, cmd_train_spgan, "train SPGAN (CycleGAN + SiaNet) for a source -> target pair",
         source_index="source index JSON", target_index="target index JSON", out="generator file")
     add("translate", cmd_translate, "translate the source training set with SPGAN's generator, once",
@@ -338,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
         index="index JSON", out="metrics JSON")
     p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",
             source_index="source index JSON", target_index="target index JSON",
-            target_masks="target masks folder", substitute="re-id model used when ImageNet weights are absent",
+            source_masks="source masks folder (LPIPS by region)", target_masks="target masks folder",
+            substitute="re-id model used when ImageNet weights are absent",
             out="metrics JSON", figure="PNG: source images and their renderings")
     p.add_argument("--method", required=True, choices=list(QUALITY_METHODS))
     p.add_argument("--generator", help="the method's generator file (not for source-target)")

@@ -35,6 +35,8 @@ COLUMNS = ["knob", "value", "method", "row", "source", "target", "rank1", "rank1
            "data"]
 #: A point's folder name: the knob and its value as Python writes the float (``style_gap_0.5``).
 POINT_NAME = re.compile(rf"(?P<knob>{'|'.join(KNOBS)})_(?P<value>[0-9]+\.[0-9]+)")
+#: The point wildcard's constraint (no named groups: Snakemake's wildcard syntax has its own).
+POINT_WILDCARD = rf"{DEFAULT_POINT}|(?:{'|'.join(KNOBS)})_[0-9]+\.[0-9]+"
 
 
 def point_name(knob: str, value: float | str) -> str:

@@ -90,6 +90,7 @@ class Method:
     variants: Mapping[str, Variant] = field(default_factory=dict)
     starts: Mapping[str, Start] = field(default_factory=dict)
     curves: Mapping[str, Curve] = field(default_factory=dict)
+    adapts: str | None = None  # AdaBN: the method whose network it re-normalises on the target
 
     @property
     def layout(self) -> str:
@@ -138,7 +139,10 @@ _REGISTRY = (
            "#D55E00", curves=_FINE_TUNING),
     Method("adabn", "AdaBN (control)", "results/adabn/{source}-{target}/seed{seed}",
            "results/eval/adabn/{source}-{target}/seed{seed}.json", "reid.pt", "adapt-bn",
-           "#F0E442"),
+           "#F0E442", adapts="reid"),
+    Method("crgan_adabn", "CR-GAN+AdaBN (control)", "results/crgan_adabn/{source}-{target}/seed{seed}",
+           "results/eval/crgan_adabn/{source}-{target}/seed{seed}.json", "reid.pt", "adapt-bn",
+           "#332288", adapts="crgan"),
     Method("taudl", "TAUDL", "results/taudl/{target}/{start}/seed{seed}",
            "results/eval/taudl/{target}/{start}/seed{seed}.json", "model.pt", "train-taudl",
            "#000000", architecture="taudl",
@@ -219,3 +223,12 @@ def colour(row: str) -> str:
     """A row's colour in figures (its +LMP row's is the same): its own, else its method's."""
     base = _base(row)
     return COLOURS.get(base, METHODS[_ROWS[base][1]].colour)
+
+
+def adabn_of(method: str) -> str:
+    """The AdaBN method that re-normalises ``method``'s network (``adabn`` for a re-id model)."""
+    found = [m.key for m in _REGISTRY if m.adapts == method]
+    if not found:
+        adapted = ", ".join(m.adapts for m in _REGISTRY if m.adapts)
+        raise ValueError(f"no AdaBN control starts from a {method!r} network (expected one of: {adapted})")
+    return found[0]

@@ -84,10 +84,12 @@ def _rendered(src: str, tgt: str) -> str:
 
 
 CONTROL_NOTES = {
-    "paste": "not in the paper: control without a GAN, Did fine-tuned as CR-GAN on XS * MF + XT * (1 - MF) (the "
-             "source person pasted on a target image)",
+    "paste": "not in the paper: control without a GAN, Did fine-tuned as CR-GAN on XS * MF + X'T * (1 - MF) (the "
+             "source person pasted on the masked target X'T = XT * (1 - MT) that CR-GAN's G sees)",
     "adabn": "not in the paper: control without labels or training, the source model with BatchNorm statistics "
              "re-estimated on target training images (AdaBN)",
+    "crgan_adabn": "not in the paper: control, CR-GAN's fine-tuned network with BatchNorm statistics re-estimated "
+                   "on target training images (AdaBN's share of CR-GAN's gain)",
 }
 TRACKLETS = ("TAUDL tracklets: one per (person, camera) of the unlabelled target train set, i.e. per-camera "
              "identity labels and no cross-camera labels")
@@ -107,8 +109,8 @@ def reference_rows(src: str, tgt: str) -> dict[str, Ours]:
 
 
 def table2_rows(src: str, tgt: str) -> list[Entry]:
-    """Table 2: Direct Transfer, w/o dual condition and CR-GAN (without and with LMP), the paste and
-    AdaBN controls, and the source->source and target-supervised reference rows."""
+    """Table 2: Direct Transfer, w/o dual condition and CR-GAN (without and with LMP), the paste, AdaBN
+    and CR-GAN+AdaBN controls, and the source->source and target-supervised reference rows."""
     crgan, wo_dual = Run.crgan(src, tgt), Run.crgan(src, tgt, "wo_dual")
     reference = reference_rows(src, tgt)
     return [

@@ -12,6 +12,8 @@ renderer ``(XS, XT, MT) -> images``:
 - ``lpips_diversity`` (not in the paper): per source image, the mean LPIPS over all pairs of its
   renderings into the different contexts, averaged over source images (the data row: over its
   target instances). A renderer that ignores XT (SPGAN, w/o dual condition) has 0 by definition.
+- Both LPIPS values also by region: over the source person (``lpips_person``, its mask MF) and over
+  the background (``lpips_background``), beside the whole image.
 - FID on distinct samples: the ``real_images`` distinct source images, each rendered into its one
   context, against as many real target images (the data row: the source images themselves), so
   every method's covariance comes from as many independent images. KID (unbiased; not in the
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages
@@ -40,32 +43,65 @@ def _unit(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     return f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
 
 
-def lpips_between(net: LpipsNet, a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+#: The regions LPIPS is averaged over: the whole image, the source person (MF), the background (1 - MF).
+REGIONS = ("", "person", "background")
+
+
+def region_weights(mask: torch.Tensor | None, size: tuple[int, int]) -> dict[str, torch.Tensor | None]:
+    """Per-position weights (N, h, w) of each region at one layer's size (``None``: uniform; the
+    person mask (N, 1, H, W) resized by area averaging)."""
+    if mask is None:
+        return {"": None}
+    person = F.interpolate(mask.float(), size=size, mode="area").squeeze(1)
+    return {"": None, "person": person, "background": 1 - person}
+
+
+def lpips_between(net: LpipsNet, a: list[torch.Tensor], b: list[torch.Tensor],
+                  mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """LPIPS of each pair of images given their layer features ``a[k][i]`` and ``b[k][i]``: per
-    layer, the channel-weighted squared difference of unit-normalised features, averaged over space."""
-    total = None
+    layer, the channel-weighted squared difference of unit-normalised features, averaged over space;
+    by region: over the whole image (key ``""``) and, given the person mask (N, 1, H, W) of the
+    first images, over the person and over the background (area-weighted at each layer's size)."""
+    totals: dict[str, torch.Tensor] = {}
     for fa, fb, w in zip(a, b, net.weights):
         d = (_unit(fa) - _unit(fb)).pow(2)
         d = d.sum(dim=1) if w is None else (d * w.view(1, -1, 1, 1)).sum(dim=1)
-        total = d.mean(dim=(1, 2)) if total is None else total + d.mean(dim=(1, 2))
-    return total
+        for region, weight in region_weights(mask, tuple(d.shape[-2:])).items():
+            value = d.mean(dim=(1, 2)) if weight is None else \
+                (d * weight).sum(dim=(1, 2)) / weight.sum(dim=(1, 2)).clamp_min(1e-6)
+            totals[region] = totals[region] + value if region in totals else value
+    return totals
 
 
-def lpips_diversity(net: LpipsNet, renderings: torch.Tensor) -> float:
-    """Mean over groups (dim 0) of the mean LPIPS over all pairs within a group (dim 1)."""
-    per_group = []
-    for group in renderings:
+def metric_name(base: str, kind: str, region: str) -> str:
+    """``lpips`` -> ``lpips_diversity_person``, keeping a stand-in's ``_substitute`` suffix."""
+    stand_in = base.endswith("_substitute")
+    name = "_".join(part for part in (base.removesuffix("_substitute"), kind, region) if part)
+    return name + ("_substitute" if stand_in else "")
+
+
+def lpips_diversity(net: LpipsNet, renderings: torch.Tensor, masks: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean over groups (dim 0) of the mean LPIPS over all pairs within a group (dim 1), by region
+    (``masks``: one person mask (G, 1, H, W) per group, its source's)."""
+    per_group: dict[str, list[float]] = {}
+    for g, group in enumerate(renderings):
         feats = net.layers(group)
         i, j = map(list, zip(*itertools.combinations(range(len(group)), 2)))
-        per_group.append(lpips_between(net, [f[i] for f in feats], [f[j] for f in feats]).mean().item())
-    return float(np.mean(per_group))
+        mask = None if masks is None else masks[g:g + 1].expand(len(i), -1, -1, -1)
+        for region, value in lpips_between(net, [f[i] for f in feats], [f[j] for f in feats], mask).items():
+            per_group.setdefault(region, []).append(value.mean().item())
+    return {region: float(np.mean(values)) for region, values in per_group.items()}
 
 
-def lpips_paired(net: LpipsNet, a: torch.Tensor, b: torch.Tensor, batch: int) -> float:
-    """Mean LPIPS between ``a[i]`` and ``b[i]``."""
-    out = [lpips_between(net, net.layers(a[s:s + batch]), net.layers(b[s:s + batch]))
-           for s in range(0, len(a), batch)]
-    return torch.cat(out).mean().item()
+def lpips_paired(net: LpipsNet, a: torch.Tensor, b: torch.Tensor, batch: int,
+                 mask: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean LPIPS between ``a[i]`` and ``b[i]``, by region (``mask``: the person masks of ``a``)."""
+    out: dict[str, list[torch.Tensor]] = {}
+    for s in range(0, len(a), batch):
+        m = None if mask is None else mask[s:s + batch]
+        for region, value in lpips_between(net, net.layers(a[s:s + batch]), net.layers(b[s:s + batch]), m).items():
+            out.setdefault(region, []).append(value)
+    return {region: torch.cat(values).mean().item() for region, values in out.items()}
 
 
 def features(net: FidNet, images: torch.Tensor, batch: int) -> np.ndarray:
@@ -96,6 +132,7 @@ class Selection:
     """The images every method of one pair and seed is measured on."""
 
     xs: torch.Tensor  # (S, 3, H, W) source images
+    ms: torch.Tensor  # (S, 1, H, W) their person masks (MF)
     xt: torch.Tensor  # (S, M, 3, H, W) target instances per source image
     mt: torch.Tensor  # (S, M, 1, H, W) their person masks
     real_source: torch.Tensor  # (R, 3, H, W) distinct source images (FID: rendered once each)
@@ -107,26 +144,31 @@ class Selection:
         """Each source image repeated once per context: (S * M, 3, H, W), in ``xt.flatten(0, 1)`` order."""
         return self.xs.repeat_interleave(self.xt.shape[1], dim=0)
 
+    def ms_per_context(self) -> torch.Tensor:
+        """Each source person mask repeated once per context, as :meth:`xs_per_context`."""
+        return self.ms.repeat_interleave(self.xt.shape[1], dim=0)
+
 
 def _stack(ds: MaskedImages, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     items = [ds[int(i)] for i in idx]
     return torch.stack([x for x, *_ in items]), torch.stack([m for _, m, *_ in items])
 
 
-def select(source: dict, target: dict, target_masks: str, quality_cfg: dict, data_cfg: dict, seed: int) -> Selection:
+def select(source: dict, target: dict, source_masks: str, target_masks: str, quality_cfg: dict, data_cfg: dict,
+           seed: int) -> Selection:
     """A seeded draw (without augmentation) from the two training splits; sizes capped by the data."""
     rng = np.random.default_rng(seed)
     size = (data_cfg["height"], data_cfg["width"])
-    src = MaskedImages(source["root"], None, records_of(source, "train"), *size, train=False)
+    src = MaskedImages(source["root"], source_masks, records_of(source, "train"), *size, train=False)
     tgt = MaskedImages(target["root"], target_masks, records_of(target, "train"), *size, train=False)
     n_src, m = min(quality_cfg["sources"], len(src)), quality_cfg["contexts"]
-    xs, _ = _stack(src, rng.choice(len(src), n_src, replace=False))
+    xs, ms = _stack(src, rng.choice(len(src), n_src, replace=False))
     xt, mt = _stack(tgt, rng.choice(len(tgt), n_src * m, replace=len(tgt) < n_src * m))
     n_real = min(quality_cfg["real_images"], len(src), len(tgt))
     real_source = _stack(src, rng.choice(len(src), n_real, replace=False))[0]
     real_target = _stack(tgt, rng.choice(len(tgt), n_real, replace=False))[0]
     real_context, real_context_mask = _stack(tgt, rng.choice(len(tgt), n_real, replace=False))
-    return Selection(xs, xt.view(n_src, m, *xt.shape[1:]), mt.view(n_src, m, *mt.shape[1:]), real_source,
+    return Selection(xs, ms, xt.view(n_src, m, *xt.shape[1:]), mt.view(n_src, m, *mt.shape[1:]), real_source,
                      real_context, real_context_mask, real_target)
 
 
@@ -150,8 +192,10 @@ def measure(render: Renderer | None, sel: Selection, lp: LpipsNet, fid: FidNet, 
         images = render_batched(render, xs, sel.xt.flatten(0, 1), sel.mt.flatten(0, 1), batch, dev).view(sel.xt.shape)
         fid_images = render_batched(render, sel.real_source, sel.real_context, sel.real_context_mask, batch, dev)
     fake = features(fid, fid_images.to(dev), batch)
-    metrics = {lp.metric: lpips_paired(lp, xs.to(dev), images.flatten(0, 1).to(dev), batch),
-               lp.metric.replace("lpips", "lpips_diversity"): lpips_diversity(lp, images.to(dev)),
+    paired = lpips_paired(lp, xs.to(dev), images.flatten(0, 1).to(dev), batch, sel.ms_per_context().to(dev))
+    diversity = lpips_diversity(lp, images.to(dev), sel.ms.to(dev))
+    metrics = {**{metric_name(lp.metric, "", region): value for region, value in paired.items()},
+               **{metric_name(lp.metric, "diversity", region): value for region, value in diversity.items()},
                fid.metric: frechet_distance(fake, real_target),
                fid.metric.replace("fid", "kid"): kernel_inception_distance(fake, real_target)}
     return metrics, images

@@ -16,12 +16,13 @@ from crgan.models.store import load_network
 from crgan.records import QualityRecord
 
 
-def measure_method(method: str, source: dict, target: dict, target_masks: str, generator: Path | None,
+def measure_method(method: str, source: dict, target: dict, masks: tuple[str, str], generator: Path | None,
                    substitute: Path, cfg: dict[str, Any], seed: int, figure: Path,
                    device: torch.device) -> QualityRecord:
     """LPIPS, FID and KID of ``method``'s images for ``source`` -> ``target`` (``generator`` renders
     them; none for the data itself), with ImageNet feature networks or, where their weights are
-    absent, the ``substitute`` re-id network; writes ``figure`` (source persons and their renderings)."""
+    absent, the ``substitute`` re-id network; ``masks`` are the source and target mask folders;
+    writes ``figure`` (source persons and their renderings)."""
     quality_cfg = cfg["quality"]
 
     def substitute_network():
@@ -31,7 +32,7 @@ def measure_method(method: str, source: dict, target: dict, target_masks: str, g
 
     lp, fid = quality_nets(quality_cfg, substitute_network, device)
     render = load_renderer(method, generator, device)
-    sel = quality.select(source, target, target_masks, quality_cfg, cfg["data"], seed)
+    sel = quality.select(source, target, *masks, quality_cfg, cfg["data"], seed)
     metrics, images = quality.measure(render, sel, lp, fid, quality_cfg["batch_size"], device)
     shown = min(quality_cfg["figure_sources"], len(sel.xs))
     write_grid([torch.cat([sel.xs[i:i + 1], images[i]]) for i in range(shown)], figure)

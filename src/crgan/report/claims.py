@@ -7,7 +7,10 @@ paper's effect is the same sum of its published values. The verdict:
 
 - ``holds``: the mean effect is positive and more than two standard errors (std / sqrt(seeds));
 - ``does not hold``: it is negative and more than two standard errors;
-- ``not decided``: within two standard errors, or with one seed (no spread to judge by).
+- ``not decided``: within two standard errors, or with one seed (no spread to judge by);
+- ``not judged``: an LPIPS or FID claim measured with a stand-in feature network (no ImageNet
+  weights): a re-id network looks at the person and ignores the background, so it cannot test what
+  CR-GAN is built to do. The effect is still computed and shown.
 """
 from __future__ import annotations
 
@@ -120,6 +123,18 @@ class Cells:
             return next((v for k, v in record.metrics.items() if k.removesuffix("_substitute") == metric), None)
         return None
 
+    def stand_in(self, table: int, row: str, pair: tuple[str, str], metric: str) -> str | None:
+        """The stand-in feature network an image-quality cell was measured with (``None``: the
+        paper's network, or not an image-quality cell)."""
+        entry = self.entries.get((table, *pair, row))
+        if not isinstance(entry, Measured):
+            return None
+        q = entry.quality
+        for (method, source, target, _), record in sorted(self.quality.items(), key=lambda item: item[0][3]):
+            if (method, source, target) == (q.method, q.source, q.target) and f"{metric}_substitute" in record.metrics:
+                return record.metric_backbone.get(metric, "")
+        return None
+
 
 def _verdict(effects: list[float]) -> tuple[str, str]:
     if len(effects) < 2:
@@ -151,7 +166,14 @@ def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[st
                 paper = [papers.get((t.table, label(t.row), *pairs[t.pair], metric)) for t in claim.terms]
                 paper_effect = (f"{sum(t.sign * float(v) for t, v in zip(claim.terms, paper)):.{digits}f}"
                                 if all(paper) else "")
-                verdict, why = ("rehearsal", REHEARSAL_NOTE) if is_rehearsal(cfg) else _verdict(effects)
+                stand_in = next((b for t in claim.terms if (b := cells.stand_in(t.table, t.row, pairs[t.pair], metric))
+                                 is not None), None)
+                if is_rehearsal(cfg):
+                    verdict, why = "rehearsal", REHEARSAL_NOTE
+                elif stand_in is not None:
+                    verdict, why = "not judged", f"stand-in metric network: {stand_in}"
+                else:
+                    verdict, why = _verdict(effects)
                 rows.append({"claim": claim.text, "table": claim.terms[0].table, "source": src, "target": tgt,
                              "metric": metric, "paper_effect": paper_effect,
                              "effect": f"{statistics.fmean(effects):.{digits}f}",

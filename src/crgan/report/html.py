@@ -30,8 +30,10 @@ from crgan.records import EvaluationRecord
 from crgan.report.plots import line_plot
 from crgan.runs import QUALITY_METHODS, Evaluation, Quality, Run, pair_name, seed_of
 
-METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lpips": "LPIPS", "fid": "FID",
-                "kid": "KID", "lpips_diversity": "LPIPS diversity"}
+METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lpips": "LPIPS",
+                "lpips_person": "LPIPS (MF)", "lpips_background": "LPIPS (MB)", "fid": "FID", "kid": "KID",
+                "lpips_diversity": "LPIPS diversity", "lpips_diversity_person": "LPIPS diversity (MF)",
+                "lpips_diversity_background": "LPIPS diversity (MB)"}
 #: Row labels of the sample grids (as the paper's Figures 1 and 4, and SPGAN's own rows).
 GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"]}
 #: Rows drawn in the CMC plots, in this order (row keys of the plan; +lmp rows dashed in their row's colour).

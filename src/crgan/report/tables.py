@@ -103,17 +103,25 @@ def ours_rows(table: int, row: Ours, records: list[EvaluationRecord], src: str, 
                         init_text(first), notes) for m in metrics]
 
 
-#: Row order of the quality metrics (by their paper name); the last two are not in the paper.
-QUALITY_METRICS = ("lpips", "fid", "kid", "lpips_diversity")
+#: Row order of the quality metrics (by their paper name); all but LPIPS and FID are not in the paper.
+QUALITY_METRICS = ("lpips", "lpips_person", "lpips_background", "fid", "kid", "lpips_diversity",
+                   "lpips_diversity_person", "lpips_diversity_background")
+_PERSON = "; over the source person only (its mask MF), not in the paper"
+_BACKGROUND = "; over the background only (1 - MF), not in the paper"
+_LPIPS = ("LPIPS, the paper's translation diversity: mean LPIPS between each source image XS and its rendering XG "
+          "over every (source, context) pair (source-target data: LPIPS(XS, XT) over the same pairs, the upper bound)")
+_DIVERSITY = ("not in the paper: per source image, mean LPIPS between its renderings into different target "
+              "contexts (source-target data: between its target instances)")
 QUALITY_NOTES = {
-    "lpips": "LPIPS, the paper's translation diversity: mean LPIPS between each source image XS and its "
-             "rendering XG over every (source, context) pair (source-target data: LPIPS(XS, XT) over the same "
-             "pairs, the upper bound)",
+    "lpips": _LPIPS,
+    "lpips_person": _LPIPS + _PERSON,
+    "lpips_background": _LPIPS + _BACKGROUND,
     "fid": "FID against real target images, raw (the paper's scale for FID is unstated); distinct samples: each "
            "source image rendered into one context",
     "kid": "not in the paper: KID (unbiased, FID is biased on small sets), same features and samples as FID",
-    "lpips_diversity": "not in the paper: per source image, mean LPIPS between its renderings into different "
-                       "target contexts (source-target data: between its target instances)",
+    "lpips_diversity": _DIVERSITY,
+    "lpips_diversity_person": _DIVERSITY + _PERSON,
+    "lpips_diversity_background": _DIVERSITY + _BACKGROUND,
 }
 
 
@@ -128,7 +136,7 @@ def measured_rows(table: int, quality: Quality, records: list[QualityRecord]) ->
         notes = [QUALITY_NOTES[base]]
         if metric != base:
             notes.append("computed on a substitute feature network (ImageNet weights absent): not on the paper's scale")
-        if base == "lpips_diversity" and quality.method in ("wo_dual", "spgan"):
+        if base.startswith("lpips_diversity") and quality.method in ("wo_dual", "spgan"):
             notes.append("G does not see XT, so one source image has one rendering: diversity 0 by definition")
         rows.append(summary_row(table, quality.label, quality.source, quality.target, metric,
                                 [r.metrics[metric] for r in records], [r.seed for r in records],

@@ -1,6 +1,7 @@
-"""The AdaBN control (Li et al. 2016): the source re-id model with the running statistics of its
-backbone's BatchNorm layers (those the tested features go through) re-estimated on the unlabelled
-target training images; no weight changes, no labels.
+"""The AdaBN control (Li et al. 2016): the source re-id model (or CR-GAN's fine-tuned network, the
+CR-GAN+AdaBN control) with the running statistics of its backbone's BatchNorm layers (those the
+tested features go through) re-estimated on the unlabelled target training images; no weight
+changes, no labels.
 
 It tells how much of a method's gain on the target comes from normalising to the target's
 statistics alone. One pass over the target training set (no augmentation), in training mode so
@@ -17,6 +18,7 @@ from torch import nn
 
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
+from crgan.methods import adabn_of
 from crgan.models.reid import ReIDNet
 from crgan.records import NetworkInfo
 from crgan.runs import Run
@@ -26,11 +28,11 @@ from crgan.train.loop import TrainingLoop
 def adapt_batch_norm(did: ReIDNet, did_info: NetworkInfo, target: dict, cfg: dict[str, Any], seed: int, out: Path,
                      device: torch.device) -> NetworkInfo:
     """Re-estimate ``did``'s BatchNorm statistics on ``target``'s training images; writes ``out``
-    and ``<out>.log.csv`` (images seen per batch)."""
+    and ``<out>.log.csv`` (images seen per batch). The run is the AdaBN control of ``did``'s method."""
     data_cfg = cfg["data"]
     ds = ReidImages(target["root"], records_of(target, "train"), data_cfg["height"], data_cfg["width"])
     loader = make_loader(ds, cfg["eval"]["batch_size"], train=False, workers=data_cfg["workers"])
-    run = Run.of_pair("adabn", did_info.domain, target["domain"], seed)
+    run = Run.of_pair(adabn_of(did_info.run.method), did_info.domain, target["domain"], seed)
     norms = [m for m in did.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
         norm.reset_running_stats()

@@ -2,8 +2,8 @@
 
 CR-GAN (Algorithm 1, part III): images rendered on the fly, XG = G(XS, X'T), every batch pairing
 random source images (with their identity labels) with random target instances; nothing
-synthetic is stored. The paste control composes them without a GAN: XG = XS * MF + XT * (1 - MF),
-the source person (its mask MF) pasted onto a target image. SPGAN: the source training set
+synthetic is stored. The paste control composes them without a GAN: XG = XS * MF + X'T * (1 - MF),
+the source person (its mask MF) pasted onto the masked target X'T = XT * (1 - MT) that G sees. SPGAN: the source training set
 translated once by :mod:`crgan.train.spgan`. All start from the source re-id model and keep its
 identity classes (the source labels).
 """
@@ -105,8 +105,9 @@ def finetune_on_rendered(did: ReIDNet, did_info: NetworkInfo, generator_path: Pa
 
 
 def paste(xs: torch.Tensor, ms: torch.Tensor, xt: torch.Tensor, mt: torch.Tensor) -> torch.Tensor:
-    """The paste control's composite: XS * MF + XT * (1 - MF), no GAN (MT is not used)."""
-    return xs * ms + xt * (1 - ms)
+    """The paste control's composite: XS * MF + X'T * (1 - MF), no GAN, on X'T = XT * (1 - MT), the
+    masked target CR-GAN's generator sees (like for like: no target-person pixel is kept)."""
+    return xs * ms + masked_target(xt, mt) * (1 - ms)
 
 
 def finetune_on_pasted(did: ReIDNet, did_info: NetworkInfo, source: dict, target: dict, masks: tuple[Path, Path],
