@@ -65,6 +65,18 @@ def source_model(wildcards):
     return runs.Run.reid(wildcards.source, int(wildcards.seed)).network
 
 
+def adapted_network(method):
+    """Input function of an AdaBN rule: the network it re-normalises (the source model, or the pair's
+    CR-GAN fine-tuned network)."""
+
+    def network(wildcards):
+        if method.adapts == "reid":
+            return source_model(wildcards)
+        return runs.Run.crgan(wildcards.source, wildcards.target, seed=int(wildcards.seed)).network
+
+    return network
+
+
 def evaluation_log(method, folder):
     """A flat log or benchmark file name of a method's evaluation (one folder per rule, as every rule)."""
     after = Path(METHODS[method].eval_file).with_suffix("").parts[3:]  # what follows results/eval/<method>/

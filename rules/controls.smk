@@ -30,18 +30,6 @@ rule finetune_paste:
         "--out {output.model} > {log} 2>&1"
 
 
-def adapted_network(method):
-    """Input function of an AdaBN rule: the network it re-normalises (the source model, or the pair's
-    CR-GAN fine-tuned network)."""
-
-    def network(wildcards):
-        if method.adapts == "reid":
-            return source_model(wildcards)
-        return runs.Run.crgan(wildcards.source, wildcards.target, seed=int(wildcards.seed)).network
-
-    return network
-
-
 for method in (m for m in METHODS.values() if m.adapts):
 
     rule:

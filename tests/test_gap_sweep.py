@@ -27,7 +27,7 @@ def test_the_sweep_plans_one_workflow_run_per_point(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     plan = proc.stdout + proc.stderr
     points = gap_sweep.points(smoke_config())
-    assert len(points) == 1 + 2 * len(gap_sweep.KNOBS)  # default, and 0 and 0.5 of each knob
+    assert len(points) == 1 + len(gap_sweep.KNOBS)  # default, and each knob at 0
     assert plan.count("rule gap_sweep_point:") == len(points) and plan.count("rule gap_sweep:") == 1
     for point in points:
         assert f"results/gap_sweep/{point}/results/eval/crgan/market1501-dukemtmc" in plan
@@ -41,17 +41,17 @@ def test_each_point_runs_only_the_compared_methods_at_its_knobs(tmp_path: Path):
     proc = run_snakemake(work, "results/gap_sweep.csv", "-n", "-p", "--cores", "1", "--configfile", "presets/smoke.yaml")
     assert proc.returncode == 0, proc.stderr[-2000:]
     point = next(line.split(":", 1)[1].strip() for line in (proc.stdout + proc.stderr).splitlines()
-                 if "mkdir -p results/gap_sweep/occlusion_0.5 " in line)
+                 if "mkdir -p results/gap_sweep/occlusion_0.0 " in line)
     (work / "logs/gap_sweep").mkdir(parents=True)  # Snakemake makes a job's log folder before its command runs
     assert point.count(" snakemake ") == 1
     command, env = snakemake_command("-n")
     nested = subprocess.run(point.replace(" snakemake ", f" {shlex.join(command)} "), shell=True, cwd=work, env=env,
                             capture_output=True, text=True, timeout=900)
-    plan = (work / "logs/gap_sweep/occlusion_0.5.log").read_text()
+    plan = (work / "logs/gap_sweep/occlusion_0.0.log").read_text()
     assert nested.returncode == 0, plan[-2000:]
-    synthetic = json.loads((work / "results/gap_sweep/occlusion_0.5/config.yaml").read_text())["synthetic"]
+    synthetic = json.loads((work / "results/gap_sweep/occlusion_0.0/config.yaml").read_text())["synthetic"]
     assert {k: synthetic[k] for k in gap_sweep.KNOBS} == {"style_gap": 1.0, "context_diversity": 1.0,
-                                                           "population_shift": 1.0, "occlusion": 0.5}
+                                                           "population_shift": 1.0, "occlusion": 0.0}
     for needed in ("rule train_crgan", "rule finetune_paste", "rule train_cluster_contrast", "rule train_reid"):
         assert needed in plan
     for not_needed in ("rule train_spgan", "rule train_taudl", "cuhk03", "wo_id", "rule table", "rule quality"):
