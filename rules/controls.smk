@@ -34,7 +34,7 @@ for method in (m for m in METHODS.values() if m.adapts):
 
     rule:
         name:
-            "adapt_bn" if method.adapts == "reid" else f"adapt_bn_{method.adapts}"
+            f"adapt_bn_{method.adapts}"
         input:
             did=adapted_network(method),
             target_index=INDEX("{target}"),

@@ -19,14 +19,17 @@ ENVS = sorted((REPO / "envs").glob("*.yaml"))
 
 def rules() -> dict[str, str]:
     """Rule name -> its text, for every rule in rules/*.smk; a ``use rule A as B with:`` rule's text
-    is A's followed by what it overrides; a rule made in a loop over the method registry (``name:
-    f"eval_{method}"``) is one rule per method but reid, each with the loop's text."""
+    is A's followed by what it overrides; a rule made in a loop over the method registry is one rule per
+    value its name takes, each with the loop's text: ``name: f"eval_{method}"`` one per method but reid,
+    ``name: f"adapt_bn_{method.adapts}"`` one per method an AdaBN control adapts."""
+    names = {"method": [key for key in METHODS if key != "reid"],
+             "method.adapts": [m.adapts for m in METHODS.values() if m.adapts]}
     out, derived = {}, {}
     for path in sorted((REPO / "rules").glob("*.smk")):
         text = path.read_text()
-        for prefix, body in re.findall(r'^    rule:\n        name:\n            f"(\w+)\{method\}"\n((?:        .*\n|\n)*)',
-                                       text, flags=re.M):
-            out.update({f"{prefix}{key}": body for key in METHODS if key != "reid"})
+        for prefix, variable, body in re.findall(
+                r'^    rule:\n        name:\n            f"(\w+)\{([\w.]+)\}"\n((?:        .*\n|\n)*)', text, flags=re.M):
+            out.update({f"{prefix}{value}": body for value in names[variable]})
         parts = re.split(r"^(?:use )?rule (\w+)(?: as (\w+) with)?:\n", text, flags=re.M)
         for base, name, text in zip(parts[1::3], parts[2::3], parts[3::3]):
             if name:
