@@ -514,15 +514,15 @@ def make_world(domain: str, cfg: dict[str, Any], rng: np.random.Generator) -> Wo
                  knobs["occlusion"] * DOMAIN_STYLES[domain]["occlusion"], int(cfg["height"]), int(cfg["width"]), knobs)
 
 
-def compose(ident: Identity, world: World, cam: int, streams: dict[str, np.random.Generator]
+def compose(ident: Identity, world: World, camera: int, streams: dict[str, np.random.Generator]
             ) -> tuple[np.ndarray, np.ndarray]:
     """One frame and the visible person's mask: the view of the scene with its clutter, the person
     (soft edges, ground shadow), an occluder, then the scene light on everything, the domain's tone,
     optics and sensor noise."""
     h, w, style = world.height, world.width, world.style
-    cam_index, cam = cam, world.cameras[cam]
+    cam = world.cameras[camera]
     view = draw_view(streams["scene"], cam, style, world.diversity, float(DOMAIN_STYLES[world.domain]["clutter"]))
-    bg, scene_light = world.panorama(cam_index).view(view, h, w)
+    bg, scene_light = world.panorama(camera).view(view, h, w)
     add_clutter(bg, view, streams["scene"], np.asarray(style["palette"], np.float32))
     person, alpha = render_person(ident, h, w, streams["person"], back=bool(streams["person"].random() < cam.back_view),
                                   box=style["box"])
