@@ -1,6 +1,7 @@
 # TAUDL (the paper's reference [28]) on a target's unlabelled training set, from a plain backbone
-# ({start} = plain) or from a fine-tuned network of a pair ({start} = crgan-<source> or
-# spgan-<source>: Section 4.4's CR-GAN+TAUDL and SPGAN+TAUDL).
+# ({start} = plain), from a fine-tuned network of a pair ({start} = crgan-<source> or
+# spgan-<source>: Section 4.4's CR-GAN+TAUDL and SPGAN+TAUDL), from the source model (reid-<source>:
+# the control) or as initialised (untrained: the floor).
 
 
 rule train_taudl:

@@ -1,10 +1,14 @@
-"""The claims table: paired per-seed effects, the paper's effect, and the verdict rule."""
+"""The claims table: paired per-bundle effects, the paper's effect, the t-test verdicts, Holm's correction,
+the controls and the claims a run cannot test."""
 from __future__ import annotations
+
+import math
 
 import pytest
 
 from crgan.records import EvaluationRecord, QualityRecord
-from crgan.report.claims import CLAIMS, claim_rows
+from crgan.report.claims import CLAIMS, KINDS, claim_rows
+from crgan.report.significance import holm, paired_t_test
 from crgan.runs import Evaluation, Run
 
 CFG = {"seeds": [0, 1, 2], "pairs": [["market1501", "dukemtmc"]], "cuhk03_pairs": []}
@@ -28,24 +32,62 @@ def row(rows: list[dict], claim: str, metric: str = "rank1") -> dict:
     return next(r for r in rows if r["claim"] == claim and r["metric"] == metric)
 
 
+def test_t_test_against_closed_forms():
+    """Two degrees of freedom: p = 1 - t / sqrt(t^2 + 2); one: p = 1 - (2 / pi) atan|t|; the 95 % critical
+    values of Student's t are 4.303 (2 df) and 12.706 (1 df)."""
+    test = paired_t_test([5.0, 6.0, 7.0])  # mean 6, sd 1, t = 6 / (1 / sqrt 3)
+    t = 6 * math.sqrt(3)
+    assert test.t == pytest.approx(t) and test.p_value == pytest.approx(1 - t / math.sqrt(t * t + 2))
+    assert test.critical_value == pytest.approx(4.3027, abs=1e-4)
+    assert test.interval == pytest.approx((6 - 4.3027 / math.sqrt(3), 6 + 4.3027 / math.sqrt(3)), abs=1e-4)
+    two = paired_t_test([1.0, 3.0])  # mean 2, sd sqrt 2, t = 2
+    assert two.p_value == pytest.approx(1 - 2 / math.pi * math.atan(2.0))
+    assert two.critical_value == pytest.approx(12.706, abs=1e-3)
+    assert paired_t_test([2.0, 2.0]).p_value == 0.0 and paired_t_test([0.0, 0.0]).p_value == 1.0
+    assert paired_t_test([9.0]).p_value is None
+
+
+def test_holm_steps_down_and_stops_at_the_first_failure():
+    # sorted: 0.01 < 0.05/4, 0.015 < 0.05/3, 0.03 >= 0.05/2 stops: 0.04 fails although < 0.05
+    assert holm([0.03, 0.01, 0.04, 0.015]) == [False, True, False, True]
+    assert holm([0.2, 0.001]) == [False, True] and holm([]) == []
+
+
 @pytest.mark.parametrize("gains, verdict", [([5.0, 6.0, 7.0], "holds"), ([-5.0, -6.0, -4.0], "does not hold"),
-                                            ([5.0, -6.0, 2.0], "not decided")])
+                                            ([5.0, -6.0, 2.0], "not decided"),
+                                            # beyond two standard errors (the old rule: t = 2.65) but p = 0.118 with 2 df
+                                            ([1.0, 2.0, 4.0], "not decided")])
 def test_paired_effect_and_verdict(gains, verdict):
     got = row(claim_rows(records(gains), CFG), "CR-GAN beats Direct Transfer")
     assert got["effect"] == f"{sum(gains) / 3:.2f}" and got["seeds"] == 3 and got["verdict"] == verdict
     assert got["paper_effect"] == "15.30"  # 52.2 - 36.9 in the paper's Table 2
+    test = paired_t_test(gains)
+    assert float(got["p_value"]) == pytest.approx(test.p_value, rel=1e-2) and got["critical_value"] == "4.303"
+    assert float(got["ci_low"]) <= float(got["effect"]) <= float(got["ci_high"])
+    assert got["holm"] in ("survives", "does not survive") and got["kind"] == "paper"
+
+
+def test_holm_column_over_the_whole_table():
+    """Four tested rows: CR-GAN over Direct Transfer in rank-1 and mAP (p = 0.0091 < 0.05 / 4, then
+    < 0.05 / 3: both survive) and "LMP helps" (no effect here, p = 1: neither survives)."""
+    rows = claim_rows(records([5.0, 6.0, 7.0]), CFG)
+    holm_of = {(r["claim"], r["metric"]): r["holm"] for r in rows if r["holm"]}
+    assert holm_of == {("CR-GAN beats Direct Transfer", "rank1"): "survives", ("CR-GAN beats Direct Transfer", "map"): "survives",
+                       ("LMP helps CR-GAN", "rank1"): "does not survive", ("LMP helps CR-GAN", "map"): "does not survive"}
 
 
 def test_one_seed_is_never_decided_and_missing_cells_give_no_row():
     rows = claim_rows(records([9.0]), {**CFG, "seeds": [0]})
-    assert row(rows, "CR-GAN beats Direct Transfer")["verdict"] == "not decided"
+    one = row(rows, "CR-GAN beats Direct Transfer")
+    assert one["verdict"] == "not decided" and "presets/verdicts.yaml" in one["notes"]
+    assert one["p_value"] == one["holm"] == one["ci_low"] == ""
     assert not any(r["claim"].startswith("CR-GAN beats SPGAN") for r in rows)  # no SPGAN evaluations given
 
 
 @pytest.mark.parametrize("suffix", ["", "_substitute"])
-def test_quality_claims_lower_fid_is_better_and_a_stand_in_is_not_judged(suffix):
+def test_quality_claims_lower_fid_is_better_and_a_stand_in_is_not_testable(suffix):
     """With the paper's networks the claims are judged; with a stand-in re-id network their effect is
-    shown but the verdict is "not judged", naming the stand-in."""
+    shown but the verdict is "not testable here", naming the stand-in."""
     backbone = "imagenet" if not suffix else "substitute: compact re-id network"
 
     def quality(method: str, lpips: float, fid: float, seed: int) -> QualityRecord:
@@ -59,12 +101,43 @@ def test_quality_claims_lower_fid_is_better_and_a_stand_in_is_not_judged(suffix)
     lpips, fid = row(rows, "CR-GAN's LPIPS is above w/o dual condition's", "lpips"), \
         row(rows, "CR-GAN's FID is below w/o dual condition's", "fid")
     assert fid["effect"] == "3.0000"
+    assert "ImageNet AlexNet (LPIPS)" in fid["needs"]
     if suffix:
-        assert lpips["verdict"] == fid["verdict"] == "not judged"
-        assert f"stand-in metric network: {backbone}" in fid["notes"]
+        assert lpips["verdict"] == fid["verdict"] == "not testable here"
+        assert f"stand-in metric network: {backbone}" in fid["notes"] and fid["holm"] == ""
     else:
         assert lpips["verdict"] == fid["verdict"] == "holds"
 
 
 def test_every_claim_names_its_source():
     assert all(claim.source for claim in CLAIMS) and len({c.text for c in CLAIMS}) == len(CLAIMS)
+
+
+@pytest.mark.parametrize("init, verdict", [("scratch", "not testable here"), ("imagenet:resnet18.pth", "holds")])
+def test_taudl_claims_need_taudls_pretrained_start(init, verdict):
+    recs = []
+    for seed, gain in enumerate([5.0, 6.0, 7.0]):
+        taudl = Run.started("taudl", "dukemtmc", "plain", None, seed)
+        crgan_taudl = Run.started("taudl", "dukemtmc", "crgan", "market1501", seed)
+        recs += [EvaluationRecord(Evaluation(taudl, "dukemtmc"), init, True,
+                                  reid_record(taudl, "dukemtmc", 20.0).metrics, {}),
+                 reid_record(crgan_taudl, "dukemtmc", 20.0 + gain)]
+    got = row(claim_rows(recs, CFG), "CR-GAN+TAUDL is best: it beats TAUDL")
+    assert got["verdict"] == verdict and "TAUDL started from ImageNet" in got["needs"]
+    if init == "scratch":
+        assert "TAUDL started from scratch, the paper from ImageNet" in got["notes"]
+
+
+def test_controls_are_claims():
+    recs = []
+    for seed, gain in enumerate([3.0, 4.0, 5.0]):
+        recs += [reid_record(Run.crgan("market1501", "dukemtmc", seed=seed), "dukemtmc", 30.0),
+                 reid_record(Run.of_pair("paste", "market1501", "dukemtmc", seed), "dukemtmc", 30.0 - gain)]
+    got = row(claim_rows(recs, CFG), "control: CR-GAN beats the paste control (the same person and context, no GAN)")
+    assert got["kind"] == "control" and got["verdict"] == "holds" and got["paper_effect"] == ""
+    assert {claim.kind for claim in CLAIMS} == set(KINDS)
+
+
+def test_a_rehearsal_judges_nothing():
+    rows = claim_rows(records([5.0, 6.0, 7.0]), {**CFG, "data": {"rehearsal_identities": 8}})
+    assert {r["verdict"] for r in rows} == {"rehearsal"} and all(r["holm"] == "" for r in rows)

@@ -12,7 +12,7 @@ from conftest import REPO
 from crgan.config import load
 from crgan.methods import label
 from crgan.plan import named_rows
-from crgan.report.html import RANKED_METHODS, table_view
+from crgan.report.html import RANKED_METHODS, claims_at_a_glance, table_view
 from crgan.report.plots import line_plot, nice_ticks
 from crgan.runs import pair_name
 
@@ -49,6 +49,20 @@ def test_table_view_orders_metrics_and_compares_only_the_papers_metric():
     lpips_cell, fid_cell, kid_cell = view["body"][0]["cells"]
     assert lpips_cell["diff"] == "+0.0190" and fid_cell["diff"] == "" and kid_cell["diff"] == ""
     assert view["substitute"] and view["pairs"] == ["Market → Duke"]
+
+
+def test_claims_at_a_glance_is_one_line_per_claim_and_one_cell_per_pair_and_metric():
+    def claim(text, pair, metric, verdict, seeds="5"):
+        return {"claim": text, "kind": "paper", "pair": pair, "metric": metric, "verdict": verdict, "seeds": seeds,
+                "effect": "1.00", "ci_low": "0.50", "ci_high": "1.50", "holm": "survives", "p_value": "0.01"}
+
+    rows = [claim("a", "M→D", "rank1", "holds"), claim("a", "D→M", "rank1", "not decided"),
+            claim("b", "D→M", "rank1", "does not hold")]
+    grid = claims_at_a_glance(rows)
+    assert grid["columns"] == [("M→D", "rank1"), ("D→M", "rank1")] and grid["bundles"] == 5
+    assert [line["claim"] for line in grid["lines"]] == ["a", "b"]
+    assert grid["lines"][1]["cells"][0] is None and grid["lines"][1]["cells"][1]["verdict"] == "does not hold"
+    assert claims_at_a_glance([])["bundles"] == 0
 
 
 def test_plots_are_svg_with_round_ticks():

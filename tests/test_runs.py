@@ -61,7 +61,7 @@ def test_table_inputs_come_from_the_layout():
                   for v in ("wo_id", "wo_cam", "wo_con", "crgan") for s in (0, 1)]
     # Direct Transfer, the untrained floor, SPGAN, CR-GAN, TAUDL, CR-GAN+TAUDL for two seeds
     t7 = plan.table_inputs(7, cfg)
-    assert "results/eval/taudl/market1501/crgan-cuhk03/seed1.json" in t7 and len(t7) == len(set(t7)) == 6 * 2
+    assert "results/eval/taudl/market1501/crgan-cuhk03/seed1.json" in t7 and len(t7) == len(set(t7)) == 7 * 2
     assert "results/eval/taudl/market1501/untrained/seed0.json" in t7
     assert plan.table_inputs(1, cfg)[0] == "results/quality/market1501-dukemtmc/source-target/seed0.json"
 

@@ -149,6 +149,7 @@ _REGISTRY = (
            starts={"plain": Start("taudl", "TAUDL", "plain"),
                    "crgan": Start("crgan+taudl", "CR-GAN+TAUDL", method="crgan"),
                    "spgan": Start("spgan+taudl", "SPGAN+TAUDL", method="spgan"),
+                   "reid": Start("taudl_reid", "TAUDL from the source model (control)", method="reid"),
                    "untrained": Start("taudl_floor", "Untrained network (floor)", "untrained")},
            curves={"model.pt.log.csv": Curve("TAUDL", "TAUDL on {target}", "start")}),
     Method("cluster_contrast", "Cluster Contrast", "results/cluster_contrast/{target}/{start}/seed{seed}",

@@ -147,6 +147,8 @@ def comparison_rows(src: str, tgt: str) -> dict[str, Ours]:
         started("taudl", "plain", f"plain initialisation, no source data; {TRACKLETS}; TAUDL embedding as feature"),
         started("taudl", "spgan", f"TAUDL started from the SPGAN fine-tuned network; {TRACKLETS}"),
         started("taudl", "crgan", f"TAUDL started from the CR-GAN fine-tuned network; {TRACKLETS}"),
+        started("taudl", "reid", f"not in the paper: control, TAUDL started from the {src} source model (what "
+                                 f"CR-GAN+TAUDL's start adds beyond it); {TRACKLETS}"),
         started("cluster_contrast", "untrained", "not in the paper: Cluster Contrast's network as initialised, no "
                                                  "training"),
         started("cluster_contrast", "reid", f"{CLUSTER_NOTE}; started from the {src} source model"),
@@ -163,8 +165,9 @@ COMPARISONS = {5: ("spgan", "crgan", "spgan+lmp", "crgan+lmp"),
 
 def comparison_table(number: int) -> Callable[[str, str], list[Entry]]:
     """Tables 5-7's rows: the paper's methods in the paper's order, ours computed where the paper
-    reports the method on the pair, the rest quoted (Tables 6 and 7 first give the untrained floor,
-    Table 7 before it Direct Transfer, which the paper's Table 7 lacks, for its domain gap)."""
+    reports the method on the pair, the rest quoted (Tables 6 and 7 first give the untrained floor and
+    the control TAUDL from the source model, Table 7 before them Direct Transfer, which the paper's
+    Table 7 lacks, for its domain gap)."""
 
     def rows(src: str, tgt: str) -> list[Entry]:
         ours = comparison_rows(src, tgt)
@@ -173,7 +176,7 @@ def comparison_table(number: int) -> Callable[[str, str], list[Entry]]:
         reported = {(method, (source, target)) for (t, method, source, target, _) in paper_values() if t == number}
         direct = [Ours("direct_transfer", Evaluation.of(Run.reid(src), tgt),
                        "not in the paper's Table 7: the source model tested on the target")] if number == 7 else []
-        floor = [ours["taudl_floor"]] if number in (6, 7) else []
+        floor = [ours["taudl_floor"], ours["taudl_reid"]] if number in (6, 7) else []
         # a method the paper does not report on this pair is not run for it either (Table 7: SPGAN from CUHK03 to Duke)
         return direct + floor + [by_label[m] if m in by_label and (m, (src, tgt)) in reported else Quoted(m)
                                  for m in methods]

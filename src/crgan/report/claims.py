@@ -1,22 +1,25 @@
-"""The paper's qualitative claims, judged from our numbers (``results/claims.csv``).
+"""The paper's qualitative claims and our controls, judged from our numbers (``results/claims.csv``).
 
-A claim is a signed sum of table cells that the paper says is positive, for example CR-GAN's
-rank-1 minus Direct Transfer's in Table 2. Its effect is computed per seed from the records the
-tables are built from (so differences are paired: the same seed's runs), then averaged; the
-paper's effect is the same sum of its published values. The verdict:
+A claim is a signed sum of table cells that should be positive, for example CR-GAN's rank-1 minus
+Direct Transfer's in Table 2. Its effect is computed per seed bundle from the records the tables are
+built from (paired: the same bundle's runs), and tested by a paired t-test (n - 1 degrees of freedom,
+95 %, two-sided; :mod:`crgan.report.significance`); the paper's effect is the same sum of its
+published values. Besides the paper's claims (``kind`` ``paper``) the table judges the controls
+(``control``: CR-GAN against the paste and AdaBN controls, methods against their untrained floors and
+starts) and questions the paper could not ask (``beyond``). The verdict:
 
-- ``holds``: the mean effect is positive and more than two standard errors (std / sqrt(seeds));
-- ``does not hold``: it is negative and more than two standard errors;
-- ``not decided``: within two standard errors, or with one seed (no spread to judge by);
-- ``not judged``: an LPIPS or FID claim measured with a stand-in feature network (no ImageNet
-  weights): a re-id network looks at the person and ignores the background, so it cannot test what
-  CR-GAN is built to do. The effect is still computed and shown.
+- ``holds`` / ``does not hold``: the mean effect is positive / negative with p < 0.05;
+- ``not decided``: p >= 0.05, or one seed bundle (no spread to judge by);
+- ``not testable here``: the run lacks what a fair test of the claim needs (:data:`NEEDS`: an
+  ImageNet feature network for LPIPS/FID, TAUDL's pretrained start); the effect is still shown;
+- ``rehearsal``: the paper preset's rehearsal (sizes shrunk, numbers meaningless).
+
+``holm`` says whether a row with a p-value still holds under Holm's correction over every tested row
+of the table (the family-wise error rate at 5 %).
 """
 from __future__ import annotations
 
-import math
-import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +29,17 @@ from crgan.methods import label
 from crgan.paper import paper_values
 from crgan.plan import TABLES, Measured, Ours, layout
 from crgan.records import EvaluationRecord, QualityRecord
+from crgan.report.significance import PairedTest, paired_t_test
+from crgan.report.significance import holm as holm_survivors
 from crgan.report.tables import REHEARSAL_NOTE, is_rehearsal
 
-COLUMNS = ["claim", "table", "source", "target", "metric", "paper_effect", "effect", "std", "seeds", "verdict", "notes"]
+COLUMNS = ["claim", "kind", "table", "source", "target", "metric", "paper_effect", "effect", "ci_low", "ci_high", "std",
+           "seeds", "t", "p_value", "critical_value", "holm", "verdict", "needs", "notes"]
 REID = ("rank1", "map")
+#: What a claim is: one of the paper's, a control of ours, or a question beyond the paper.
+KINDS = ("paper", "control", "beyond")
+ONE_BUNDLE = ("one seed bundle: no spread to judge the effect by (presets/verdicts.yaml runs five bundles for "
+              "verdicts)")
 
 
 @dataclass(frozen=True)
@@ -46,20 +56,36 @@ class Term:
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim of the paper: ``terms`` sum to a positive number on each pair of ``pairs_key``."""
+    """A claim: ``terms`` sum to a positive number on each pair of ``pairs_key``. ``kind`` is one of
+    :data:`KINDS`; ``source`` says where it comes from."""
 
     text: str
     terms: tuple[Term, ...]
     metrics: tuple[str, ...] = REID
     pairs_key: str = "pairs"
     source: str = ""
+    kind: str = "paper"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.text!r}: kind {self.kind!r} is not one of {KINDS}")
 
     @classmethod
     def better(cls, text: str, table: int, better: str, worse: str, metrics: tuple[str, ...] = REID,
-               pairs_key: str = "pairs", source: str = "") -> Claim:
+               pairs_key: str = "pairs", source: str = "", kind: str = "paper") -> Claim:
         """Row ``better`` > row ``worse`` in ``table`` (row keys; for a lower-is-better metric, give it as
         ``worse`` first)."""
-        return cls(text, (Term(1, table, better), Term(-1, table, worse)), metrics, pairs_key, source)
+        return cls(text, (Term(1, table, better), Term(-1, table, worse)), metrics, pairs_key, source, kind)
+
+
+def _control(text: str, table: int, better: str, worse: str, pairs_key: str = "pairs") -> Claim:
+    return Claim.better(f"control: {text}", table, better, worse, pairs_key=pairs_key,
+                        source=f"Table {table}, a control of ours", kind="control")
+
+
+def _beyond(text: str, table: int, better: str, worse: str) -> Claim:
+    return Claim.better(f"beyond the paper: {text}", table, better, worse, source=f"Table {table}, not a claim of the paper",
+                        kind="beyond")
 
 
 CLAIMS = (
@@ -87,11 +113,20 @@ CLAIMS = (
           (Term(1, 2, "target_supervised", "other"), Term(-1, 7, "direct_transfer"),
            Term(-1, 2, "target_supervised", "other"), Term(1, 2, "direct_transfer", "other")),
           ("rank1", "map"), "cuhk03_pairs", "Section 4.5, Fig. 5"),
+    # controls: would a simpler method, or the start alone, explain the gain?
+    _control("CR-GAN beats the paste control (the same person and context, no GAN)", 2, "crgan", "paste"),
+    _control("CR-GAN beats AdaBN (no labels, no training)", 2, "crgan", "adabn"),
+    _control("CR-GAN adds to AdaBN (CR-GAN+AdaBN beats AdaBN)", 2, "crgan_adabn", "adabn"),
+    _control("CR-GAN+TAUDL beats TAUDL started from the source model (the start alone)", 6, "crgan+taudl",
+             "taudl_reid"),
+    _control("CR-GAN+TAUDL beats TAUDL started from the source model, from CUHK03", 7, "crgan+taudl", "taudl_reid",
+             "cuhk03_pairs"),
+    _control("TAUDL learns (beats its untrained floor)", 6, "taudl", "taudl_floor"),
+    _control("Cluster Contrast learns (beats its untrained floor)", 8, "cluster_contrast", "cluster_contrast_floor"),
     # beyond the paper (Table 8): questions the paper could not ask, judged the same way
-    Claim.better("beyond the paper: CR-GAN adds to Cluster Contrast (CR-GAN+Cluster Contrast beats Cluster Contrast)",
-                 8, "crgan+cluster_contrast", "cluster_contrast", source="Table 8, not a claim of the paper"),
-    Claim.better("beyond the paper: Cluster Contrast beats CR-GAN+TAUDL", 8, "cluster_contrast", "crgan+taudl",
-                 source="Table 8, not a claim of the paper"),
+    _beyond("CR-GAN adds to Cluster Contrast (CR-GAN+Cluster Contrast beats Cluster Contrast)", 8,
+            "crgan+cluster_contrast", "cluster_contrast"),
+    _beyond("Cluster Contrast beats CR-GAN+TAUDL", 8, "cluster_contrast", "crgan+taudl"),
 )
 
 
@@ -135,19 +170,64 @@ class Cells:
                 return record.metric_backbone.get(metric, "")
         return None
 
+    def inits(self, table: int, row: str, pair: tuple[str, str]) -> set[str]:
+        """Where the backbones of a re-id cell's runs started (``scratch``, ``imagenet:<file>``, ...)."""
+        entry = self.entries.get((table, *pair, row))
+        if not isinstance(entry, Ours):
+            return set()
+        return {record.init for (evaluation, _), record in self.evaluations.items() if evaluation == entry.evaluation}
 
-def _verdict(effects: list[float]) -> tuple[str, str]:
-    if len(effects) < 2:
-        return "not decided", "one seed: no spread to judge the effect by"
-    mean, se = statistics.fmean(effects), statistics.stdev(effects) / math.sqrt(len(effects))
-    if abs(mean) <= 2 * se:
-        return "not decided", f"within two standard errors ({2 * se:.2f})"
-    return ("holds" if mean > 0 else "does not hold"), f"beyond two standard errors ({2 * se:.2f})"
+
+@dataclass(frozen=True)
+class Need:
+    """What a fair test of a claim needs (``text``), the claims it concerns (``concerns(term, metric)``)
+    and how a run lacks it (``lacking(cells, table, row, pair, metric)``: the reason, or ``None``)."""
+
+    text: str
+    concerns: Callable[[Term, str], bool]
+    lacking: Callable[[Cells, int, str, tuple[str, str], str], str | None]
+
+
+def _metric_network_lacking(cells: Cells, table: int, row: str, pair: tuple[str, str], metric: str) -> str | None:
+    stand_in = cells.stand_in(table, row, pair, metric)
+    return None if stand_in is None else f"stand-in metric network: {stand_in}"
+
+
+def _taudl_start_lacking(cells: Cells, table: int, row: str, pair: tuple[str, str], metric: str) -> str | None:
+    scratch = sorted(init for init in cells.inits(table, row, pair) if not init.startswith("imagenet"))
+    return f"TAUDL started from {', '.join(scratch)}, the paper from ImageNet" if scratch else None
+
+
+#: What fair tests need, where a run may lack it.
+NEEDS = (
+    Need("ImageNet AlexNet (LPIPS) and Inception (FID) feature networks: a re-id network looks at the person and "
+         "ignores the background CR-GAN renders", lambda term, metric: metric in ("lpips", "fid"),
+         _metric_network_lacking),
+    Need("TAUDL started from ImageNet weights, as in the paper (from scratch it learns little from ~2-image "
+         "tracklets)", lambda term, metric: term.row == "taudl", _taudl_start_lacking),
+)
+
+
+def _verdict(test: PairedTest, lacking: list[str], rehearsal: bool) -> tuple[str, str]:
+    if rehearsal:
+        return "rehearsal", REHEARSAL_NOTE
+    if lacking:
+        return "not testable here", "; ".join(lacking)
+    if test.p_value is None:
+        return "not decided", ONE_BUNDLE
+    if not test.significant:
+        return "not decided", f"p = {test.p_value:.3g} >= 0.05"
+    return ("holds" if test.mean > 0 else "does not hold"), f"p = {test.p_value:.3g} < 0.05"
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
 
 
 def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per claim, pair and metric whose cells all exist."""
-    cells, rows = Cells(records, cfg), []
+    """One row per claim, pair and metric whose cells all exist, with its t-test and Holm's correction
+    over the rows that have a p-value."""
+    cells, rows, tested = Cells(records, cfg), [], []
     papers = paper_values()
     for claim in CLAIMS:
         for src, tgt in cfg[claim.pairs_key]:
@@ -166,20 +246,26 @@ def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[st
                 paper = [papers.get((t.table, label(t.row), *pairs[t.pair], metric)) for t in claim.terms]
                 paper_effect = (f"{sum(t.sign * float(v) for t, v in zip(claim.terms, paper)):.{digits}f}"
                                 if all(paper) else "")
-                stand_in = next((b for t in claim.terms if (b := cells.stand_in(t.table, t.row, pairs[t.pair], metric))
-                                 is not None), None)
-                if is_rehearsal(cfg):
-                    verdict, why = "rehearsal", REHEARSAL_NOTE
-                elif stand_in is not None:
-                    verdict, why = "not judged", f"stand-in metric network: {stand_in}"
-                else:
-                    verdict, why = _verdict(effects)
-                rows.append({"claim": claim.text, "table": claim.terms[0].table, "source": src, "target": tgt,
-                             "metric": metric, "paper_effect": paper_effect,
-                             "effect": f"{statistics.fmean(effects):.{digits}f}",
-                             "std": f"{statistics.stdev(effects):.{digits}f}" if len(effects) > 1 else "",
-                             "seeds": len(effects), "verdict": verdict,
+                needs = [need for need in NEEDS if any(need.concerns(t, metric) for t in claim.terms)]
+                lacking = list(dict.fromkeys(
+                    why for need in needs for t in claim.terms if need.concerns(t, metric)
+                    if (why := need.lacking(cells, t.table, t.row, pairs[t.pair], metric)) is not None))
+                test = paired_t_test(effects)
+                verdict, why = _verdict(test, lacking, is_rehearsal(cfg))
+                low, high = test.interval or (None, None)
+                rows.append({"claim": claim.text, "kind": claim.kind, "table": claim.terms[0].table, "source": src,
+                             "target": tgt, "metric": metric, "paper_effect": paper_effect,
+                             "effect": _number(test.mean, digits), "ci_low": _number(low, digits),
+                             "ci_high": _number(high, digits), "std": _number(test.std, digits),
+                             "seeds": test.n, "t": _number(test.t, 3),
+                             "p_value": "" if test.p_value is None else f"{test.p_value:.3g}",
+                             "critical_value": _number(test.critical_value, 3), "holm": "",
+                             "verdict": verdict, "needs": "; ".join(need.text for need in needs),
                              "notes": "; ".join(x for x in (claim.source, why) if x)})
+                if verdict in ("holds", "does not hold", "not decided") and test.p_value is not None:
+                    tested.append((len(rows) - 1, test.p_value))
+    for (index, _), survives in zip(tested, holm_survivors([p for _, p in tested])):
+        rows[index]["holm"] = "survives" if survives else "does not survive"
     return rows
 
 

@@ -265,6 +265,19 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), **found}
 
 
+def claims_at_a_glance(rows: list[dict[str, str]]) -> dict[str, Any]:
+    """The claims as a grid: one line per claim (in the table's order), one cell per pair and metric
+    with the effect, its 95 % interval and the verdict; ``bundles`` is the most seed bundles any row has."""
+    columns = list(dict.fromkeys((row["pair"], row["metric"]) for row in rows))
+    lines: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        line = lines.setdefault(row["claim"], {"claim": row["claim"], "kind": row["kind"], "cells": {}})
+        line["cells"][(row["pair"], row["metric"])] = row
+    return {"columns": columns, "lines": [{**line, "cells": [line["cells"].get(c) for c in columns]}
+                                          for line in lines.values()],
+            "bundles": max((int(row["seeds"]) for row in rows), default=0)}
+
+
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
                  curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
                  claims: Path | None = None, index_paths: list[Path] = (), gap_sweep: Path | None = None) -> None:
@@ -297,7 +310,8 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
     with tempfile.TemporaryDirectory() as workdir:
         ranked = ranked_strips(evals, pairs, indexes, Path(workdir))
     page = env.get_template("report.html.j2").render(
-        summary=summary, tables=views, claims=claim_rows, figures=figures(figure_paths),
+        summary=summary, tables=views, claims=claim_rows, glance=claims_at_a_glance(claim_rows),
+        figures=figures(figure_paths),
         curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), ranked=ranked, sweep=gap_sweep_plots(gap_sweep),
         times=times,
         total_time=sum(t["total"] for t in times))
