@@ -91,13 +91,14 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
         xs, ms, ys, _ = (t.to(device, non_blocking=True) for t in world.shard(*src_batches(it)))
         xt, mt, _, ct = (t.to(device, non_blocking=True) for t in world.shard(*tgt_batches(it)))
         xt_masked = masked_target(xt, mt)
-        with torch.no_grad():
-            xg = g(xs, xt_masked)[0]
-        loss_d = lsgan_d_loss(d(xt), d(xg))
+        # G's first update uses the weights D's step sees: one forward serves both (D's loss reads it detached)
+        xg, loss_con = blend_context_loss(*g.render(xs, xt_masked), xs, xt, ms)
+        loss_d = lsgan_d_loss(d(xt), d(xg.detach()))
         optimise(opt_d, loss_d, f"CR-GAN domain discriminator ({variant}), iteration {it + 1}")
-        for _ in range(g_updates(it, total)):
-            with frozen(d):
+        for update in range(g_updates(it, total)):
+            if update:
                 xg, loss_con = blend_context_loss(*g.render(xs, xt_masked), xs, xt, ms)
+            with frozen(d):
                 parts = {"adv": lsgan_g_loss(d(xg)), "id": F.cross_entropy(did(to_reid_input(xg)), ys),
                          "cam": F.cross_entropy(dcam(xg), ct), "con": loss_con}
                 loss_g = weighted_total(parts, weights)
