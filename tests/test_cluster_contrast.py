@@ -49,6 +49,21 @@ def test_memory_update_is_sequential_momentum_then_normalised():
     torch.testing.assert_close(memory.features[1], torch.tensor([0.0, 1.0]))  # untouched
 
 
+def test_memory_update_by_rounds_is_the_per_image_loop_to_the_bit():
+    """A P x K batch in shuffled order: the vectorised update equals the authors' one-image-at-a-time loop."""
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(20, 32, generator=gen), dim=1)
+    labels = torch.arange(16).repeat_interleave(4)[torch.randperm(64, generator=gen)]
+    features = torch.randn(64, 32, generator=gen)
+    memory = cc.ClusterMemory(centres, temperature=0.05, momentum=0.2)
+    memory.update(features, labels)
+    expected = centres.clone()
+    for feature, label in zip(torch.nn.functional.normalize(features, dim=1), labels.tolist()):
+        row = 0.2 * expected[label] + 0.8 * feature
+        expected[label] = row / row.norm()
+    assert torch.equal(memory.features, expected)
+
+
 def test_memory_loss_is_cross_entropy_of_scaled_cosines():
     memory = cc.ClusterMemory(torch.eye(3), temperature=0.5, momentum=0.1)
     features = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 5.0]])

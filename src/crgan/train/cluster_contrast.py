@@ -70,10 +70,17 @@ class ClusterMemory:
     @torch.no_grad()
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
         """Each feature in batch order pulls its cluster's row, which is then re-normalised (as the
-        authors' code, so two images of one cluster in a batch update it one after the other)."""
-        for feature, label in zip(F.normalize(features.float(), dim=1), labels.tolist()):
-            row = self.momentum * self.features[label] + (1 - self.momentum) * feature
-            self.features[label] = row / row.norm()
+        authors' code, so two images of one cluster in a batch update it one after the other).
+
+        Vectorised by rounds: round j updates, at once, every cluster with its j-th image of the batch
+        (distinct rows), so a batch of P clusters x K images takes K updates, not P x K."""
+        features = F.normalize(features.float(), dim=1)
+        earlier = (labels[:, None] == labels[None, :]).tril(diagonal=-1).sum(dim=1)  # same cluster, before it
+        for round_ in range(int(earlier.max()) + 1):
+            chosen = earlier == round_
+            rows_of = labels[chosen]
+            rows = self.momentum * self.features[rows_of] + (1 - self.momentum) * features[chosen]
+            self.features[rows_of] = rows / rows.norm(dim=1, keepdim=True)
 
 
 def cluster_batches(labels: np.ndarray, clusters_per_batch: int, instances: int) -> Draw:
