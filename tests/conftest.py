@@ -88,7 +88,7 @@ def smoke_run(tmp_path_factory) -> Path:
 
 TINY_SYNTH = {"seed": 0, "height": 32, "width": 16, "style_gap": 1.0, "context_diversity": 1.0, "population_shift": 1.0,
               "occlusion": 1.0, "images_per_camera": [1, 2],
-              "domains": {d: {"train_ids": 6, "test_ids": 5, "distractor_ids": 3, "junk_images": 2}
+              "domains": {d: {"train_ids": 6, "test_ids": 5, "distractor_ids": 3, "junk_images": 2, "validation_ids": 3}
                           for d in ("market1501", "dukemtmc", "cuhk03")}}
 
 

@@ -2,13 +2,17 @@
 the controls and the claims a run cannot test."""
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from crgan.records import EvaluationRecord, QualityRecord
+from crgan.records import EvaluationRecord, QualityRecord, RecordError
 from crgan.report.claims import CLAIMS, KINDS, claim_rows
 from crgan.report.significance import holm, paired_t_test
+from crgan.report.tables import read_records
 from crgan.runs import Evaluation, Run
 
 CFG = {"seeds": [0, 1, 2], "pairs": [["market1501", "dukemtmc"]], "cuhk03_pairs": []}
@@ -141,3 +145,15 @@ def test_controls_are_claims():
 def test_a_rehearsal_judges_nothing():
     rows = claim_rows(records([5.0, 6.0, 7.0]), {**CFG, "data": {"rehearsal_identities": 8}})
     assert {r["verdict"] for r in rows} == {"rehearsal"} and all(r["holm"] == "" for r in rows)
+
+
+def test_validation_evaluations_never_reach_a_table_or_a_claim(tmp_path: Path):
+    """Tables and claims read their records through one function: it refuses a validation split's
+    evaluation, and reads a record written before the split was recorded as a test one."""
+    record = reid_record(Run.reid("market1501"), "dukemtmc", 30.0)
+    old = {k: v for k, v in record.to_dict().items() if k != "split"}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "validation.json").write_text(json.dumps(replace(record, split="validation").to_dict()))
+    assert read_records([tmp_path / "old.json"])[0].split == "test"
+    with pytest.raises(RecordError, match="validation.json is an evaluation on the validation split"):
+        read_records([tmp_path / "old.json", tmp_path / "validation.json"])

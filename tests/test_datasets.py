@@ -32,6 +32,17 @@ def test_duke_and_cuhk03_naming(tmp_path: Path):
     assert load_dataset("cuhk03", cuhk, check_counts=False)["splits"]["gallery"][0]["camid"] == 1
 
 
+def test_a_validation_folder_on_real_data_is_read_and_checked_for_disjoint_identities(market_tree: Path):
+    assert "val_query" not in load_dataset("market1501", market_tree, check_counts=False)["splits"]  # optional
+    make_tree(market_tree, {"validation/query": ["0020_c1s1_000008_00.jpg"],
+                            "validation/bounding_box_test": ["0020_c2s1_000009_01.jpg"]})
+    index = load_dataset("market1501", market_tree, check_counts=False)
+    assert [r["pid"] for r in index["splits"]["val_query"]] == [20] and index["files"]["val_gallery"] == 1
+    make_tree(market_tree, {"validation/query": ["0007_c2s1_000010_00.jpg"]})  # a training identity
+    with pytest.raises(DatasetError, match=r"identities \[7\] of .*validation are also in the train or test split"):
+        load_dataset("market1501", market_tree, check_counts=False)
+
+
 def test_official_counts_are_checked(market_tree: Path):
     with pytest.raises(DatasetError, match=r"found 3 image files in .*bounding_box_train, expected 12936"):
         load_dataset("market1501", market_tree)

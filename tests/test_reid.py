@@ -84,6 +84,11 @@ def test_training_learns_and_is_deterministic(synthetic_domain, tmp_path: Path):
     assert 0 <= metrics["gap"]["map"] <= 100 and len(metrics["lmp"]["cmc"]) == 10
     with pytest.raises(DatasetError, match="market1501: the query set is empty"):
         evaluate_model(model, {**index, "splits": {**index["splits"], "query": []}}, CFG, CPU)
+    validation = evaluate_model(model, index, CFG, CPU, split="validation")  # the validation identities
+    assert validation["num_query"] == len(index["splits"]["val_query"]) != metrics["num_query"]
+    without = {**index, "splits": {k: v for k, v in index["splits"].items() if not k.startswith("val_")}}
+    with pytest.raises(DatasetError, match="no validation split in the index"):
+        evaluate_model(model, without, CFG, CPU, split="validation")
 
 
 def test_interrupted_training_resumes_to_the_same_weights(synthetic_domain, tmp_path: Path, monkeypatch):

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_SYNTH
 from PIL import Image
 
 from crgan.data import synthetic
 from crgan.data.datasets import load_dataset
-from crgan.data.layouts import LAYOUTS
+from crgan.data.layouts import LAYOUTS, SPLIT_DIRS, VALIDATION_DIRS
 
 #: Larger than the fixture's default, so rates and correlations are measured on enough images.
 MORE = {"domains": {d: {"train_ids": 24, "test_ids": 2, "distractor_ids": 0, "junk_images": 0} for d in LAYOUTS},
@@ -56,6 +57,23 @@ def test_layout_masks_and_meta(synthetic_domain, domain):
     train_ids = {r["pid"] for r in index["splits"]["train"]}
     test_ids = {r["pid"] for r in index["splits"]["query"]}
     assert not train_ids & test_ids
+
+
+def test_validation_split_is_disjoint_and_leaves_every_other_image_as_it_was(synthetic_domain):
+    with_validation = synthetic_domain("market1501")  # the fixture's domains have 3 validation identities
+    without = synthetic_domain("market1501", domains={d: {**c, "validation_ids": 0} for d, c in TINY_SYNTH["domains"].items()})
+    index = load_dataset("market1501", with_validation)
+    validation = {r["pid"] for split in VALIDATION_DIRS for r in index["splits"][split]}
+    others = {r["pid"] for split in SPLIT_DIRS for r in index["splits"][split]}
+    assert len(validation) == 3 and not validation & others
+    matched = {(r["pid"], r["camid"]) for r in index["splits"]["val_gallery"]}
+    assert all((r["pid"], r["camid"]) in matched for r in index["splits"]["val_query"])  # a same-camera shot exists ...
+    cameras = {pid: {c for p, c in matched if p == pid} for pid in validation}
+    assert all(len(cams) >= 2 for cams in cameras.values())  # ... and one from another camera to find
+    for folder in SPLIT_DIRS.values():
+        assert tree_digest(with_validation / folder) == tree_digest(without / folder)
+        assert tree_digest(with_validation / "masks" / folder) == tree_digest(without / "masks" / folder)
+    assert "val_query" not in load_dataset("market1501", without)["splits"]
 
 
 def test_deterministic_for_a_seed(synthetic_domain):

@@ -197,11 +197,11 @@ def cmd_eval_reid(args, cfg):
     from crgan.eval.reid import evaluate_file
 
     runtime.setup(args.threads, 0)
-    record = evaluate_file(args.model, read_json(args.index), cfg, args.seed, runtime.device(cfg["device"]))
+    record = evaluate_file(args.model, read_json(args.index), cfg, args.seed, runtime.device(cfg["device"]), args.split)
     write_json(args.out, record.to_dict())
     gap, lmp = record.metrics["gap"], record.metrics["lmp"]
-    log.info("%s on %s: rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", record.evaluation.label,
-             record.evaluation.test, gap["rank1"], gap["map"], lmp["rank1"], lmp["map"])
+    log.info("%s on %s (%s split): rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", record.evaluation.label,
+             record.evaluation.test, args.split, gap["rank1"], gap["map"], lmp["rank1"], lmp["map"])
 
 
 def cmd_quality(args, cfg):
@@ -336,8 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Cluster Contrast on a target's unlabelled training set (Table 8)", index="target index JSON",
             out="model file")
     add_start_options(p, "cluster_contrast")
-    add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test set", model="model file",
-        index="index JSON", out="metrics JSON")
+    p = add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test (or validation) set", model="model file",
+            index="index JSON", out="metrics JSON")
+    p.add_argument("--split", choices=["test", "validation"], default="test",
+                   help="test: the record tables read (default); validation: for budget curves only")
     p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",
             source_index="source index JSON", target_index="target index JSON",
             source_masks="source masks folder (LPIPS by region)", target_masks="target masks folder",

@@ -4,7 +4,7 @@ another kind (or of an older layout) is a clear error, not a KeyError deep in a 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from crgan.runs import Evaluation, Run
@@ -15,9 +15,11 @@ class RecordError(ValueError):
 
 
 def _checked(cls: type, data: Any) -> Any:
-    """``cls(**data)``, the fields as stored; a missing or unknown field raises RecordError."""
+    """``cls(**data)``, the fields as stored; a missing field without a default, or an unknown one,
+    raises RecordError (a field added later with a default reads older records as that default)."""
     names = {f.name for f in fields(cls)}
-    if not isinstance(data, dict) or set(data) != names:
+    required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+    if not isinstance(data, dict) or not required <= set(data) <= names:
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise RecordError(f"expected the fields {sorted(names)} of a {cls.__name__}, found {found}")
     return cls(**data)
@@ -87,13 +89,16 @@ class GeneratorInfo(Record):
 
 @dataclass(frozen=True)
 class EvaluationRecord(Record):
-    """CMC/mAP of one run's network on one domain (``metrics``: per pooling, in percent)."""
+    """CMC/mAP of one run's network on one domain (``metrics``: per pooling, in percent), on its test
+    split (``split`` ``test``: what tables and claims read) or its validation split (``validation``:
+    budget curves only, never a table or a claim)."""
 
     evaluation: Evaluation
     init: str
     synthetic: bool
     metrics: dict[str, Any]
     provenance: dict[str, Any]
+    split: str = "test"
 
     @property
     def run(self) -> Run:

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from PIL import Image
 
-from crgan.data.layouts import LAYOUTS, DomainLayout
+from crgan.data.layouts import LAYOUTS, VALIDATION_DIRS, DomainLayout
 from crgan.errors import DatasetError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -31,10 +31,10 @@ class Record:
 
 def _parse_split(root: Path, layout: DomainLayout, split: str) -> tuple[list[Record], int]:
     """Records of one split (junk dropped) and the number of image files found."""
-    folder = root / layout.split_dirs[split]
+    folder = root / layout.folder(split)
     if not folder.is_dir():
         raise DatasetError(f"{layout.title}: missing folder {folder} (expected the {split} split "
-                           f"'{layout.split_dirs[split]}/' under the dataset root {root})")
+                           f"'{layout.folder(split)}/' under the dataset root {root})")
     records, n_files = [], 0
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -49,7 +49,7 @@ def _parse_split(root: Path, layout: DomainLayout, split: str) -> tuple[list[Rec
         pid, camid = parsed
         if layout.junk_pid is not None and pid == layout.junk_pid:
             continue
-        if split != "gallery" and pid == 0 and layout.distractor_pid_zero:
+        if split in ("train", "query", "val_query") and pid == 0 and layout.distractor_pid_zero:
             raise DatasetError(f"{layout.title}: distractor id 0000 in the {split} split: {path}")
         records.append(Record(str(path.relative_to(root)), pid, camid))
     return records, n_files
@@ -83,22 +83,28 @@ def load_dataset(domain: str, root: str | Path, check_counts: bool = True, verif
     if not root.is_dir():
         raise DatasetError(f"{layout.title}: dataset root {root} does not exist or is not a folder")
     splits, files = {}, {}
-    for split in layout.split_dirs:
+    validation = (root / Path(next(iter(VALIDATION_DIRS.values()))).parent).is_dir()  # optional on real data
+    for split in [*layout.split_dirs, *(VALIDATION_DIRS if validation else ())]:
         splits[split], files[split] = _parse_split(root, layout, split)
         if not splits[split]:
-            raise DatasetError(f"{layout.title}: no images in {root / layout.split_dirs[split]}")
+            raise DatasetError(f"{layout.title}: no images in {root / layout.folder(split)}")
     train_ids = len({r.pid for r in splits["train"]})
     if check_counts:
         expected, source = expected_counts(root, layout)
         found = {**files, "train_ids": train_ids}
         for key, want in expected.items():
-            if found[key] != want:
-                what = "train identities" if key == "train_ids" else f"image files in {root / layout.split_dirs[key]}"
+            if found.get(key, 0) != want:
+                what = "train identities" if key == "train_ids" else f"image files in {root / layout.folder(key)}"
                 raise DatasetError(f"{layout.title}: found {found[key]} {what}, expected {want} "
                                    f"(from {source}); set data.check_counts: false to accept a modified copy")
     if verify:
         for recs in splits.values():
             verify_images(root, recs)
+    if validation:
+        overlap = {r.pid for r in splits["val_query"]} & {r.pid for s in ("train", "query") for r in splits[s]}
+        if overlap:
+            raise DatasetError(f"{layout.title}: identities {sorted(overlap)[:5]} of {root / 'validation'} are also in "
+                               f"the train or test split (the validation identities must be disjoint from both)")
     return {
         "domain": domain, "root": str(root.resolve()), "synthetic": (root / "meta.json").is_file(),
         "num_cameras": layout.num_cameras, "train_ids": train_ids,
@@ -108,8 +114,9 @@ def load_dataset(domain: str, root: str | Path, check_counts: bool = True, verif
 
 def rehearsal_subset(index: dict, identities: int) -> dict:
     """A rehearsal's small copy of an index: the first ``identities`` training identities, the first
-    ``identities`` test identities (their query and gallery images, so every query keeps its matches)
-    and at most ``identities`` gallery images of distractors and junk (ids <= 0)."""
+    ``identities`` test identities (their query and gallery images, so every query keeps its matches),
+    at most ``identities`` gallery images of distractors and junk (ids <= 0), and the first
+    ``identities`` validation identities where there is a validation split."""
     splits = index["splits"]
     keep_train = sorted({r["pid"] for r in splits["train"]})[:identities]
     keep_test = set(sorted({r["pid"] for r in splits["query"] if r["pid"] > 0})[:identities])
@@ -117,6 +124,9 @@ def rehearsal_subset(index: dict, identities: int) -> dict:
     subset = {"train": [r for r in splits["train"] if r["pid"] in set(keep_train)],
               "query": [r for r in splits["query"] if r["pid"] in keep_test],
               "gallery": [r for r in splits["gallery"] if r["pid"] in keep_test] + others}
+    if "val_query" in splits:
+        keep_val = set(sorted({r["pid"] for r in splits["val_query"]})[:identities])
+        subset |= {split: [r for r in splits[split] if r["pid"] in keep_val] for split in VALIDATION_DIRS}
     return {**index, "splits": subset, "train_ids": len(keep_train), "rehearsal_identities": identities,
             "files": {k: len(v) for k, v in subset.items()}}
 

@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SPLIT_DIRS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+#: The validation split (identities disjoint from train and test), for choosing training budgets only:
+#: never a table or a claim. The synthetic benchmark writes it; on real data it is optional (a held-out
+#: part of a dataset, placed by the user in these folders under its root).
+VALIDATION_DIRS = {"val_query": "validation/query", "val_gallery": "validation/bounding_box_test"}
+#: The splits an evaluation reads, by the split it is named for.
+EVALUATION_SPLITS = {"test": ("query", "gallery"), "validation": ("val_query", "val_gallery")}
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,10 @@ class DomainLayout:
     distractor_pid_zero: bool = False  # Market: gallery-only distractors share pid 0000
     camera_pairs: int = 0  # CUHK03: identities live in one of several camera pairs
     split_dirs: dict[str, str] = field(default_factory=lambda: dict(SPLIT_DIRS))
+
+    def folder(self, split: str) -> str:
+        """A split's folder under the dataset root (the validation splits' too)."""
+        return {**self.split_dirs, **VALIDATION_DIRS}[split]
 
     @property
     def physical_cameras(self) -> int:

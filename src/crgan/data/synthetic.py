@@ -544,6 +544,8 @@ def compose(ident: Identity, world: World, camera: int, streams: dict[str, np.ra
 
 #: The per-image random streams and their sub-seeds.
 STREAMS = {"person": 2, "scene": 3, "occluder": 4, "noise": 5}
+#: The validation split's plan draws from its own stream (the domain's is ``[seed, domain]``).
+VALIDATION_STREAM = 7
 
 
 def image_streams(seed: int, domain_index: int, image: int) -> dict[str, np.random.Generator]:
@@ -598,6 +600,20 @@ def plan_domain(layout: DomainLayout, counts: dict[str, int], images_per_camera:
     return shots
 
 
+def plan_validation(layout: DomainLayout, counts: dict[str, int], images_per_camera: tuple[int, int], first: int,
+                    rng: np.random.Generator) -> list[Shot]:
+    """The validation split: ``counts['validation_ids']`` identities numbered from ``first`` (above every
+    train, test and distractor id), each with a query per camera and a gallery as the test split's.
+    Planned after (and from another stream than) the rest, so adding it leaves every other image as it was."""
+    shots: list[Shot] = []
+    for pid in range(first, first + counts.get("validation_ids", 0)):
+        for cam in layout.sample_cameras(rng):
+            shots.append(Shot("val_query", pid, cam, layout.file_name(pid, cam, len(shots) + 1, rng)))
+            for _ in range(int(rng.integers(images_per_camera[0], images_per_camera[1] + 1))):
+                shots.append(Shot("val_gallery", pid, cam, layout.file_name(pid, cam, len(shots) + 1, rng)))
+    return shots
+
+
 def generate_domain(domain: str, out_dir: Path, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
     """Render one synthetic domain into ``out_dir`` (images, ``masks/`` and ``meta.json``)."""
     layout = LAYOUTS[domain]
@@ -606,9 +622,13 @@ def generate_domain(domain: str, out_dir: Path, cfg: dict[str, Any], seed: int) 
     rng = np.random.default_rng([seed, domain_index])
     world = make_world(domain, cfg, rng)
     shots = plan_domain(layout, counts, tuple(cfg["images_per_camera"]), rng)
+    first_validation_id = 2 * (counts["train_ids"] + counts["test_ids"] + counts["distractor_ids"]) + 2
+    shots += plan_validation(layout, counts, tuple(cfg["images_per_camera"]), first_validation_id,
+                             np.random.default_rng([seed, domain_index, VALIDATION_STREAM]))
+    splits = list(dict.fromkeys(shot.split for shot in shots))
     identities: dict[int, Identity] = {}
     with atomic_dir(out_dir) as tmp:
-        for sub in layout.split_dirs.values():
+        for sub in map(layout.folder, splits):
             (tmp / sub).mkdir(parents=True)
             (tmp / "masks" / sub).mkdir(parents=True)
         for i, shot in enumerate(shots):
@@ -618,14 +638,14 @@ def generate_domain(domain: str, out_dir: Path, cfg: dict[str, Any], seed: int) 
                                                   world.population)
             cam = layout.physical_camera(shot.cam, shot.pid)
             img, mask = compose(identities[key], world, cam, image_streams(seed, domain_index, i))
-            sub = layout.split_dirs[shot.split]
+            sub = layout.folder(shot.split)
             Image.fromarray(img).save(tmp / sub / shot.name, quality=92)
             Image.fromarray(mask.astype(np.uint8) * 255).save(tmp / "masks" / sub / (Path(shot.name).stem + ".png"))
         keys = ("height", "width", *KNOBS, "images_per_camera")
         meta = {
             "domain": domain, "synthetic": True, "seed": seed, "height": world.height, "width": world.width,
             **world.knobs,
-            "counts": {split: sum(s.split == split for s in shots) for split in layout.split_dirs},
+            "counts": {split: sum(s.split == split for s in shots) for split in splits},
             "train_ids": len({s.pid for s in shots if s.split == "train"}),
             "cameras": layout.num_cameras, "physical_cameras": layout.physical_cameras,
             "config": {k: cfg[k] for k in keys} | {"counts": counts},

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from crgan.data.datasets import records_of
+from crgan.data.layouts import EVALUATION_SPLITS
 from crgan.data.loader import ReidImages, make_loader
 from crgan.errors import DatasetError
 from crgan.eval.features import extract
@@ -20,20 +21,25 @@ from crgan.records import EvaluationRecord
 from crgan.runs import Evaluation
 
 
-def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.device) -> dict[str, Any]:
+def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.device,
+                   split: str = "test") -> dict[str, Any]:
     """Metrics in percent for each pooling: rank1/5/10, mAP and the CMC curve; with ``eval.rerank``,
     on k-reciprocal re-ranked distances (``rerank`` records its parameters, None without). ``ranked``
-    holds the ranked lists of a few seeded queries (GAP features) for the report."""
+    holds the ranked lists of a few seeded queries (GAP features) for the report. ``split`` is
+    ``test`` (query and gallery) or ``validation`` (the validation query and gallery)."""
     eval_cfg, data_cfg = cfg["eval"], cfg["data"]
     feats, labels = {}, {}
-    for split in ("query", "gallery"):
-        recs = records_of(index, split)
+    for role, name in zip(("query", "gallery"), EVALUATION_SPLITS[split]):
+        if name not in index["splits"]:
+            raise DatasetError(f"{index['domain']}: no {split} split in the index of {index['root']} (expected "
+                               f"the folders validation/query and validation/bounding_box_test under the root)")
+        recs = records_of(index, name)
         if not recs:
-            raise DatasetError(f"{index['domain']}: the {split} set is empty (index {index['root']})")
+            raise DatasetError(f"{index['domain']}: the {name} set is empty (index {index['root']})")
         ds = ReidImages(index["root"], recs, data_cfg["height"], data_cfg["width"])
         loader = make_loader(ds, eval_cfg["batch_size"], False, data_cfg["workers"])
-        feats[split] = extract(model, loader, eval_cfg["lmp_parts"], dev, desc=f"{index['domain']} {split}")
-        labels[split] = (np.array([r.pid for r in recs]), np.array([r.camid for r in recs]))
+        feats[role] = extract(model, loader, eval_cfg["lmp_parts"], dev, desc=f"{index['domain']} {name}")
+        labels[role] = (np.array([r.pid for r in recs]), np.array([r.camid for r in recs]))
     (q_pids, q_cams), (g_pids, g_cams) = labels["query"], labels["gallery"]
     out: dict[str, Any] = {"num_query": len(q_pids), "num_gallery": len(g_pids), "lmp_parts": eval_cfg["lmp_parts"],
                            "metric": eval_cfg["metric"]}
@@ -59,13 +65,14 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
 
 
 def evaluate_file(model_path: str | Path, index: dict, cfg: dict[str, Any], seed: int,
-                  device: torch.device) -> EvaluationRecord:
-    """The network in ``model_path`` tested on ``index``'s query/gallery, as the record a table reads
-    (its run, how it started, the metrics and the provenance of this evaluation)."""
+                  device: torch.device, split: str = "test") -> EvaluationRecord:
+    """The network in ``model_path`` tested on ``index``'s query/gallery (``split`` ``test``: the
+    record a table reads) or its validation query/gallery (``validation``: budget curves only), with
+    its run, how it started, the metrics and the provenance of this evaluation."""
     from crgan import runtime
     from crgan.models.store import load_network
 
     model, info = load_network(model_path, device)
-    metrics = evaluate_model(model, index, cfg, device)
+    metrics = evaluate_model(model, index, cfg, device, split)
     return EvaluationRecord(Evaluation(info.run, index["domain"]), info.init, index["synthetic"], metrics,
-                            runtime.provenance(cfg, seed, device))
+                            runtime.provenance(cfg, seed, device), split)

@@ -19,7 +19,7 @@ from crgan import runtime
 from crgan.io import read_json, write_csv
 from crgan.paper import paper_rows, paper_values
 from crgan.plan import TABLES, Measured, Ours, Published, Quoted, layout
-from crgan.records import EvaluationRecord, QualityRecord, read_record
+from crgan.records import EvaluationRecord, QualityRecord, RecordError, read_record
 from crgan.runs import Evaluation, Quality
 
 COLUMNS = ["table", "method", "source", "target", "metric", "value", "std", "paper_value", "data", "seeds", "init",
@@ -27,8 +27,16 @@ COLUMNS = ["table", "method", "source", "target", "metric", "value", "std", "pap
 
 
 def read_records(paths: Iterable[str | Path]) -> list[EvaluationRecord | QualityRecord]:
-    """The evaluation and image-quality records tables and claims are built from."""
-    return [read_record(read_json(path)) for path in paths]
+    """The evaluation and image-quality records tables and claims are built from; an evaluation on a
+    validation split is refused (its labels choose budgets, they never reach a table or a claim)."""
+    records = []
+    for path in paths:
+        record = read_record(read_json(path))
+        if isinstance(record, EvaluationRecord) and record.split != "test":
+            raise RecordError(f"{path} is an evaluation on the {record.split} split: validation labels only choose "
+                              f"training budgets (results/budget_curves.csv), never a table or a claim")
+        records.append(record)
+    return records
 
 
 def summary_row(table: int, method: str, source: str, target: str, metric: str, values: list[float],
