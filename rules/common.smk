@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from crgan import gap_sweep, plan, runs
+from crgan import budget_curves, gap_sweep, plan, runs
 from crgan.methods import METHODS
 
 SEEDS = config["seeds"]
@@ -63,6 +63,28 @@ def gan_inputs(wildcards):
 def source_model(wildcards):
     """The source re-id model of a pair's seed (Did)."""
     return runs.Run.reid(wildcards.source, int(wildcards.seed)).network
+
+
+def budget_point_inputs(wildcards):
+    """What a budget point reads: both indexes and mask folders, the main run's source model (every
+    curve but re-id's) and its CR-GAN generator (the fine-tuning curve)."""
+    needs = budget_curves.CURVES[wildcards.curve].needs
+    inputs = {
+        "source_index": INDEX(wildcards.source),
+        "target_index": INDEX(wildcards.target),
+        "source_masks": MASKS(wildcards.source),
+        "target_masks": MASKS(wildcards.target),
+    }
+    if "did" in needs:
+        inputs["did"] = source_model(wildcards)
+    if "generator" in needs:
+        inputs["generator"] = runs.Run.crgan(wildcards.source, wildcards.target, seed=int(wildcards.seed)).generator
+    return inputs
+
+
+def budget_point_options(wildcards, input):
+    """A budget point's --did and --generator options (the networks it starts from)."""
+    return " ".join(f"--{name} {input[name]}" for name in ("did", "generator") if name in input.keys())
 
 
 def adapted_network(method):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from crgan.budget_curves import curve_rows, point_config, points, run_point
 from crgan.budgets import below_plateau, method_budget, plateau
 
 
@@ -32,3 +33,47 @@ def test_one_budget_per_method_over_its_pairs_and_below_plateau():
     assert method_budget(curves) == 4 and below_plateau(2, curves) and not below_plateau(4, curves)
     with pytest.raises(ValueError, match="at least one value"):
         plateau({1: []})
+
+
+def result(curve: str, source: str, target: str, budget: int, seed: int, rank1: float) -> dict:
+    return {"curve": curve, "source": source, "target": target, "budget": budget, "seed": seed, "rank1": rank1,
+            "map": rank1 / 2, "source_rank1": None}
+
+
+def test_curve_rows_mark_a_configured_budget_below_the_plateau():
+    cfg = {"crgan": {"iterations": 250}}
+    results = [result("crgan", "market1501", "dukemtmc", b, s, r + s) for b, r in ((125, 30.0), (250, 36.0), (500, 40.0),
+                                                                                   (1000, 40.5)) for s in (0, 1)]
+    rows = curve_rows(results, cfg)
+    assert [row["budget"] for row in rows] == [125, 250, 500, 1000] and rows[0]["seeds"] == 2
+    assert rows[2]["rank1"] == "40.50" and rows[2]["rank1_std"] == "0.71"
+    assert {row["plateau"] for row in rows} == {500} and {row["configured_at_plateau"] for row in rows} == {"below plateau"}
+    assert curve_rows(results, {"crgan": {"iterations": 500}})[0]["configured_at_plateau"] == "yes"
+
+
+def test_a_point_sets_its_budget_and_keeps_cluster_contrasts_lr_step_share():
+    cfg = {"cluster_contrast": {"epochs": 8, "step_size": 6}, "crgan": {"iterations": 250}}
+    assert point_config(cfg, "cluster_contrast", 16)["cluster_contrast"] == {"epochs": 16, "step_size": 12}
+    assert point_config(cfg, "crgan", 1000)["crgan"]["iterations"] == 1000 and cfg["crgan"]["iterations"] == 250
+    points_cfg = {"seeds": [0], "pairs": [["market1501", "dukemtmc"], ["dukemtmc", "market1501"]],
+                  "budget_curves": {"seeds": None, "budgets": {"reid": [1, 2]}}}
+    assert points(points_cfg) == [f"results/budgets/reid/{pair}/{b}/seed0/validation.json"
+                                  for pair in ("market1501-dukemtmc", "dukemtmc-market1501") for b in (1, 2)]
+
+
+def test_a_reid_point_trains_to_its_budget_and_is_tested_on_validation_only(synthetic_domain, tmp_path):
+    from conftest import CPU
+    from test_reid import CFG
+
+    from crgan.data.datasets import load_dataset
+
+    indexes = tuple(load_dataset(d, synthetic_domain(d)) for d in ("market1501", "dukemtmc"))
+    out = tmp_path / "reid" / "validation.json"
+    found = run_point("reid", 1, CFG, 0, indexes, (tmp_path, tmp_path), out, CPU)
+    record = found["record"]
+    assert record["split"] == "validation" and found["budget"] == 1 and found["source_rank1"] is not None
+    assert record["metrics"]["num_query"] == len(indexes[1]["splits"]["val_query"])
+    log = (out.parent / "model.pt.log.csv").read_text().splitlines()
+    assert len(log) == 2  # one epoch: the point's budget, not the config's
+    with pytest.raises(ValueError, match="the crgan curve needs did"):
+        run_point("crgan", 1, CFG, 0, indexes, (tmp_path, tmp_path), out, CPU)

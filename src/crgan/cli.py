@@ -10,6 +10,7 @@ from typing import Any
 
 from crgan import config as config_mod
 from crgan import runtime
+from crgan.budget_curves import CURVES
 from crgan.errors import ConfigError, CrganError
 from crgan.io import read_json, write_json
 
@@ -230,6 +231,25 @@ def cmd_visrank(args, cfg):
              index["domain"], record.metrics["gap"]["rank1"], record.metrics["gap"]["map"], len(ranked["lists"]), png)
 
 
+def cmd_budget_point(args, cfg):
+    from crgan.budget_curves import run_point
+
+    runtime.setup(args.threads, args.seed)
+    result = run_point(args.curve, args.budget, cfg, args.seed, (read_json(args.source_index), read_json(args.target_index)),
+                       (Path(args.source_masks), Path(args.target_masks)), Path(args.out), runtime.device(cfg["device"]),
+                       Path(args.did) if args.did else None, Path(args.generator) if args.generator else None)
+    log.info("%s at %d, %s->%s seed %d: validation rank1 %.1f mAP %.1f", args.curve, args.budget, result["source"],
+             result["target"], args.seed, result["rank1"], result["map"])
+
+
+def cmd_budget_curves(args, cfg):
+    from crgan.budget_curves import write_curves
+
+    rows = write_curves(args.points, cfg, args.out)
+    log.info("wrote %s: %d rows; budgets by the plateau rule %s", args.out, len(rows),
+             {r["curve"]: r["method_budget"] for r in rows})
+
+
 def cmd_gap_sweep(args, cfg):
     from crgan.gap_sweep import sweep_rows, write_sweep
 
@@ -340,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
             index="index JSON", out="metrics JSON")
     p.add_argument("--split", choices=["test", "validation"], default="test",
                    help="test: the record tables read (default); validation: for budget curves only")
+    p = add("budget-point", cmd_budget_point, "one point of a budget curve: a method's chain at one budget, tested on "
+            "the target's validation split", out="validation JSON", **gan_inputs)
+    p.add_argument("--curve", required=True, choices=list(CURVES))
+    p.add_argument("--budget", required=True, type=int, help="epochs or iterations, as the curve's config key")
+    p.add_argument("--did", help="the main run's source model (every curve but re-id's)")
+    p.add_argument("--generator", help="the main run's CR-GAN generator (the fine-tuning curve)")
+    p = add("budget-curves", cmd_budget_curves, "gather budget points into the curves CSV and apply the plateau rule",
+            out="CSV file")
+    p.add_argument("--points", nargs="+", required=True, help="the points' validation JSON files")
     p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",
             source_index="source index JSON", target_index="target index JSON",
             source_masks="source masks folder (LPIPS by region)", target_masks="target masks folder",

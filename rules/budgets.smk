@@ -1,0 +1,48 @@
+# Budget curves (issue 24; not part of `all`): `snakemake results/budget_curves.csv` trains each
+# method at each budget of budget_curves.budgets (a full schedule at that budget) on both pairs and
+# tests it on the target's validation split; the plateau rule (crgan.budgets) chooses the budgets.
+
+
+rule budget_point:
+    """One point: curve {curve} at budget {budget} for {source}->{target}, seed {seed}, on the validation split."""
+    input:
+        unpack(budget_point_inputs),
+    output:
+        budget_curves.POINT_FILE,
+    log:
+        "logs/budget_point/{curve}_{source}-{target}_{budget}_seed{seed}.log",
+    benchmark:
+        "benchmarks/budget_point/{curve}_{source}-{target}_{budget}_seed{seed}.tsv"
+    wildcard_constraints:
+        curve="|".join(budget_curves.CURVES),
+        budget=r"\d+",
+    conda:
+        "../envs/crgan.yaml"
+    threads: THREADS["train"]
+    resources:
+        mem_mb=4000,
+        gpu=ONE_GPU,
+    params:
+        cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval", "device"),
+        starts=budget_point_options,
+    shell:
+        "crgan budget-point --config-json {params.cfg} --threads {threads} --curve {wildcards.curve} "
+        "--budget {wildcards.budget} --seed {wildcards.seed} --source-index {input.source_index} "
+        "--target-index {input.target_index} --source-masks {input.source_masks} "
+        "--target-masks {input.target_masks} {params.starts} --out {output} > {log} 2>&1"
+
+
+rule budget_curves:
+    """results/budget_curves.csv: validation rank-1 and mAP per curve, pair and budget, with the plateau budgets."""
+    input:
+        budget_curves.points(config),
+    output:
+        "results/budget_curves.csv",
+    log:
+        "logs/budget_curves.log",
+    conda:
+        "../envs/crgan.yaml"
+    params:
+        cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast"),
+    shell:
+        "crgan budget-curves --config-json {params.cfg} --points {input} --out {output} > {log} 2>&1"

@@ -1,0 +1,191 @@
+"""Budget curves (``results/budget_curves.csv``): each method trained at several budgets, each a full
+schedule at that budget, and tested on the validation split of the domain its table rows are tested on.
+
+A **curve** is one budget knob of the config (``reid.epochs``, ``crgan.iterations``,
+``finetune.iterations``, ``spgan.iterations``, ``taudl.iterations``, ``cluster_contrast.epochs``) and
+the chain of steps that turns it into a network: the point's budget is set, every other setting stays
+as configured, and the networks the chain starts from (the source model, CR-GAN's G for the
+fine-tuning curve) are the main run's. A **point** is one curve, pair, budget and seed; it runs its
+chain in one job, writing its networks and ``validation.json`` into its own folder, each step resuming
+where it stopped. The plateau rule (:mod:`crgan.budgets`) reads the curves; validation records never
+reach a table or a claim.
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crgan.budgets import method_budget, plateau
+from crgan.io import read_json, write_csv, write_json
+from crgan.records import EvaluationRecord
+
+if TYPE_CHECKING:
+    import torch
+
+#: Where one point's networks and validation result live.
+POINT_DIR = "results/budgets/{curve}/{source}-{target}/{budget}/seed{seed}"
+POINT_FILE = f"{POINT_DIR}/validation.json"
+COLUMNS = ["curve", "label", "source", "target", "budget", "unit", "rank1", "rank1_std", "map", "map_std", "seeds",
+           "configured", "plateau", "method_budget", "configured_at_plateau", "source_rank1"]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One budget knob: its config ``section`` and ``option``, its ``unit``, its label, and what the
+    point needs from the main run (``needs``: ``did`` the source model, ``generator`` CR-GAN's G)."""
+
+    key: str
+    section: str
+    option: str
+    unit: str
+    label: str
+    needs: tuple[str, ...] = ("did",)
+
+
+CURVES = {curve.key: curve for curve in (
+    Curve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=()),
+    Curve("crgan", "crgan", "iterations", "iterations", "CR-GAN's G (and its variants')"),
+    Curve("finetune", "finetune", "iterations", "iterations", "Fine-tuning Did (CR-GAN, paste, SPGAN)",
+          needs=("did", "generator")),
+    Curve("spgan", "spgan", "iterations", "iterations", "SPGAN"),
+    Curve("taudl", "taudl", "iterations", "iterations", "TAUDL", needs=()),
+    Curve("cluster_contrast", "cluster_contrast", "epochs", "epochs", "Cluster Contrast"),
+)}
+
+
+def point_config(cfg: dict[str, Any], curve: str, budget: int) -> dict[str, Any]:
+    """The config of one point: the curve's budget set, everything else as configured (Cluster
+    Contrast's lr step keeps its share of the schedule)."""
+    spec, out = CURVES[curve], copy.deepcopy(cfg)
+    section = out[spec.section]
+    if curve == "cluster_contrast":
+        section["step_size"] = max(1, round(budget * section["step_size"] / section["epochs"]))
+    section[spec.option] = int(budget)
+    return out
+
+
+def points(cfg: dict[str, Any]) -> list[str]:
+    """Every point's validation file the configured curves ask for (both Market/Duke pairs, the seeds)."""
+    seeds = cfg["budget_curves"]["seeds"] or cfg["seeds"]
+    return [POINT_FILE.format(curve=curve, source=source, target=target, budget=budget, seed=seed)
+            for curve, budgets in cfg["budget_curves"]["budgets"].items() for source, target in cfg["pairs"]
+            for budget in budgets for seed in seeds]
+
+
+def _evaluate(network: Path, index: dict, cfg: dict[str, Any], seed: int, device: torch.device) -> EvaluationRecord:
+    from crgan.eval.reid import evaluate_file
+
+    return evaluate_file(network, index, cfg, seed, device, split="validation")
+
+
+def _once(path: Path, make: Callable[[], Any], seed: int) -> Path:
+    """``make()`` unless ``path`` exists (a finished step of a point that is being rerun), seeded as
+    the workflow seeds each step's process, so a step makes what its own job would."""
+    if not path.is_file():
+        import torch
+
+        from crgan import runtime
+
+        runtime.setup(torch.get_num_threads(), seed)
+        make()
+    return path
+
+
+def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: tuple[dict, dict],
+              masks: tuple[Path, Path], out: Path, device: torch.device, did: Path | None = None,
+              generator: Path | None = None) -> dict[str, Any]:
+    """Train one point's chain at ``budget`` and test its network on the target's validation split
+    (the re-id curve also on the source's); writes and returns ``validation.json``'s content."""
+    from crgan.models.store import load_network
+    from crgan.train import cluster_contrast, crgan, finetune, reid, spgan, taudl
+
+    spec = CURVES[curve]
+    missing = [need for need, given in (("did", did), ("generator", generator)) if need in spec.needs and given is None]
+    if missing:
+        raise ValueError(f"the {curve} curve needs {' and '.join(missing)} from the main run")
+    point_cfg, folder = point_config(cfg, curve, budget), out.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    source, target = indexes
+
+    def finetuned_on(g_path: Path) -> Path:
+        network, info = load_network(did, device)
+        return _once(folder / "reid.pt", lambda: finetune.finetune_on_rendered(
+            network, info, g_path, source, target, masks, point_cfg, seed, folder / "reid.pt", device), seed)
+
+    if curve == "reid":
+        network = _once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device),
+                        seed)
+    elif curve == "crgan":
+        g_path = _once(folder / "G.pt", lambda: crgan.train_generator(
+            source, target, masks, load_network(did, device)[0], point_cfg, "crgan", seed, folder / "G.pt", device), seed)
+        network = finetuned_on(g_path)
+    elif curve == "finetune":
+        network = finetuned_on(generator)
+    elif curve == "spgan":
+        g_path = _once(folder / "G.pt", lambda: spgan.train_spgan(source, target, point_cfg, seed, folder / "G.pt", device),
+                       seed)
+        translated = folder / "translated"
+        _once(translated / "index.json", lambda: spgan.translate_split(g_path, source, point_cfg, translated, device), seed)
+
+        def on_translations() -> None:
+            network, info = load_network(did, device)
+            finetune.finetune_on_translated(network, info, read_json(translated / "index.json"), point_cfg, seed,
+                                            folder / "reid.pt", device)
+
+        network = _once(folder / "reid.pt", on_translations, seed)
+    elif curve == "taudl":
+        network = _once(folder / "model.pt", lambda: taudl.train_taudl(target, point_cfg, seed, folder / "model.pt",
+                                                                          device), seed)
+    else:
+        network = _once(folder / "model.pt", lambda: cluster_contrast.train_cluster_contrast(
+            target, point_cfg, seed, folder / "model.pt", device, did), seed)
+    record = _evaluate(network, target, point_cfg, seed, device)
+    result = {"curve": curve, "source": source["domain"], "target": target["domain"], "budget": int(budget),
+              "seed": seed, "rank1": record.metrics["gap"]["rank1"], "map": record.metrics["gap"]["map"],
+              "source_rank1": None, "record": record.to_dict()}
+    if curve == "reid":
+        result["source_rank1"] = _evaluate(network, source, point_cfg, seed, device).metrics["gap"]["rank1"]
+    write_json(out, result)
+    return result
+
+
+def curve_rows(results: Iterable[dict[str, Any]], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per curve, pair and budget: validation rank-1 and mAP (mean, std over seeds), the
+    configured budget, the pair's plateau budget, the method's (the larger over its pairs) and whether
+    the configured budget reaches it."""
+    grouped: dict[tuple[str, str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for result in results:
+        grouped[(result["curve"], result["source"], result["target"])][result["budget"]].append(result)
+    rank1 = {key: {budget: [r["rank1"] for r in rs] for budget, rs in by_budget.items()}
+             for key, by_budget in grouped.items()}
+    rows = []
+    for (curve, source, target), by_budget in sorted(grouped.items()):
+        spec = CURVES[curve]
+        configured = cfg[spec.section][spec.option]
+        pairs = {(s, t): rank1[(c, s, t)] for (c, s, t) in rank1 if c == curve}
+        budget_of_method = method_budget(pairs)
+        for budget, rs in sorted(by_budget.items()):
+            maps = [r["map"] for r in rs]
+            sources = [r["source_rank1"] for r in rs if r["source_rank1"] is not None]
+            rows.append({
+                "curve": curve, "label": spec.label, "source": source, "target": target, "budget": budget,
+                "unit": spec.unit, "rank1": f"{statistics.fmean(rank1[(curve, source, target)][budget]):.2f}",
+                "rank1_std": f"{statistics.stdev(rank1[(curve, source, target)][budget]):.2f}" if len(rs) > 1 else "",
+                "map": f"{statistics.fmean(maps):.2f}", "map_std": f"{statistics.stdev(maps):.2f}" if len(rs) > 1 else "",
+                "seeds": len(rs), "configured": configured,
+                "plateau": plateau(rank1[(curve, source, target)]).budget, "method_budget": budget_of_method,
+                "configured_at_plateau": "yes" if configured >= budget_of_method else "below plateau",
+                "source_rank1": f"{statistics.fmean(sources):.2f}" if sources else ""})
+    return rows
+
+
+def write_curves(paths: Iterable[str | Path], cfg: dict[str, Any], out: str | Path) -> list[dict[str, Any]]:
+    """Read every point's ``validation.json`` and write the curves CSV atomically."""
+    rows = curve_rows([read_json(path) for path in paths], cfg)
+    write_csv(out, COLUMNS, rows)
+    return rows
