@@ -159,4 +159,5 @@ def report_inputs(wildcards):
         "indexes": sorted({INDEX(runs.Evaluation.from_path(e).test) for e in evals}),
         # the domain-gap sweep is its own target; the report shows it only when asked to (and then builds it)
         "gap_sweep": ["results/gap_sweep.csv"] if config["gap_sweep"]["in_report"] else [],
+        "budget_curves": ["results/budget_curves.csv"] if config["budget_curves"]["in_report"] else [],
     }

@@ -15,7 +15,8 @@ rule report:
         cfg=cfg(*config),
         configfiles=" ".join(shlex.quote(str(f)) for f in workflow.configfiles),
         gap_sweep=lambda wildcards, input: f"--gap-sweep {input.gap_sweep}" if input.gap_sweep else "",
+        budget_curves=lambda wildcards, input: (f"--budget-curves {input.budget_curves}" if input.budget_curves else ""),
     shell:
         "crgan report --config-json {params.cfg} --configfiles {params.configfiles} --tables {input.tables} "
-        "--figures {input.figures} --curves {input.curves} --evals {input.evals} --claims {input.claims} --indexes {input.indexes} {params.gap_sweep} --benchmarks benchmarks "
+        "--figures {input.figures} --curves {input.curves} --evals {input.evals} --claims {input.claims} --indexes {input.indexes} {params.gap_sweep} {params.budget_curves} --benchmarks benchmarks "
         "--out {output} > {log} 2>&1"

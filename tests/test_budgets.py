@@ -77,3 +77,15 @@ def test_a_reid_point_trains_to_its_budget_and_is_tested_on_validation_only(synt
     assert len(log) == 2  # one epoch: the point's budget, not the config's
     with pytest.raises(ValueError, match="the crgan curve needs did"):
         run_point("crgan", 1, CFG, 0, indexes, (tmp_path, tmp_path), out, CPU)
+
+
+def test_budget_curve_figures_one_svg_per_curve_with_its_verdict():
+    from crgan.report.figures import budget_curve_figures
+
+    cfg = {"crgan": {"iterations": 250}, "reid": {"epochs": 16}}
+    results = [result("crgan", "market1501", "dukemtmc", b, s, r + s) for b, r in ((125, 30.0), (250, 36.0), (500, 40.0))
+               for s in (0, 1)] + [result("reid", "dukemtmc", "market1501", b, 0, 20.0) for b in (8, 16)]
+    rows = [{k: str(v) for k, v in row.items()} for row in curve_rows(results, cfg)]
+    svgs = budget_curve_figures(rows)
+    assert len(svgs) == 2 and all(svg.startswith("<svg") for svg in svgs)
+    assert "configured 250: below its plateau" in svgs[0] and "configured 16: at its plateau" in svgs[1]

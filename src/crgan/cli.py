@@ -283,7 +283,8 @@ def cmd_report(args, cfg):
     build_report(cfg, args.configfiles or [], [Path(p) for p in args.tables], [Path(p) for p in args.figures],
                  [Path(p) for p in args.curves], [Path(p) for p in args.evals], Path(args.benchmarks), Path(args.out),
                  Path(args.claims) if args.claims else None, [Path(p) for p in args.indexes],
-                 Path(args.gap_sweep) if args.gap_sweep else None)
+                 Path(args.gap_sweep) if args.gap_sweep else None,
+                 Path(args.budget_curves) if args.budget_curves else None)
     log.info("wrote %s", args.out)
 
 
@@ -394,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configfiles", nargs="*", help="config files the workflow ran with (shown in the report)")
     p.add_argument("--claims", help="the claims CSV (shown first)")
     p.add_argument("--gap-sweep", help="results/gap_sweep.csv, when the sweep has run (its figure)")
+    p.add_argument("--budget-curves", help="results/budget_curves.csv, when the curves have run (their figures)")
     return parser
 
 

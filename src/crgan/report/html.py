@@ -27,6 +27,7 @@ from crgan.io import atomic_file, read_json
 from crgan.methods import CURVE_KINDS, LMP, colour, label
 from crgan.plan import TABLES, named_rows
 from crgan.records import EvaluationRecord
+from crgan.report.figures import budget_curve_figures
 from crgan.report.plots import line_plot
 from crgan.runs import QUALITY_METHODS, Evaluation, Quality, Run, pair_name, seed_of
 
@@ -280,7 +281,8 @@ def claims_at_a_glance(rows: list[dict[str, str]]) -> dict[str, Any]:
 
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
                  curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
-                 claims: Path | None = None, index_paths: list[Path] = (), gap_sweep: Path | None = None) -> None:
+                 claims: Path | None = None, index_paths: list[Path] = (), gap_sweep: Path | None = None,
+                 budget_curves: Path | None = None) -> None:
     """Render the report from the workflow's outputs and write it atomically."""
     rows = {int(re.search(r"table(\d+)\.csv$", p.name).group(1)): read_rows(p) for p in tables}
     views = [table_view(n, rows[n]) for n in sorted(rows)]
@@ -313,6 +315,7 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
         summary=summary, tables=views, claims=claim_rows, glance=claims_at_a_glance(claim_rows),
         figures=figures(figure_paths),
         curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), ranked=ranked, sweep=gap_sweep_plots(gap_sweep),
+        budgets=budget_curve_figures(read_rows(budget_curves)) if budget_curves else [],
         times=times,
         total_time=sum(t["total"] for t in times))
     with atomic_file(out) as tmp:

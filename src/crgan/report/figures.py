@@ -1,0 +1,60 @@
+"""Figures with spread (error bands) as inline SVG, drawn by matplotlib: the budget curves.
+
+The hand-written plotter of :mod:`crgan.report.plots` draws lines; a mean with a band over seeds,
+log-scaled budgets and markers for the chosen budgets are what matplotlib is for.
+"""
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+from crgan.report.plots import PALETTE  # noqa: E402
+from crgan.runs import pair_name  # noqa: E402
+
+matplotlib.rcParams.update({"svg.hashsalt": "crgan", "svg.fonttype": "none", "font.size": 9})
+
+
+def _svg(figure: matplotlib.figure.Figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def budget_curve_figures(rows: list[dict[str, str]]) -> list[str]:
+    """One SVG per curve of ``results/budget_curves.csv``: validation rank-1 against the budget, one
+    line per pair with a band of one standard deviation over seeds, the configured budget dashed and
+    the method's plateau budget dotted."""
+    by_curve: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_curve[row["curve"]].append(row)
+    figures = []
+    for curve_rows in by_curve.values():
+        figure, axes = plt.subplots(figsize=(4.6, 3.0))
+        pairs = dict.fromkeys((r["source"], r["target"]) for r in curve_rows)
+        for colour, pair in zip(PALETTE, pairs):
+            points = sorted((int(r["budget"]), float(r["rank1"]), float(r["rank1_std"] or 0))
+                            for r in curve_rows if (r["source"], r["target"]) == pair)
+            budgets, means, spreads = zip(*points)
+            axes.plot(budgets, means, marker="o", color=colour, label=pair_name(*pair))
+            axes.fill_between(budgets, [m - s for m, s in zip(means, spreads)], [m + s for m, s in zip(means, spreads)],
+                              color=colour, alpha=0.2, linewidth=0)
+        first = curve_rows[0]
+        axes.axvline(int(first["configured"]), color="#555", linestyle="--", linewidth=1, label="configured")
+        axes.axvline(int(first["method_budget"]), color="#555", linestyle=":", linewidth=1.5, label="plateau (rule)")
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(sorted({int(r["budget"]) for r in curve_rows}), labels=sorted({r["budget"] for r in curve_rows}, key=int))
+        axes.set_xlabel(f"budget ({first['unit']})")
+        axes.set_ylabel("validation rank-1 (%)")
+        verdict = "at its plateau" if first["configured_at_plateau"] == "yes" else "below its plateau"
+        axes.set_title(f"{first['label']}\nconfigured {first['configured']}: {verdict}")
+        axes.legend(frameon=False, fontsize=8)
+        axes.grid(alpha=0.3)
+        figures.append(_svg(figure))
+    return figures
