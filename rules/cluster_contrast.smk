@@ -6,7 +6,7 @@
 rule train_cluster_contrast:
     """Cluster Contrast on {target}: DBSCAN pseudo-labels on k-reciprocal distances, a cluster memory."""
     input:
-        index=INDEX("{target}"),
+        index=index_of("target"),
         init=start_network("cluster_contrast"),
     output:
         model=NETWORK["cluster_contrast"],

@@ -22,8 +22,8 @@ ONE_GPU = min(GPUS["train"], 1)
 RUN = {key: method.run_dir for key, method in METHODS.items()}  # each method's run folder, with wildcards
 NETWORK = {key: method.network for key, method in METHODS.items()}  # the network file a run ends with
 GENERATOR = {key: method.generator for key, method in METHODS.items() if method.generator}
-INDEX = runs.index_file  # a domain's index file: INDEX("{source}")
-MASKS = runs.masks_dir  # a domain's mask folder
+INDEX = runs.index_file  # a domain's index file of a data draw: INDEX("{domain}", "{draw}")
+MASKS = runs.masks_dir  # a domain's mask folder of a data draw
 
 
 # Rules call the `crgan` command. Without --use-conda, use the one installed beside the Python that
@@ -44,20 +44,34 @@ def cfg(*sections):
     return shlex.quote(json.dumps({key: config[key] for key in sections}, sort_keys=True))
 
 
+def draw(wildcards):
+    """The data draw of a job's seed bundle (its seed's for synthetic data, 0 for real data)."""
+    return runs.draw_of(wildcards.seed, SYNTHETIC)
+
+
+def index_of(domain):
+    """Input function: the index of the domain in wildcard ``domain`` for the job's seed bundle."""
+    return lambda wildcards: INDEX(getattr(wildcards, domain), draw(wildcards))
+
+
+def pair_data(wildcards):
+    """Both indexes and mask folders of a pair, for the job's seed bundle."""
+    return {
+        "source_index": INDEX(wildcards.source, draw(wildcards)),
+        "target_index": INDEX(wildcards.target, draw(wildcards)),
+        "source_masks": MASKS(wildcards.source, draw(wildcards)),
+        "target_masks": MASKS(wildcards.target, draw(wildcards)),
+    }
+
+
 def dataset_input(wildcards):
-    """The synthetic domain folder (built by rule synth); real data roots live outside the DAG."""
-    return [f"{config['data']['synthetic_root']}/{wildcards.domain}"] if SYNTHETIC else []
+    """The synthetic domain folder of a draw (built by rule synth); real data roots live outside the DAG."""
+    return [runs.synthetic_dir(config["data"]["synthetic_root"], wildcards.domain, wildcards.draw)] if SYNTHETIC else []
 
 
 def gan_inputs(wildcards):
     """What CR-GAN's training and fine-tuning read: both indexes and mask folders, and Did."""
-    return {
-        "source_index": INDEX(wildcards.source),
-        "target_index": INDEX(wildcards.target),
-        "source_masks": MASKS(wildcards.source),
-        "target_masks": MASKS(wildcards.target),
-        "did": source_model(wildcards),
-    }
+    return {**pair_data(wildcards), "did": source_model(wildcards)}
 
 
 def source_model(wildcards):
@@ -69,12 +83,7 @@ def budget_point_inputs(wildcards):
     """What a budget point reads: both indexes and mask folders, the main run's source model (every
     curve but re-id's) and its CR-GAN generator (the fine-tuning curve)."""
     needs = budget_curves.CURVES[wildcards.curve].needs
-    inputs = {
-        "source_index": INDEX(wildcards.source),
-        "target_index": INDEX(wildcards.target),
-        "source_masks": MASKS(wildcards.source),
-        "target_masks": MASKS(wildcards.target),
-    }
+    inputs = pair_data(wildcards)
     if "did" in needs:
         inputs["did"] = source_model(wildcards)
     if "generator" in needs:
@@ -125,13 +134,7 @@ def quality_inputs(wildcards):
     """Indexes, both mask folders (the source person's for LPIPS by region), the substitute feature network (the target's re-id model, used only
     when ImageNet weights are absent) and the method's generator (none for the data itself)."""
     seed = int(wildcards.seed)
-    inputs = {
-        "source_index": INDEX(wildcards.source),
-        "target_index": INDEX(wildcards.target),
-        "source_masks": MASKS(wildcards.source),
-        "target_masks": MASKS(wildcards.target),
-        "substitute": runs.Run.reid(wildcards.target, seed).network,
-    }
+    inputs = {**pair_data(wildcards), "substitute": runs.Run.reid(wildcards.target, seed).network}
     generator_run = runs.Quality(wildcards.method, wildcards.source, wildcards.target, seed).generator_run
     if generator_run is not None:
         inputs["generator"] = generator_run.generator
@@ -156,7 +159,8 @@ def report_inputs(wildcards):
         "evals": evals,
         "figures": [f for f in logs if f.endswith(".png")] + quality,
         "curves": [f for f in logs if f.endswith(".csv")],
-        "indexes": sorted({INDEX(runs.Evaluation.from_path(e).test) for e in evals}),
+        # the ranked lists are the first seed's: its draw's images
+        "indexes": sorted({INDEX(runs.Evaluation.from_path(e).test, runs.draw_of(SEEDS[0], SYNTHETIC)) for e in evals}),
         # the domain-gap sweep is its own target; the report shows it only when asked to (and then builds it)
         "gap_sweep": ["results/gap_sweep.csv"] if config["gap_sweep"]["in_report"] else [],
         "budget_curves": ["results/budget_curves.csv"] if config["budget_curves"]["in_report"] else [],

@@ -37,7 +37,7 @@ for method in (m for m in METHODS.values() if m.adapts):
             f"adapt_bn_{method.adapts}"
         input:
             did=adapted_network(method),
-            target_index=INDEX("{target}"),
+            target_index=index_of("target"),
         output:
             model=NETWORK[method.key],
             curve=f"{NETWORK[method.key]}.log.csv",

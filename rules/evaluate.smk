@@ -7,7 +7,7 @@ rule eval_reid:
     """CMC/mAP (GAP and LMP features) of the {domain} model on {test}'s query/gallery."""
     input:
         model=METHODS["reid"].network,
-        index=INDEX("{test}"),
+        index=index_of("test"),
     output:
         METHODS["reid"].eval_file,
     log:
@@ -33,7 +33,7 @@ for method in (m for m in METHODS if m != "reid"):
             f"eval_{method}"
         input:
             model=METHODS[method].network,
-            index=INDEX("{target}"),
+            index=index_of("target"),
         output:
             METHODS[method].eval_file,
         log:

@@ -2,15 +2,15 @@
 
 
 rule masks:
-    """One person mask per image (ground truth, segmentation model or folder) and a summary."""
+    """One person mask per image of a data draw (ground truth with that draw's parser errors, segmentation model or folder)."""
     input:
         index=INDEX(),
     output:
         directory(MASKS()),
     log:
-        "logs/masks/{domain}.log",
+        "logs/masks/{domain}_draw{draw}.log",
     benchmark:
-        "benchmarks/masks/{domain}.tsv"
+        "benchmarks/masks/{domain}_draw{draw}.tsv"
     conda:
         "../envs/crgan.yaml"
     # ground truth and folders are copied by one thread; only a segmentation model uses more
@@ -20,4 +20,5 @@ rule masks:
     params:
         cfg=cfg("masks", "device"),
     shell:
-        "crgan masks --config-json {params.cfg} --threads {threads} --index {input.index} " "--out {output} > {log} 2>&1"
+        "crgan masks --config-json {params.cfg} --threads {threads} --index {input.index} --draw {wildcards.draw} "
+        "--out {output} > {log} 2>&1"

@@ -6,7 +6,7 @@
 rule train_reid:
     """Identity cross-entropy on {domain}'s train split (resumes from model.pt.ckpt if killed)."""
     input:
-        index=INDEX(),
+        index=index_of("domain"),
     output:
         model=NETWORK["reid"],
         curve=f"{NETWORK['reid']}.log.csv",

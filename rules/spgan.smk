@@ -5,8 +5,8 @@
 rule train_spgan:
     """SPGAN {source}->{target}: generators G, F, PatchGAN discriminators and the SiaNet."""
     input:
-        source_index=INDEX("{source}"),
-        target_index=INDEX("{target}"),
+        source_index=index_of("source"),
+        target_index=index_of("target"),
     output:
         g=GENERATOR["spgan"],
         curve=f"{GENERATOR['spgan']}.loss.csv",
@@ -38,7 +38,7 @@ rule translate_spgan:
     """The {source} training set rendered in {target}'s style by G, stored once, with its index."""
     input:
         generator=GENERATOR["spgan"],
-        source_index=INDEX("{source}"),
+        source_index=index_of("source"),
     output:
         directory(f"{RUN['spgan']}/translated"),
     log:

@@ -7,7 +7,7 @@
 rule train_taudl:
     """TAUDL on {target}: per-camera tracklet heads and cross-camera tracklet association."""
     input:
-        index=INDEX("{target}"),
+        index=index_of("target"),
         init=start_network("taudl"),
     output:
         model=NETWORK["taudl"],

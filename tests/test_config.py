@@ -19,7 +19,7 @@ def default_cfg() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("preset", [None, "smoke.yaml", "paper.yaml"])
+@pytest.mark.parametrize("preset", [None, "smoke.yaml", "paper.yaml", "seeds3.yaml", "verdicts.yaml", "rehearsal.yaml"])
 def test_default_and_presets_validate(preset):
     files = [REPO / "config.yaml"] + ([REPO / "presets" / preset] if preset else [])
     cfg = config.load(files)

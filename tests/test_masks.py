@@ -43,10 +43,13 @@ def test_parser_errors_reach_their_iou_and_are_seeded(synthetic_domain, tmp_path
     first = make_masks(index, masks_cfg(parser_iou=0.75, parser_seed=3), tmp_path / "a", CPU)
     again = make_masks(index, masks_cfg(parser_iou=0.75, parser_seed=3), tmp_path / "b", CPU)
     make_masks(index, masks_cfg(parser_iou=0.75, parser_seed=4), tmp_path / "c", CPU)
+    make_masks(index, masks_cfg(parser_iou=0.75, parser_seed=3), tmp_path / "d", CPU, draw=1)  # seed 4's errors
     assert abs(first["iou_vs_groundtruth"] - 0.75) < 0.03 and first["parser_iou"] == 0.75 and again == first
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
     assert any((tmp_path / "a" / f).read_bytes() != (tmp_path / "c" / f).read_bytes() for f in files)
+    # a seed bundle's draw moves the errors as the seed does
+    assert all((tmp_path / "c" / f).read_bytes() == (tmp_path / "d" / f).read_bytes() for f in files)
 
 
 def test_directory_method_and_its_errors(domain, tmp_path: Path):

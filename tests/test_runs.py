@@ -43,7 +43,16 @@ def test_labels_starts_and_quality_generators():
         Run.crgan("market1501", "dukemtmc", "wo_x")
     with pytest.raises(ValueError, match="TAUDL start"):
         Run.started("taudl", "dukemtmc", "crgan")
-    assert Run.from_path("results/data/market1501.json") is None
+    assert Run.from_path("results/data/draw0/market1501.json") is None
+
+
+def test_a_seed_bundle_draws_its_own_synthetic_data_and_mask_errors():
+    from crgan.runs import draw_of, index_file, masks_dir, synthetic_dir
+
+    assert [draw_of(seed, synthetic=True) for seed in (0, 3)] == [0, 3] and draw_of(3, synthetic=False) == 0
+    assert index_file("dukemtmc", 2) == "results/data/draw2/dukemtmc.json"
+    assert masks_dir("dukemtmc", 2) == "results/masks/draw2/dukemtmc"
+    assert synthetic_dir("data/synthetic", "cuhk03", 1) == "data/synthetic/draw1/cuhk03"
 
 
 def test_the_cli_offers_the_catalogues_choices():

@@ -22,7 +22,7 @@ SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 def tool(name: str) -> str | None:
     """A Slurm or munge program, also where daemons live (sbin, often not on a user's PATH)."""
     return shutil.which(name, path=SEARCH)
-TARGETS = ["results/reid/market1501/seed0/model.pt", "results/masks/market1501"]
+TARGETS = ["results/reid/market1501/seed0/model.pt", "results/masks/draw0/market1501"]
 
 
 def free_port() -> int:

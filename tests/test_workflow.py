@@ -204,12 +204,12 @@ def test_missing_real_dataset_fails_early_naming_folder(tmp_path: Path):
         "cuhk03_pairs: []\n"
         "data:\n  source: real\n  roots: {market1501: /nonexistent/Market, dukemtmc: /nonexistent/Duke}\n"
         "masks:\n  method: segmentation\n")
-    proc = run_snakemake(work, "results/data/market1501.json", "--cores", "1", "--configfile", "presets/smoke.yaml",
+    proc = run_snakemake(work, "results/data/draw0/market1501.json", "--cores", "1", "--configfile", "presets/smoke.yaml",
                          "real.yaml")
     assert proc.returncode != 0  # the preflight stops it before any job, naming the folder
     assert "crgan: preflight: the run cannot start" in proc.stderr
     assert next(line for line in proc.stderr.splitlines() if "data.roots.market1501" in line).endswith("/nonexistent/Market")
-    assert not (work / "logs").exists() and not (work / "results" / "data" / "market1501.json").exists()
+    assert not (work / "logs").exists() and not (work / "results" / "data" / "draw0" / "market1501.json").exists()
 
 
 def test_quality_tables_are_computed_on_the_named_substitute(smoke_run: Path):

@@ -28,10 +28,13 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     return config_mod.load(dict.fromkeys(base + (args.config or [])))
 
 
-def dataset_root(cfg: dict[str, Any], domain: str) -> Path:
-    """Where a domain's images live: the generated synthetic folder or the configured real one."""
+def dataset_root(cfg: dict[str, Any], domain: str, draw: int = 0) -> Path:
+    """Where a domain's images live: the generated synthetic folder of a data draw or the configured
+    real one (real data has one draw)."""
     if cfg["data"]["source"] == "synthetic":
-        return Path(cfg["data"]["synthetic_root"]) / domain
+        from crgan.runs import synthetic_dir
+
+        return Path(synthetic_dir(cfg["data"]["synthetic_root"], domain, draw))
     if domain not in cfg["data"]["roots"]:
         raise ConfigError(f"config key 'data.roots.{domain}' is not set (data.source is 'real')")
     return Path(cfg["data"]["roots"][domain])
@@ -61,15 +64,16 @@ def cmd_synth(args, cfg):
 
     if args.domain not in cfg["synthetic"]["domains"]:
         raise ConfigError(f"config key 'synthetic.domains.{args.domain}' is not set")
-    runtime.setup(args.threads, cfg["synthetic"]["seed"])
-    meta = generate_domain(args.domain, Path(args.out), cfg["synthetic"], seed=cfg["synthetic"]["seed"])
+    seed = cfg["synthetic"]["seed"] + args.draw  # a seed bundle's own draw of the benchmark
+    runtime.setup(args.threads, seed)
+    meta = generate_domain(args.domain, Path(args.out), cfg["synthetic"], seed=seed)
     log.info("wrote %s: %s", args.out, meta["counts"])
 
 
 def cmd_index(args, cfg):
     from crgan.data.datasets import load_dataset, rehearsal_subset
 
-    index = load_dataset(args.domain, dataset_root(cfg, args.domain), cfg["data"]["check_counts"])
+    index = load_dataset(args.domain, dataset_root(cfg, args.domain, args.draw), cfg["data"]["check_counts"])
     if cfg["data"]["rehearsal_identities"]:
         index = rehearsal_subset(index, cfg["data"]["rehearsal_identities"])
     write_json(args.out, index)
@@ -80,7 +84,7 @@ def cmd_masks(args, cfg):
     from crgan.masks import make_masks
 
     runtime.setup(args.threads, 0)
-    summary = make_masks(read_json(args.index), cfg, Path(args.out), runtime.device(cfg["device"]))
+    summary = make_masks(read_json(args.index), cfg, Path(args.out), runtime.device(cfg["device"]), args.draw)
     log.info("masks: %s", summary)
 
 
@@ -324,10 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("validate-config", cmd_validate_config, "check a configuration and print its hash")
-    add("synth", cmd_synth, "generate one synthetic domain", domain="market1501 | dukemtmc | cuhk03",
-        out="output folder")
-    add("index", cmd_index, "parse and check a dataset, write its index", domain="dataset name", out="index JSON")
-    add("masks", cmd_masks, "person masks for every image", index="index JSON", out="output folder")
+    draw_help = "the seed bundle's data draw (synthetic: the benchmark at synthetic.seed + draw, mask errors too)"
+    p = add("synth", cmd_synth, "generate one synthetic domain", domain="market1501 | dukemtmc | cuhk03",
+            out="output folder")
+    p.add_argument("--draw", type=int, default=0, help=draw_help)
+    p = add("index", cmd_index, "parse and check a dataset, write its index", domain="dataset name", out="index JSON")
+    p.add_argument("--draw", type=int, default=0, help=draw_help)
+    p = add("masks", cmd_masks, "person masks for every image", index="index JSON", out="output folder")
+    p.add_argument("--draw", type=int, default=0, help=draw_help)
     add(METHODS["reid"].command, cmd_train_reid, "train a re-id model on a domain's labels", index="index JSON",
         out="model file")
     gan_inputs = dict(source_index="source index JSON", target_index="target index JSON",

@@ -101,8 +101,9 @@ def parser_errors(mask: np.ndarray, target_iou: float, rng: np.random.Generator)
     return out
 
 
-def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -> dict[str, Any]:
-    """Write one mask per image of every split into ``out`` (atomically) and return the summary."""
+def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device, draw: int = 0) -> dict[str, Any]:
+    """Write one mask per image of every split into ``out`` (atomically) and return the summary;
+    ``draw`` is the seed bundle's draw of the parser errors (seeded ``masks.parser_seed + draw``)."""
     masks_cfg, root = cfg["masks"], Path(index["root"])
     gt_root = root / "masks" if (root / "masks").is_dir() else None
     if masks_cfg["method"] == "groundtruth" and gt_root is None:
@@ -123,7 +124,7 @@ def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device) -
                 if masks_cfg["method"] == "groundtruth":
                     mask = gt
                     if masks_cfg.get("parser_iou") is not None:  # seeded per image: any subset, same masks
-                        rng = np.random.default_rng([masks_cfg.get("parser_seed", 0), zlib.crc32(rec.path.encode())])
+                        rng = np.random.default_rng([masks_cfg.get("parser_seed", 0) + draw, zlib.crc32(rec.path.encode())])
                         mask = parser_errors(mask, masks_cfg["parser_iou"], rng)
                 elif masks_cfg["method"] == "directory":
                     mask = _read_mask(src_root / mask_path(rec), size, f"from masks.directory for {root / rec.path}")

@@ -16,20 +16,31 @@ from typing import Any
 
 from crgan.methods import DATA_ROWS, DOMAIN_SHORT, DOMAINS, METHODS, VARIANTS, Method, label
 
-#: A dataset's checked index and its person masks (``{domain}`` may be any wildcard name).
-INDEX_FILE = "results/data/{domain}.json"
-MASKS_DIR = "results/masks/{domain}"
+#: A dataset's checked index and its person masks, per data draw (``{domain}`` may be any wildcard name).
+INDEX_FILE = "results/data/draw{draw}/{domain}.json"
+MASKS_DIR = "results/masks/draw{draw}/{domain}"
 QUALITY_FILE = "results/quality/{source}-{target}/{method}/seed{seed}.json"
 
 
-def index_file(domain: str = "{domain}") -> str:
-    """A domain's index file (``index_file("{source}")`` is the rules' template for a pair's source)."""
-    return INDEX_FILE.format(domain=domain)
+def draw_of(seed: int | str, synthetic: bool) -> int:
+    """The data draw of a seed bundle: a seed's own draw of the synthetic benchmark and of its mask
+    errors (the bundle's training seed, data and masks move together); real data has one draw, 0."""
+    return int(seed) if synthetic else 0
 
 
-def masks_dir(domain: str = "{domain}") -> str:
-    """A domain's mask folder."""
-    return MASKS_DIR.format(domain=domain)
+def synthetic_dir(root: str, domain: str = "{domain}", draw: int | str = "{draw}") -> str:
+    """Where one draw of a synthetic domain is generated (draw n is the benchmark at ``synthetic.seed + n``)."""
+    return f"{root}/draw{draw}/{domain}"
+
+
+def index_file(domain: str = "{domain}", draw: int | str = "{draw}") -> str:
+    """A domain's index file of one data draw (``index_file("{source}")`` is a rule's template)."""
+    return INDEX_FILE.format(domain=domain, draw=draw)
+
+
+def masks_dir(domain: str = "{domain}", draw: int | str = "{draw}") -> str:
+    """A domain's mask folder of one data draw."""
+    return MASKS_DIR.format(domain=domain, draw=draw)
 
 
 _DOMAIN = "|".join(DOMAINS)
@@ -37,7 +48,7 @@ _NETWORK_STARTS = sorted({key for m in METHODS.values() for key in m.network_sta
 _BARE_STARTS = sorted({key for m in METHODS.values() for key, s in m.starts.items() if s.kind != "network"})
 #: The values each wildcard may take (the rules' ``wildcard_constraints``).
 WILDCARDS = {
-    "domain": _DOMAIN, "test": _DOMAIN, "source": _DOMAIN, "target": _DOMAIN, "seed": r"\d+",
+    "domain": _DOMAIN, "test": _DOMAIN, "source": _DOMAIN, "target": _DOMAIN, "seed": r"\d+", "draw": r"\d+",
     "variant": "|".join(VARIANTS),
     "start": f"{'|'.join(_BARE_STARTS)}|(?:{'|'.join(_NETWORK_STARTS)})-(?:{_DOMAIN})",
 }
