@@ -102,7 +102,8 @@ def parser_errors(mask: np.ndarray, target_iou: float, rng: np.random.Generator)
 
 
 def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device, draw: int = 0) -> dict[str, Any]:
-    """Write one mask per image of every split into ``out`` (atomically) and return the summary;
+    """Write one mask per image of the train, query and gallery splits into ``out`` (atomically; the
+    validation split is only ever evaluated) and return the summary;
     ``draw`` is the seed bundle's draw of the parser errors (seeded ``masks.parser_seed + draw``)."""
     masks_cfg, root = cfg["masks"], Path(index["root"])
     gt_root = root / "masks" if (root / "masks").is_dir() else None
