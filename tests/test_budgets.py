@@ -89,3 +89,34 @@ def test_budget_curve_figures_one_svg_per_curve_with_its_verdict():
     svgs = budget_curve_figures(rows)
     assert len(svgs) == 2 and all(svg.startswith("<svg") for svg in svgs)
     assert "configured 250: below its plateau" in svgs[0] and "configured 16: at its plateau" in svgs[1]
+
+
+def test_a_run_depends_on_the_budgets_of_the_networks_it_begins_from():
+    from crgan.budget_curves import below_plateau
+    from crgan.runs import Run
+
+    assert Run.crgan("market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
+    assert Run.started("taudl", "dukemtmc", "spgan", "market1501").budgets == ("reid", "spgan", "finetune", "taudl")
+    assert Run.of_pair("crgan_adabn", "market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
+    assert Run.started("cluster_contrast", "dukemtmc", "untrained").budgets == ()  # the floor trains nothing
+    cfg = {"reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
+           "budget_curves": {"plateau": {"crgan": 500, "reid": 16}}}
+    assert below_plateau(Run.crgan("market1501", "dukemtmc").budgets, cfg) == ["crgan.iterations 250 < 500"]
+    assert below_plateau(("reid", "finetune"), cfg) == [] and below_plateau(("crgan",), {**cfg, "budget_curves": {}}) == []
+
+
+def test_a_table_row_trained_below_its_plateau_says_so():
+    from test_claims import reid_record
+
+    from crgan.report.tables import build_table
+    from crgan.runs import Run
+
+    records = [reid_record(Run.crgan("market1501", "dukemtmc", variant, 0), "dukemtmc", 30.0)
+               for variant in ("wo_id", "wo_cam", "wo_con", "crgan")]
+    for record in records:
+        record.metrics.update(chance_rank1=0.4, lmp_parts=2)
+    cfg = {"seeds": [0], "pairs": [["market1501", "dukemtmc"]], "reid": {"epochs": 16}, "crgan": {"iterations": 250},
+           "finetune": {"iterations": 120}, "budget_curves": {"plateau": {"finetune": 240}}}
+    rows = build_table(3, records, cfg)
+    assert rows and all(r["notes"].endswith("below plateau: finetune.iterations 120 < 240") for r in rows)
+    assert not any("below plateau" in r["notes"] for r in build_table(3, records, {**cfg, "budget_curves": {}}))

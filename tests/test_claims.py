@@ -157,3 +157,11 @@ def test_validation_evaluations_never_reach_a_table_or_a_claim(tmp_path: Path):
     assert read_records([tmp_path / "old.json"])[0].split == "test"
     with pytest.raises(RecordError, match="validation.json is an evaluation on the validation split"):
         read_records([tmp_path / "old.json", tmp_path / "validation.json"])
+
+
+def test_a_claim_on_runs_below_their_plateau_says_so():
+    cfg = {**CFG, "reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
+           "budget_curves": {"plateau": {"crgan": 500}}}
+    got = row(claim_rows(records([5.0, 6.0, 7.0]), cfg), "CR-GAN beats Direct Transfer")
+    assert got["verdict"] == "holds" and "below plateau: crgan.iterations 250 < 500" in got["notes"]
+    assert "below plateau" not in row(claim_rows(records([5.0, 6.0, 7.0]), CFG), "CR-GAN beats Direct Transfer")["notes"]

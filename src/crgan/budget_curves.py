@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from crgan.budgets import method_budget, plateau
 from crgan.io import read_json, write_csv, write_json
+from crgan.methods import METHODS
 from crgan.records import EvaluationRecord
 
 if TYPE_CHECKING:
@@ -49,13 +50,26 @@ class Curve:
 
 CURVES = {curve.key: curve for curve in (
     Curve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=()),
-    Curve("crgan", "crgan", "iterations", "iterations", "CR-GAN's G (and its variants')"),
-    Curve("finetune", "finetune", "iterations", "iterations", "Fine-tuning Did (CR-GAN, paste, SPGAN)",
+    Curve("crgan", "crgan", "iterations", "iterations", f"{METHODS['crgan'].label}'s G (and its variants')"),
+    Curve("finetune", "finetune", "iterations", "iterations",
+          f"Fine-tuning Did ({METHODS['crgan'].label}, {METHODS['paste'].label}, {METHODS['spgan'].label})",
           needs=("did", "generator")),
-    Curve("spgan", "spgan", "iterations", "iterations", "SPGAN"),
-    Curve("taudl", "taudl", "iterations", "iterations", "TAUDL", needs=()),
-    Curve("cluster_contrast", "cluster_contrast", "epochs", "epochs", "Cluster Contrast"),
+    Curve("spgan", "spgan", "iterations", "iterations", METHODS["spgan"].label),
+    Curve("taudl", "taudl", "iterations", "iterations", METHODS["taudl"].label, needs=()),
+    Curve("cluster_contrast", "cluster_contrast", "epochs", "epochs", METHODS["cluster_contrast"].label),
 )}
+
+
+def below_plateau(curves: Iterable[str], cfg: dict[str, Any]) -> list[str]:
+    """Which of ``curves`` run below their measured plateau (``budget_curves.plateau``), each as
+    ``<config key> <configured> < <plateau>``; empty where none is, or none was measured."""
+    measured = cfg.get("budget_curves", {}).get("plateau") or {}
+    found = []
+    for curve in curves:
+        spec, plateau_budget = CURVES[curve], measured.get(curve)
+        if plateau_budget is not None and cfg[spec.section][spec.option] < plateau_budget:
+            found.append(f"{spec.section}.{spec.option} {cfg[spec.section][spec.option]} < {plateau_budget}")
+    return found
 
 
 def point_config(cfg: dict[str, Any], curve: str, budget: int) -> dict[str, Any]:

@@ -171,6 +171,29 @@ class Run:
         return Run(start.method, self.source, target, first, self.seed)
 
     @property
+    def begins_from(self) -> Run | None:
+        """The run whose network this run's training begins from: a started run's start, the network
+        an AdaBN control re-normalises, the source model (Did) of CR-GAN, SPGAN and paste; None for a
+        re-id model and a plain or untrained start."""
+        if self.spec.starts:
+            return self.start_run
+        if self.spec.key == "reid":
+            return None
+        begins = self.spec.adapts or "reid"
+        if begins == "reid":
+            return Run.reid(self.source, self.seed)
+        return Run(begins, self.source, self.target, next(iter(METHODS[begins].variants), None), self.seed)
+
+    @property
+    def budgets(self) -> tuple[str, ...]:
+        """The budget curves this run's network depends on: its own training's, then those of the
+        networks it begins from (none for an untrained floor, which trains nothing)."""
+        if self.spec.starts and self.spec.starts[self.variant].kind == "untrained":
+            return ()
+        upstream = self.begins_from.budgets if self.begins_from is not None else ()
+        return tuple(dict.fromkeys(upstream + self.spec.budgets))
+
+    @property
     def row(self) -> str:
         """The row key of this run's network in a table (a re-id model has roles in a pair instead:
         the plan's ``direct_transfer``, ``source_source`` and ``target_supervised`` rows)."""

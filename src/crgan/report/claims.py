@@ -15,7 +15,8 @@ starts) and questions the paper could not ask (``beyond``). The verdict:
 - ``rehearsal``: the paper preset's rehearsal (sizes shrunk, numbers meaningless).
 
 ``holm`` says whether a row with a p-value still holds under Holm's correction over every tested row
-of the table (the family-wise error rate at 5 %).
+of the table (the family-wise error rate at 5 %). A row whose runs were trained below their measured
+plateau budget (``budget_curves.plateau``) says "below plateau" in its notes.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crgan.budget_curves import below_plateau
 from crgan.io import write_csv
 from crgan.methods import label
 from crgan.paper import paper_values
@@ -170,6 +172,11 @@ class Cells:
                 return record.metric_backbone.get(metric, "")
         return None
 
+    def below_plateau(self, table: int, row: str, pair: tuple[str, str]) -> list[str]:
+        """The budgets a re-id cell's runs were trained below their measured plateau (``budget_curves.plateau``)."""
+        entry = self.entries.get((table, *pair, row))
+        return below_plateau(entry.evaluation.run.budgets, self.cfg) if isinstance(entry, Ours) else []
+
     def inits(self, table: int, row: str, pair: tuple[str, str]) -> set[str]:
         """Where the backbones of a re-id cell's runs started (``scratch``, ``imagenet:<file>``, ...)."""
         entry = self.entries.get((table, *pair, row))
@@ -252,6 +259,9 @@ def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[st
                     if (why := need.lacking(cells, t.table, t.row, pairs[t.pair], metric)) is not None))
                 test = paired_t_test(effects)
                 verdict, why = _verdict(test, lacking, is_rehearsal(cfg))
+                below = list(dict.fromkeys(b for t in claim.terms for b in cells.below_plateau(t.table, t.row, pairs[t.pair])))
+                if below:
+                    why = f"{why}; below plateau: {', '.join(below)}"
                 low, high = test.interval or (None, None)
                 rows.append({"claim": claim.text, "kind": claim.kind, "table": claim.terms[0].table, "source": src,
                              "target": tgt, "metric": metric, "paper_effect": paper_effect,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crgan import runtime
+from crgan.budget_curves import below_plateau
 from crgan.io import read_json, write_csv
 from crgan.paper import paper_rows, paper_values
 from crgan.plan import TABLES, Measured, Ours, Published, Quoted, layout
@@ -177,7 +178,11 @@ def build_table(table: int, records: list[EvaluationRecord | QualityRecord], cfg
             elif isinstance(entry, Measured):
                 rows += measured_rows(table, entry.quality, by.get(entry.quality, []))
             else:
-                rows += ours_rows(table, entry, by.get(entry.evaluation, []), src, tgt, metrics)
+                found = ours_rows(table, entry, by.get(entry.evaluation, []), src, tgt, metrics)
+                below = below_plateau(entry.evaluation.run.budgets, cfg)
+                for row in found if below else ():
+                    row["notes"] = f"{row['notes']}; below plateau: {', '.join(below)}"
+                rows += found
     if is_rehearsal(cfg):
         for row in rows:
             if row["status"] == "reproduced":
