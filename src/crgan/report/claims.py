@@ -11,7 +11,8 @@ starts) and questions the paper could not ask (``beyond``). The verdict:
 - ``holds`` / ``does not hold``: the mean effect is positive / negative with p < 0.05;
 - ``not decided``: p >= 0.05, or one seed bundle (no spread to judge by);
 - ``not testable here``: the run lacks what a fair test of the claim needs (:data:`NEEDS`: an
-  ImageNet feature network for LPIPS/FID, TAUDL's pretrained start); the effect is still shown;
+  ImageNet feature network for LPIPS/FID, TAUDL's pretrained start, the real datasets for a claim
+  about the datasets themselves); the effect is still shown;
 - ``rehearsal``: the paper preset's rehearsal (sizes shrunk, numbers meaningless).
 
 ``holm`` says whether a row with a p-value still holds under Holm's correction over every tested row
@@ -67,6 +68,7 @@ class Claim:
     pairs_key: str = "pairs"
     source: str = ""
     kind: str = "paper"
+    about_data: bool = False  # a claim about the datasets themselves (not testable on a synthetic benchmark)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -114,7 +116,7 @@ CLAIMS = (
     Claim("the domain gap from CUHK03 is larger than from Market/Duke (Direct Transfer's gap to target-supervised)",
           (Term(1, 2, "target_supervised", "other"), Term(-1, 7, "direct_transfer"),
            Term(-1, 2, "target_supervised", "other"), Term(1, 2, "direct_transfer", "other")),
-          ("rank1", "map"), "cuhk03_pairs", "Section 4.5, Fig. 5"),
+          ("rank1", "map"), "cuhk03_pairs", "Section 4.5, Fig. 5", about_data=True),
     # controls: would a simpler method, or the start alone, explain the gain?
     _control("CR-GAN beats the paste control (the same person and context, no GAN)", 2, "crgan", "paste"),
     _control("CR-GAN beats AdaBN (no labels, no training)", 2, "crgan", "adabn"),
@@ -177,6 +179,12 @@ class Cells:
         entry = self.entries.get((table, *pair, row))
         return below_plateau(entry.evaluation.run.budgets, self.cfg) if isinstance(entry, Ours) else []
 
+    def synthetic(self, table: int, row: str, pair: tuple[str, str]) -> bool:
+        """Whether a re-id cell's runs were evaluated on synthetic data."""
+        entry = self.entries.get((table, *pair, row))
+        return isinstance(entry, Ours) and any(record.synthetic for (evaluation, _), record in self.evaluations.items()
+                                               if evaluation == entry.evaluation)
+
     def inits(self, table: int, row: str, pair: tuple[str, str]) -> set[str]:
         """Where the backbones of a re-id cell's runs started (``scratch``, ``imagenet:<file>``, ...)."""
         entry = self.entries.get((table, *pair, row))
@@ -187,17 +195,22 @@ class Cells:
 
 @dataclass(frozen=True)
 class Need:
-    """What a fair test of a claim needs (``text``), the claims it concerns (``concerns(term, metric)``)
-    and how a run lacks it (``lacking(cells, table, row, pair, metric)``: the reason, or ``None``)."""
+    """What a fair test of a claim needs (``text``), the claims it concerns (``concerns(claim, term,
+    metric)``) and how a run lacks it (``lacking(cells, table, row, pair, metric)``: the reason, or ``None``)."""
 
     text: str
-    concerns: Callable[[Term, str], bool]
+    concerns: Callable[[Claim, Term, str], bool]
     lacking: Callable[[Cells, int, str, tuple[str, str], str], str | None]
 
 
 def _metric_network_lacking(cells: Cells, table: int, row: str, pair: tuple[str, str], metric: str) -> str | None:
     stand_in = cells.stand_in(table, row, pair, metric)
     return None if stand_in is None else f"stand-in metric network: {stand_in}"
+
+
+def _real_data_lacking(cells: Cells, table: int, row: str, pair: tuple[str, str], metric: str) -> str | None:
+    synthetic = cells.synthetic(table, row, pair)
+    return "synthetic benchmark: the size of its domain gaps is set by its design, not measured" if synthetic else None
 
 
 def _taudl_start_lacking(cells: Cells, table: int, row: str, pair: tuple[str, str], metric: str) -> str | None:
@@ -208,10 +221,12 @@ def _taudl_start_lacking(cells: Cells, table: int, row: str, pair: tuple[str, st
 #: What fair tests need, where a run may lack it.
 NEEDS = (
     Need("ImageNet AlexNet (LPIPS) and Inception (FID) feature networks: a re-id network looks at the person and "
-         "ignores the background CR-GAN renders", lambda term, metric: metric in ("lpips", "fid"),
+         "ignores the background CR-GAN renders", lambda claim, term, metric: metric in ("lpips", "fid"),
          _metric_network_lacking),
     Need("TAUDL started from ImageNet weights, as in the paper (from scratch it learns little from ~2-image "
-         "tracklets)", lambda term, metric: term.row == "taudl", _taudl_start_lacking),
+         "tracklets)", lambda claim, term, metric: term.row == "taudl", _taudl_start_lacking),
+    Need("the real datasets: a claim about the datasets themselves (their domain gaps)",
+         lambda claim, term, metric: claim.about_data, _real_data_lacking),
 )
 
 
@@ -253,9 +268,9 @@ def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[st
                 paper = [papers.get((t.table, label(t.row), *pairs[t.pair], metric)) for t in claim.terms]
                 paper_effect = (f"{sum(t.sign * float(v) for t, v in zip(claim.terms, paper)):.{digits}f}"
                                 if all(paper) else "")
-                needs = [need for need in NEEDS if any(need.concerns(t, metric) for t in claim.terms)]
+                needs = [need for need in NEEDS if any(need.concerns(claim, t, metric) for t in claim.terms)]
                 lacking = list(dict.fromkeys(
-                    why for need in needs for t in claim.terms if need.concerns(t, metric)
+                    why for need in needs for t in claim.terms if need.concerns(claim, t, metric)
                     if (why := need.lacking(cells, t.table, t.row, pairs[t.pair], metric)) is not None))
                 test = paired_t_test(effects)
                 verdict, why = _verdict(test, lacking, is_rehearsal(cfg))
