@@ -73,19 +73,6 @@ def test_cycle_consistency_is_learned_by_a_tiny_model():
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_generator_losses_batch_each_generators_calls_without_changing_them():
-    """Two calls at double batch give the losses of the six calls at single batch, to the bit: the
-    generators' norms are per image."""
-    torch.manual_seed(0)
-    nets, _ = spgan_mod.build_spgan(SPGAN_CFG["spgan"], SPGAN_CFG["data"], CPU)
-    xs, xt = torch.rand(4, 3, 32, 16) * 2 - 1, torch.rand(4, 3, 32, 16) * 2 - 1
-    parts, fake_t, fake_s = spgan_mod.spgan_generator_losses(nets, xs, xt, use_sia=False, margin=2.0)
-    g, f = nets["g"], nets["f"]
-    assert torch.equal(fake_t, g(xs)) and torch.equal(fake_s, f(xt))
-    assert torch.equal(parts["identity"], F.l1_loss(g(xt), xt) + F.l1_loss(f(xs), xs))
-    assert torch.equal(parts["cycle"], F.l1_loss(f(g(xs)), xs) + F.l1_loss(g(f(xt)), xt))
-
-
 def test_image_pool_fills_then_swaps():
     torch.manual_seed(0)
     pool = ImagePool(3)

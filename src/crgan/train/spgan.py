@@ -90,17 +90,12 @@ def sianet_generator_loss(sia: SiaNet, xs: torch.Tensor, xt: torch.Tensor, fake_
 def spgan_generator_losses(nets: dict[str, torch.nn.Module], xs: torch.Tensor, xt: torch.Tensor, use_sia: bool,
                            margin: float) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """The generators' loss terms (adversarial, cycle, identity and, once it joined, SiaNet) and
-    the two translations G(x_S), F(x_T).
-
-    Each generator translates and maps its own domain's images (the identity term) in one call: its
-    norms are per image, so a double batch is the same math as two calls (its weight gradients are
-    summed in another order, which moves the last bits)."""
-    g, f, n = nets["g"], nets["f"], len(xs)
-    fake_t, same_t = g(torch.cat([xs, xt])).split(n)
-    fake_s, same_s = f(torch.cat([xt, xs])).split(n)
+    the two translations G(x_S), F(x_T)."""
+    g, f = nets["g"], nets["f"]
+    fake_t, fake_s = g(xs), f(xt)
     parts = {"adv": lsgan_g_loss(nets["d_t"](fake_t)) + lsgan_g_loss(nets["d_s"](fake_s)),
              "cycle": F.l1_loss(f(fake_t), xs) + F.l1_loss(g(fake_s), xt),
-             "identity": F.l1_loss(same_t, xt) + F.l1_loss(same_s, xs)}
+             "identity": F.l1_loss(g(xt), xt) + F.l1_loss(f(xs), xs)}
     if use_sia:
         parts["sia"] = sianet_generator_loss(nets["sia"], xs, xt, fake_t, fake_s, margin)
     return parts, fake_t, fake_s
