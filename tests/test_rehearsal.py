@@ -67,5 +67,5 @@ def test_paper_preset_rehearsal_builds_table2_on_cpu(tmp_path: Path):
     ours = [r for r in rows if r["value"]]
     assert ours and all(r["status"] == "rehearsal" and "not a result" in r["notes"] for r in ours)
     assert all(r["data"] == "real" and r["init"].startswith("imagenet:resnet50") for r in ours if r["init"])
-    index = yaml.safe_load((work / "results" / "data" / "dukemtmc.json").read_text())
+    index = yaml.safe_load((work / "results" / "data" / "draw0" / "dukemtmc.json").read_text())
     assert index["rehearsal_identities"] == 4 and index["train_ids"] == 4

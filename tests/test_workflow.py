@@ -189,7 +189,7 @@ def test_crgan_outputs(smoke_run: Path):
 def test_logs_benchmarks_and_masks(smoke_run: Path):
     assert (smoke_run / "logs" / "train_reid" / "market1501_seed0.log").stat().st_size > 0
     assert (smoke_run / "benchmarks" / "train_reid" / "dukemtmc_seed0.tsv").is_file()
-    assert (smoke_run / "results" / "masks" / "market1501" / "summary.json").is_file()
+    assert (smoke_run / "results" / "masks" / "draw0" / "market1501" / "summary.json").is_file()
     assert (smoke_run / "results" / "reid" / "market1501" / "seed0" / "model.pt.log.csv").is_file()
 
 
