@@ -61,10 +61,12 @@ def test_comparison_tables_ours_and_quoted(smoke_run: Path):
     for rows, ours, quoted, pairs in [
         (t5, {"SPGAN", "CR-GAN", "SPGAN+LMP", "CR-GAN+LMP"}, {"PTGAN", "M2M-GAN", "M2M-GAN+LMP"},
          {("market1501", "dukemtmc"), ("dukemtmc", "market1501")}),
-        (t6, {"Untrained network (floor)", "SPGAN+LMP", "CR-GAN+LMP", "TAUDL", "SPGAN+TAUDL", "CR-GAN+TAUDL"},
+        (t6, {"Untrained network (floor)", "TAUDL from the source model (control)", "SPGAN+LMP", "CR-GAN+LMP", "TAUDL",
+              "SPGAN+TAUDL", "CR-GAN+TAUDL"},
          {"LOMO", "BoW", "UMDL", "PTGAN", "M2M-GAN+LMP", "PUL", "TJ-AIDL", "MMFA", "BUC", "HHL"},
          {("market1501", "dukemtmc"), ("dukemtmc", "market1501")}),
-        (t7, {"Direct Transfer", "Untrained network (floor)", "SPGAN", "CR-GAN", "TAUDL", "CR-GAN+TAUDL"},
+        (t7, {"Direct Transfer", "Untrained network (floor)", "TAUDL from the source model (control)", "SPGAN", "CR-GAN",
+              "TAUDL", "CR-GAN+TAUDL"},
          {"PTGAN", "HHL", "SPGAN"},  # SPGAN: run from CUHK03 to Market only, where the paper reports it
          {("cuhk03", "market1501"), ("cuhk03", "dukemtmc")}),
     ]:
@@ -82,7 +84,7 @@ def test_comparison_tables_ours_and_quoted(smoke_run: Path):
     assert {r["metric"] for r in t5} == {"rank1", "map"}
     prov = json.loads((smoke_run / "results" / "table6.csv.provenance.json").read_text())
     assert prov["table"] == 6 and prov["config_hash"] and prov["torch"]
-    assert len(prov["evaluations"]) == 12 and all(e["seed"] == 0 and e["device"] == "cpu" for e in prov["evaluations"])
+    assert len(prov["evaluations"]) == 14 and all(e["seed"] == 0 and e["device"] == "cpu" for e in prov["evaluations"])
     cell = {(r["method"], r["source"], r["metric"]): r for r in t6}
     assert cell[("TAUDL", "market1501", "rank1")]["paper_value"] == "61.7"
     assert "per-camera identity labels and no cross-camera labels" in cell[("TAUDL", "market1501", "map")]["notes"]
