@@ -177,24 +177,25 @@ def curve_rows(results: Iterable[dict[str, Any]], cfg: dict[str, Any]) -> list[d
         grouped[(result["curve"], result["source"], result["target"])][result["budget"]].append(result)
     rank1 = {key: {budget: [r["rank1"] for r in rs] for budget, rs in by_budget.items()}
              for key, by_budget in grouped.items()}
+    method_budgets = {curve: method_budget({(s, t): values for (c, s, t), values in rank1.items() if c == curve})
+                      for curve in {c for c, _, _ in rank1}}
+
+    def mean_std(values: list[float]) -> tuple[str, str]:
+        return f"{statistics.fmean(values):.2f}", f"{statistics.stdev(values):.2f}" if len(values) > 1 else ""
+
     rows = []
     for (curve, source, target), by_budget in sorted(grouped.items()):
-        spec = CURVES[curve]
-        configured = cfg[spec.section][spec.option]
-        pairs = {(s, t): rank1[(c, s, t)] for (c, s, t) in rank1 if c == curve}
-        budget_of_method = method_budget(pairs)
+        spec, curve_rank1 = CURVES[curve], rank1[(curve, source, target)]
+        configured, chosen = cfg[spec.section][spec.option], method_budgets[curve]
         for budget, rs in sorted(by_budget.items()):
-            maps = [r["map"] for r in rs]
+            (rank1_mean, rank1_std), (map_mean, map_std) = mean_std(curve_rank1[budget]), mean_std([r["map"] for r in rs])
             sources = [r["source_rank1"] for r in rs if r["source_rank1"] is not None]
             rows.append({
                 "curve": curve, "label": spec.label, "source": source, "target": target, "budget": budget,
-                "unit": spec.unit, "rank1": f"{statistics.fmean(rank1[(curve, source, target)][budget]):.2f}",
-                "rank1_std": f"{statistics.stdev(rank1[(curve, source, target)][budget]):.2f}" if len(rs) > 1 else "",
-                "map": f"{statistics.fmean(maps):.2f}", "map_std": f"{statistics.stdev(maps):.2f}" if len(rs) > 1 else "",
-                "seeds": len(rs), "configured": configured,
-                "plateau": plateau(rank1[(curve, source, target)]).budget, "method_budget": budget_of_method,
-                "configured_at_plateau": "yes" if configured >= budget_of_method else "below plateau",
-                "source_rank1": f"{statistics.fmean(sources):.2f}" if sources else ""})
+                "unit": spec.unit, "rank1": rank1_mean, "rank1_std": rank1_std, "map": map_mean, "map_std": map_std,
+                "seeds": len(rs), "configured": configured, "plateau": plateau(curve_rank1).budget,
+                "method_budget": chosen, "configured_at_plateau": "yes" if configured >= chosen else "below plateau",
+                "source_rank1": mean_std(sources)[0] if sources else ""})
     return rows
 
 

@@ -179,18 +179,20 @@ class Cells:
         entry = self.entries.get((table, *pair, row))
         return below_plateau(entry.evaluation.run.budgets, self.cfg) if isinstance(entry, Ours) else []
 
+    def records(self, table: int, row: str, pair: tuple[str, str]) -> list[EvaluationRecord]:
+        """Every seed's evaluation record of a re-id cell (none for an image-quality cell)."""
+        entry = self.entries.get((table, *pair, row))
+        if not isinstance(entry, Ours):
+            return []
+        return [record for (evaluation, _), record in self.evaluations.items() if evaluation == entry.evaluation]
+
     def synthetic(self, table: int, row: str, pair: tuple[str, str]) -> bool:
         """Whether a re-id cell's runs were evaluated on synthetic data."""
-        entry = self.entries.get((table, *pair, row))
-        return isinstance(entry, Ours) and any(record.synthetic for (evaluation, _), record in self.evaluations.items()
-                                               if evaluation == entry.evaluation)
+        return any(record.synthetic for record in self.records(table, row, pair))
 
     def inits(self, table: int, row: str, pair: tuple[str, str]) -> set[str]:
         """Where the backbones of a re-id cell's runs started (``scratch``, ``imagenet:<file>``, ...)."""
-        entry = self.entries.get((table, *pair, row))
-        if not isinstance(entry, Ours):
-            return set()
-        return {record.init for (evaluation, _), record in self.evaluations.items() if evaluation == entry.evaluation}
+        return {record.init for record in self.records(table, row, pair)}
 
 
 @dataclass(frozen=True)
