@@ -2,9 +2,11 @@
 
 Same contract and results as ``crgan.eval.ranking.evaluate_rank`` (junk = same identity and
 camera; queries without a valid match skipped), but the distance matrix never leaves its device:
-a device sort, then the Triton kernel (or the PyTorch reference) for per-query first-match rank
-and average precision; only the CMC curve and mAP come back. Ties are broken by gallery order
-(stable sort), as in the CPU ``evaluate_rank`` and the oracle ``_reference.rank_metrics_per_query``.
+the Triton kernel counts, for each true match, the kept items ranked before it (no sort; see
+``ranking_triton``), or the PyTorch reference sorts; only the CMC curve and mAP come back. Ties
+are broken by gallery order (stable sort), as in the CPU ``evaluate_rank`` and the oracle
+``_reference.rank_metrics_per_query``. A distance matrix holding NaN takes the sorting reference
+(a sort puts NaN last; the kernel's comparisons would not).
 """
 from __future__ import annotations
 
@@ -50,6 +52,6 @@ def rank_metrics(distmat: torch.Tensor, q_pids, g_pids, q_camids, g_camids, max_
     dev = distmat.device
     q_pids, q_camids = _labels(q_pids, dev, "q_pids", m), _labels(q_camids, dev, "q_camids", m)
     g_pids, g_camids = _labels(g_pids, dev, "g_pids", n), _labels(g_camids, dev, "g_camids", n)
-    if not use_triton(distmat):
+    if not use_triton(distmat) or bool(torch.isnan(distmat).any()):
         return ref.rank_metrics(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
     return ref.cmc_map(*_query_stats_op(distmat.contiguous(), q_pids, g_pids, q_camids, g_camids), max_rank)

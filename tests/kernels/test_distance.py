@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from kernel_checks import DEVICE, assert_matches, inputs
+from kernel_checks import DEVICE, RecordOps, assert_matches, inputs
 
 from crgan import kernels
 from crgan.eval.ranking import evaluate_rank
@@ -63,3 +63,16 @@ def test_bad_metric_and_shapes():
         kernels.pairwise_distance(torch.zeros(2, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="unknown distance precision 'tf32'"):
         kernels.pairwise_distance(torch.zeros(2, 3), torch.zeros(2, 3), precision="tf32")
+
+
+def test_auto_float32_ieee_takes_the_library(monkeypatch):
+    """Under CRGAN_KERNELS=auto, float32 IEEE distances run the library's matrix product (cuBLAS on
+    a GPU: faster than the kernel there); bfloat16 features still take the kernel on a GPU."""
+    monkeypatch.delenv("CRGAN_KERNELS", raising=False)
+    q, g = torch.randn(5, 8, device=DEVICE), torch.randn(7, 8, device=DEVICE)
+    with RecordOps() as ops:
+        kernels.pairwise_distance(q, g)
+    assert "crgan::pairwise_distance" not in ops.names and "aten::mm" in ops.names
+    with RecordOps() as ops:
+        kernels.pairwise_distance(q.bfloat16(), g.bfloat16())
+    assert ("crgan::pairwise_distance" in ops.names) == (DEVICE == "cuda")

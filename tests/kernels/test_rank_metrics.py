@@ -37,6 +37,49 @@ def test_matches_the_oracle_with_ties(monkeypatch, backend, m, n, ids, cams, max
         assert m_ap == pytest.approx(want_map, rel=1e-6)
 
 
+def clustered_problem(m: int, n: int, ids: int, cams: int, dim: int, seed: int):
+    """Distances between features that cluster by identity, as a trained network's do (identity
+    centres plus a camera shift and noise), rounded to float16 steps so near-ties become ties;
+    identities hold many gallery items (more than the kernel's candidate tile)."""
+    gen = torch.Generator().manual_seed(seed)
+    centres, shifts = torch.randn(ids + 1, dim, generator=gen), 0.3 * torch.randn(cams, dim, generator=gen)
+    q_pids, g_pids = torch.randint(1, ids + 1, (m,), generator=gen), torch.randint(0, ids + 1, (n,), generator=gen)
+    q_cams, g_cams = torch.randint(0, cams, (m,), generator=gen), torch.randint(0, cams, (n,), generator=gen)
+
+    def features(pids, cams_):
+        return torch.nn.functional.normalize(centres[pids] + shifts[cams_] + 0.6 * torch.randn(len(pids), dim, generator=gen), dim=1)
+
+    dist = kernels.pairwise_distance(features(q_pids, q_cams), features(g_pids, g_cams)).half().float()
+    return dist.numpy(), q_pids.numpy(), g_pids.numpy(), q_cams.numpy(), g_cams.numpy()
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_matches_the_oracle_on_clustered_features(monkeypatch, backend):
+    """Exact CMC at every rank and mAP within 1e-6 where features cluster as trained ones do."""
+    if backend == "triton":
+        pytest.importorskip("triton")
+    monkeypatch.setenv("CRGAN_KERNELS", backend)
+    dist, *labels = clustered_problem(40, 700, 12, 4, 32, 3)
+    want_cmc, want_map = rank_metrics_per_query(dist, *labels, max_rank=50)
+    cmc, m_ap = kernels.rank_metrics(torch.from_numpy(dist).to(DEVICE), *labels, max_rank=50)
+    np.testing.assert_array_equal(cmc, want_cmc)
+    assert abs(m_ap - want_map) < 1e-6
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_nan_distances_rank_last(monkeypatch, backend):
+    """A NaN distance ranks after every number, as a sort puts it (the kernel then hands over to the sort)."""
+    if backend == "triton":
+        pytest.importorskip("triton")
+    monkeypatch.setenv("CRGAN_KERNELS", backend)
+    dist, *labels = problem(5, 300, 6, 3, 4)
+    dist[:, ::7] = np.nan
+    want_cmc, want_map = rank_metrics_per_query(dist, *labels, max_rank=20)
+    cmc, m_ap = kernels.rank_metrics(torch.from_numpy(dist).to(DEVICE), *labels, max_rank=20)
+    np.testing.assert_array_equal(cmc, want_cmc)
+    assert abs(m_ap - want_map) < 1e-6
+
+
 def test_hand_made_case(monkeypatch):
     """Junk (same id, same camera) is skipped; AP counts kept ranks only."""
     monkeypatch.setenv("CRGAN_KERNELS", "torch")
