@@ -47,7 +47,8 @@ def clustered_problem(m: int, n: int, ids: int, cams: int, dim: int, seed: int):
     q_cams, g_cams = torch.randint(0, cams, (m,), generator=gen), torch.randint(0, cams, (n,), generator=gen)
 
     def features(pids, cams_):
-        return torch.nn.functional.normalize(centres[pids] + shifts[cams_] + 0.6 * torch.randn(len(pids), dim, generator=gen), dim=1)
+        noise = 0.6 * torch.randn(len(pids), dim, generator=gen)
+        return torch.nn.functional.normalize(centres[pids] + shifts[cams_] + noise, dim=1)
 
     dist = kernels.pairwise_distance(features(q_pids, q_cams), features(g_pids, g_cams)).half().float()
     return dist.numpy(), q_pids.numpy(), g_pids.numpy(), q_cams.numpy(), g_cams.numpy()

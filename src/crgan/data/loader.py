@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -297,8 +298,23 @@ class StepBatches:
         return Batch(fields, drawn.tolist())
 
 
+@functools.cache
+def _imagenet_statistics(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet's mean and std as [1, 3, 1, 1] tensors, made once per device and dtype (a copy to
+    the GPU at every call would wait for it)."""
+    return tuple(torch.tensor(v, dtype=dtype).view(1, 3, 1, 1).to(device) for v in (IMAGENET_MEAN, IMAGENET_STD))
+
+
 def to_reid_input(x: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] (the generator's range) -> ImageNet-normalised input of a re-id network."""
-    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean, std = _imagenet_statistics(x.device, x.dtype)
     return ((x + 1) / 2 - mean) / std
+
+
+def to_device(values: Sequence[int] | np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host numbers (indices, labels) as a tensor on ``device``; to a GPU through pinned memory
+    without waiting (a copy from pageable memory synchronises the stream first)."""
+    t = torch.as_tensor(values)
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)

@@ -31,11 +31,11 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import Draw, ReidImages, StepBatches, Stream, make_loader
+from crgan.data.loader import Draw, ReidImages, StepBatches, Stream, make_loader, to_device
 from crgan.eval.k_reciprocal import feature_jaccard_distance
 from crgan.models.cluster_contrast import ClusterNet
 from crgan.records import NetworkInfo
-from crgan.train.loop import TrainingLoop, optimise
+from crgan.train.loop import TrainingLoop
 from crgan.train.starts import begin
 
 log = logging.getLogger(__name__)
@@ -152,13 +152,15 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
         losses = []
         for i in range(iterations):
             loaded = batches(e * iterations + i)
-            picked = torch.as_tensor(labels[loaded.drawn], device=device)
+            picked = to_device(labels[loaded.drawn], device)
             images = loaded[0].to(device, non_blocking=True)
             feats = model(images)
             loss = memory.loss(feats.float(), picked)
-            optimise(opt, loss, f"Cluster Contrast on {run.target}, epoch {e + 1} iteration {i + 1}")
+            loop.optimise(opt, loss, f"Cluster Contrast on {run.target}, epoch {e + 1} iteration {i + 1}")
             memory.update(feats.detach(), picked)
-            losses.append(loss.item())
+            losses.append(loss.detach())
+        loop.settle()  # the epoch's losses are finite before they are averaged
+        losses = torch.stack(losses).double().tolist()
         return {**row, "loss_first": round(losses[0], 5), "loss": round(float(np.mean(losses)), 5),
                 "chance": round(math.log(clusters), 5)}
 

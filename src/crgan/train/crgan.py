@@ -24,7 +24,7 @@ from crgan.models.generator import DualConditionalGenerator, build_generator, ma
 from crgan.models.reid import ReIDNet
 from crgan.records import GeneratorInfo
 from crgan.runs import Run
-from crgan.train.loop import TrainingLoop, frozen, optimise
+from crgan.train.loop import Logged, TrainingLoop, frozen, optimise
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
@@ -94,7 +94,7 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
         # G's first update uses the weights D's step sees: one forward serves both (D's loss reads it detached)
         xg, loss_con = blend_context_loss(*g.render(xs, xt_masked), xs, xt, ms)
         loss_d = lsgan_d_loss(d(xt), d(xg.detach()))
-        optimise(opt_d, loss_d, f"CR-GAN domain discriminator ({variant}), iteration {it + 1}")
+        loop.optimise(opt_d, loss_d, f"CR-GAN domain discriminator ({variant}), iteration {it + 1}")
         for update in range(g_updates(it, total)):
             if update:
                 xg, loss_con = blend_context_loss(*g.render(xs, xt_masked), xs, xt, ms)
@@ -102,9 +102,9 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
                 parts = {"adv": lsgan_g_loss(d(xg)), "id": F.cross_entropy(did(to_reid_input(xg)), ys),
                          "cam": F.cross_entropy(dcam(xg), ct), "con": loss_con}
                 loss_g = weighted_total(parts, weights)
-                optimise(opt_g, loss_g, f"CR-GAN generator ({variant}), iteration {it + 1}")
-        return {"iteration": it + 1, "loss_d": round(loss_d.item(), 5), "loss_g": round(loss_g.item(), 5),
-                **{f"loss_{k}": round(v.item(), 5) for k, v in parts.items()},
+                loop.optimise(opt_g, loss_g, f"CR-GAN generator ({variant}), iteration {it + 1}")
+        return {"iteration": it + 1, "loss_d": Logged(loss_d), "loss_g": Logged(loss_g),
+                **{f"loss_{k}": Logged(v) for k, v in parts.items()},
                 "lr": f"{crgan_cfg['lr'] * lr_factor(it, total):.3g}"}
 
     rows = loop.run(step, lr_at=lambda it: crgan_cfg["lr"] * lr_factor(it, total))

@@ -26,7 +26,7 @@ from crgan.models.store import load_generator
 from crgan.records import NetworkInfo
 from crgan.runs import Run
 from crgan.train.crgan import masked_images
-from crgan.train.loop import TrainingLoop, optimise
+from crgan.train.loop import Logged, TrainingLoop
 
 #: A batch source: step -> (images in [-1, 1], identity labels); batch i depends on the step alone.
 Batches = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
@@ -51,9 +51,9 @@ def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, cfg: di
         did.train()
         logits = did(to_reid_input(images))
         loss = F.cross_entropy(logits, labels, label_smoothing=finetune_cfg["label_smoothing"])
-        optimise(opt, loss, f"fine-tuning ({run.label}), iteration {it + 1}")
-        return {"iteration": it + 1, "loss": round(loss.item(), 5),
-                "train_acc": round((logits.argmax(1) == labels).float().mean().item(), 4)}
+        loop.optimise(opt, loss, f"fine-tuning ({run.label}), iteration {it + 1}")
+        return {"iteration": it + 1, "loss": Logged(loss),
+                "train_acc": Logged((logits.argmax(1) == labels).float().mean(), 4)}
 
     def cosine_lr(it: int) -> float:
         return finetune_cfg["lr"] * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * it / total)).item())

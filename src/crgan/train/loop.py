@@ -5,8 +5,16 @@ optimisers, lr schedulers, random generators, image pools, plain values), resumi
 last checkpoint made by the same configuration, the lr schedule, the training log's rows, the
 checkpoint cadence, a checkpoint on SIGTERM, rank 0's weights broadcast to the other processes
 of a torchrun group, each step's precision (config key ``precision``: bfloat16 autocast on CUDA
-by default), and the finished model file. A trainer builds its networks, registers them
-with :meth:`TrainingLoop.track`, and calls :meth:`TrainingLoop.run` with ``step(i) -> row``.
+by default), and the finished model file.
+
+Steps do not wait for the device: :meth:`TrainingLoop.optimise` queues each loss's finiteness
+check and a step logs device numbers as :class:`Logged` values; the loop reads both in one
+transfer every ``SYNC_EVERY`` steps, before each checkpoint and at the end (a NaN loss then
+stops training at that point, naming the first step it appeared in, and no checkpoint holds
+weights it touched). On a CPU this changes nothing but when a divergence is reported.
+
+A trainer builds its networks, registers them with :meth:`TrainingLoop.track`, and calls
+:meth:`TrainingLoop.run` with ``step(i) -> row``.
 A resumed run ends with the same weights as an uninterrupted one on CPU: a step's batch depends on
 its step number alone (crgan.data.loader.StepBatches), and every other random stream a step draws
 from is tracked (the global torch generator always is).
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,20 +45,68 @@ log = logging.getLogger(__name__)
 
 #: Bumped when the checkpoint layout changes, so older checkpoints are ignored (training starts over).
 CHECKPOINT_FORMAT = 3
+#: Steps between the loop's reads of the device (losses to log, finiteness of the optimised losses).
+SYNC_EVERY = 25
+
+
+def _diverged(where: str, value: float) -> DivergenceError:
+    w = distributed.world()
+    return DivergenceError(f"{where}: loss became {value}{f' on rank {w.rank} or another' if w.size > 1 else ''}; "
+                           f"no result was written (lower the lr or check the inputs, then rerun: it resumes from "
+                           f"the last checkpoint)")
+
+
+def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    distributed.world().average_gradients(p for group in opt.param_groups for p in group["params"])
+    opt.step()
 
 
 def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
     """One optimiser step on ``loss``, with gradients averaged over the processes of a torchrun
-    group; a NaN or inf loss (on any process) stops training with the step named."""
-    w = distributed.world()
-    if not w.all_true(bool(torch.isfinite(loss)), loss.device):
-        raise DivergenceError(f"{where}: loss became {loss.item()}"
-                              f"{f' on rank {w.rank} or another' if w.size > 1 else ''}; no result was written "
-                              f"(lower the lr or check the inputs, then rerun: it resumes from the last checkpoint)")
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    w.average_gradients(p for group in opt.param_groups for p in group["params"])
-    opt.step()
+    group; a NaN or inf loss (on any process) stops before the step, named. It reads the loss
+    from the device: outside a training loop's steps only (in them, :meth:`TrainingLoop.optimise`)."""
+    if not distributed.world().all_true(bool(torch.isfinite(loss)), loss.device):
+        raise _diverged(where, loss.item())
+    _step(opt, loss)
+
+
+class Logged:
+    """A number a step logs, still on the device: the loop reads it, rounded to ``digits``, at its next sync."""
+
+    __slots__ = ("value", "digits")
+
+    def __init__(self, value: torch.Tensor, digits: int = 5) -> None:
+        self.value, self.digits = value.detach(), digits
+
+
+class DeviceReads:
+    """The device numbers steps left for later: losses to check for finiteness (with where they
+    were optimised) and :class:`Logged` row values, read in one transfer by :meth:`settle`."""
+
+    def __init__(self) -> None:
+        self.checks: list[tuple[torch.Tensor, str]] = []
+
+    def check(self, loss: torch.Tensor, where: str) -> None:
+        self.checks.append((loss.detach(), where))
+
+    def settle(self, rows: list[dict[str, Any]]) -> None:
+        """Raise DivergenceError for the first non-finite checked loss (on any process), else
+        replace every :class:`Logged` value in ``rows`` by its rounded number."""
+        logged = [(row, key) for row in rows for key, v in row.items() if isinstance(v, Logged)]
+        tensors = [loss for loss, _ in self.checks] + [row[key].value for row, key in logged]
+        if not tensors:
+            return
+        numbers = torch.stack([t.reshape(()).double() for t in tensors]).tolist()
+        checked, self.checks = self.checks, []
+        finite = [math.isfinite(x) for x in numbers[:len(checked)]]
+        device = tensors[0].device
+        if not distributed.world().all_true(all(finite), device):
+            first = finite.index(False) if not all(finite) else 0
+            raise _diverged(checked[first][1], numbers[first])
+        for (row, key), number in zip(logged, numbers[len(checked):]):
+            row[key] = round(number, row[key].digits)
 
 
 @contextlib.contextmanager
@@ -108,6 +165,7 @@ class TrainingLoop:
         self.provenance = runtime.provenance(cfg, seed, device)  # in every checkpoint and the final file
         self.precision, self.device = cfg.get("precision", "auto"), device
         self.rows: list[dict[str, Any]] = []
+        self.reads, self._read_rows = DeviceReads(), 0
         self.tracked: dict[str, Any] = {}
         self._state = load_state(self.checkpoint_path, self.config_hash)
         #: Plain values kept across a resume (set before :meth:`run`, for example a pre-training result).
@@ -122,6 +180,16 @@ class TrainingLoop:
         """Register state to checkpoint by name: modules, optimisers, schedulers, ``torch.Generator``s
         or anything with ``state_dict``/``load_state_dict``."""
         self.tracked.update(objects)
+
+    def optimise(self, opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
+        """One optimiser step on ``loss`` (as :func:`optimise`) whose finiteness is read at the next sync."""
+        self.reads.check(loss, where)
+        _step(opt, loss)
+
+    def settle(self) -> None:
+        """Read what the steps left on the device (see :class:`DeviceReads`)."""
+        self.reads.settle(self.rows[self._read_rows:])
+        self._read_rows = len(self.rows)
 
     @property
     def modules(self) -> list[nn.Module]:
@@ -142,6 +210,7 @@ class TrainingLoop:
             _restore(obj, state["objects"][name])
         torch.set_rng_state(state["rng"])
         self.rows = list(state["rows"])
+        self._read_rows = len(self.rows)
         log.info("resuming %s from %s %d", self.out, self.unit, state["position"])
         return state["position"]
 
@@ -164,7 +233,10 @@ class TrainingLoop:
                             group["lr"] = lr
                 with runtime.training_autocast(self.precision, self.device):
                     self.rows.append(step(i))
-                if (i + 1) % self.checkpoint_every == 0 or stop.requested:
+                checkpoint = (i + 1) % self.checkpoint_every == 0 or stop.requested
+                if checkpoint or (i + 1) % SYNC_EVERY == 0 or i + 1 == self.total:
+                    self.settle()
+                if checkpoint:
                     self.checkpoint(i + 1)
                 if stop.requested:
                     raise TrainingInterrupted(f"SIGTERM: checkpoint written at {self.unit} {i + 1} of {self.what}; "

@@ -16,7 +16,7 @@ from crgan.data.loader import ReidImages, make_loader
 from crgan.models.reid import build_reid
 from crgan.records import NetworkInfo
 from crgan.runs import Run
-from crgan.train.loop import TrainingLoop, optimise
+from crgan.train.loop import TrainingLoop
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +42,21 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
 
     def epoch(e: int) -> dict[str, Any]:
         model.train()
-        start, loss_sum, correct, seen = time.time(), 0.0, 0, 0
+        start, losses, corrects, sizes = time.time(), [], [], []
         for images, labels, _ in tqdm(loader, desc=f"{domain} epoch {e + 1}/{reid_cfg['epochs']}", mininterval=5,
                                       leave=False, disable=not world.main):
             # every rank loads the global batch (same draws), keeps its slice
             images, labels = (t.to(device) for t in world.shard(images, labels))
             logits = model(images)
             loss = criterion(logits, labels)
-            optimise(opt, loss, f"re-id training of {domain}, epoch {e + 1}")
+            loop.optimise(opt, loss, f"re-id training of {domain}, epoch {e + 1}")
             sched.step()
-            loss_sum += loss.item() * len(labels)
-            correct += (logits.argmax(1) == labels).sum().item()
-            seen += len(labels)
+            losses.append(loss.detach())
+            corrects.append((logits.argmax(1) == labels).sum())
+            sizes.append(len(labels))
+        loop.settle()  # the epoch's losses are finite before they are summed
+        loss_sum = sum(value * n for value, n in zip(torch.stack(losses).double().tolist(), sizes))
+        correct, seen = sum(torch.stack(corrects).tolist()), sum(sizes)
         row = {"epoch": e + 1, "loss": round(loss_sum / seen, 5), "train_acc": round(correct / seen, 5),
                "lr": f"{sched.get_last_lr()[0]:.3g}", "seconds": round(time.time() - start, 2)}
         log.info("epoch %d/%d loss %.4f acc %.3f (%.1fs)", e + 1, reid_cfg["epochs"], row["loss"], row["train_acc"],

@@ -32,7 +32,7 @@ from crgan.models.sianet import SiaNet, contrastive_loss
 from crgan.models.store import load_translator
 from crgan.records import GeneratorInfo
 from crgan.runs import Run
-from crgan.train.loop import TrainingLoop, frozen, optimise
+from crgan.train.loop import Logged, TrainingLoop, frozen
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss
 from crgan.train.schedule import lr_factor
 
@@ -144,18 +144,18 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
         with frozen(d_t, d_s, sia):
             parts, fake_t, fake_s = spgan_generator_losses(nets, xs, xt, use_sia, spgan_cfg["margin"])
             loss_g = parts["adv"] + sum(weights[k] * v for k, v in parts.items() if k != "adv")
-            optimise(opts["gen"], loss_g, f"SPGAN generators, iteration {it + 1}")
+            loop.optimise(opts["gen"], loss_g, f"SPGAN generators, iteration {it + 1}")
         # discriminators, on pooled fakes
         loss_d = (lsgan_d_loss(d_t(xt), d_t(pools["t"].query(fake_t)))
                   + lsgan_d_loss(d_s(xs), d_s(pools["s"].query(fake_s))))
-        optimise(opts["disc"], loss_d, f"SPGAN discriminators, iteration {it + 1}")
-        row = {"iteration": it + 1, "loss_d": round(loss_d.item(), 5), "loss_g": round(loss_g.item(), 5),
-               **{f"loss_{k}": round(parts[k].item(), 5) if k in parts else ""
+        loop.optimise(opts["disc"], loss_d, f"SPGAN discriminators, iteration {it + 1}")
+        row = {"iteration": it + 1, "loss_d": Logged(loss_d), "loss_g": Logged(loss_g),
+               **{f"loss_{k}": Logged(parts[k]) if k in parts else ""
                   for k in ("adv", "cycle", "identity", "sia")}, "loss_sianet": ""}
         if use_sia:
             loss_sia = sianet_step_loss(sia, xs, xt, fake_t, fake_s, spgan_cfg["margin"])
-            optimise(opts["sia"], loss_sia, f"SPGAN SiaNet, iteration {it + 1}")
-            row["loss_sianet"] = round(loss_sia.item(), 5)
+            loop.optimise(opts["sia"], loss_sia, f"SPGAN SiaNet, iteration {it + 1}")
+            row["loss_sianet"] = Logged(loss_sia)
         return row
 
     rows = loop.run(step, lr_at=lambda it: spgan_cfg["lr"] * lr_factor(it, total))

@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 
 from crgan.data.datasets import Record, records_of
-from crgan.data.loader import ReidImages, StepBatches, Stream
+from crgan.data.loader import ReidImages, StepBatches, Stream, to_device
 from crgan.errors import DatasetError
 from crgan.models.taudl import TaudlNet
 from crgan.records import NetworkInfo
-from crgan.train.loop import TrainingLoop, optimise
+from crgan.train.loop import Logged, TrainingLoop
 from crgan.train.schedule import lr_factor
 from crgan.train.starts import begin
 
@@ -75,9 +75,17 @@ def sample_tracklets(cameras: list[int], n: int, gen: torch.Generator) -> list[i
 
 
 def pctd_loss(model: TaudlNet, feats: torch.Tensor, cams: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-camera tracklet discrimination: per-camera mean cross-entropy, summed over cameras."""
-    return sum(F.cross_entropy(model.camera_logits(feats[cams == c], int(c)), labels[cams == c])
-               for c in cams.unique())
+    """Per-camera tracklet discrimination: per-camera mean cross-entropy, summed over cameras.
+
+    ``cams`` stay on the host (each camera's rows are found there, so the step never waits for
+    the device); ``labels`` are on ``feats``' device."""
+    cams = cams.cpu()
+
+    def camera_loss(c: int) -> torch.Tensor:
+        rows = to_device(torch.nonzero(cams == c).flatten(), feats.device)
+        return F.cross_entropy(model.camera_logits(feats[rows], c), labels[rows])
+
+    return sum(camera_loss(c) for c in cams.unique().tolist())
 
 
 def pctd_chance(cams: torch.Tensor, per_camera: list[int]) -> float:
@@ -110,13 +118,15 @@ def ccta_loss(track_feats: torch.Tensor, ids: torch.Tensor, memory: torch.Tensor
 
     Computed in log space: log a_ij = -||s_i - m_j|| / (2 sigma); j runs over all tracklets but i
     itself; the numerator over the top-K of other cameras. Gradients flow through s_i only.
+    ``ids`` and ``cameras`` are host tensors: the masks and K are made there, so the step never
+    waits for the device.
     """
     logits = -torch.cdist(track_feats, memory) / (2 * sigma)
-    rows = torch.arange(len(ids), device=ids.device)
-    not_self = torch.ones_like(logits, dtype=torch.bool)
-    not_self[rows, ids] = False
+    not_self = torch.ones(logits.shape, dtype=torch.bool)
+    not_self[torch.arange(len(ids)), ids] = False
     other_cam = cameras[None, :] != cameras[ids][:, None]
     k = min(top_k, int(other_cam.sum(1).min()))
+    not_self, other_cam = to_device(not_self, logits.device), to_device(other_cam, logits.device)
     if k == 0:
         return track_feats.sum() * 0
     neighbours = logits.masked_fill(~other_cam, float("-inf")).topk(k, dim=1).values
@@ -171,27 +181,27 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
     memory = TrackletMemory(tracklet_features(model, ds, members, batch, device) if total else torch.zeros(0),
                             taudl_cfg["memory_momentum"])
     loop.track(model=model, opt=opt, memory=memory)
-    all_cameras = torch.tensor(cameras, device=device)
+    all_cameras = torch.tensor(cameras)
 
     def step(it: int) -> dict[str, Any]:
         loaded = batches(it)
         images = loaded[0].to(device, non_blocking=True)
         owners = [tracklet_of[i] for i in loaded.drawn]  # the tracklet of each image, in batch order
         picked = owners[::per_tracklet]
-        cams = torch.tensor([cameras[t] for t in owners], device=device)
-        labs = torch.tensor([labels[t] for t in owners], device=device)
+        cams = torch.tensor([cameras[t] for t in owners])  # indices stay on the host (see pctd_loss)
+        labs = to_device([labels[t] for t in owners], device)
         model.train()
         feats = model(images)
         l_pctd = pctd_loss(model, feats, cams, labs)
-        ids = torch.tensor(picked, device=device)
+        ids = torch.tensor(picked)
         track_feats = feats.view(len(picked), per_tracklet, -1).mean(1)
         l_ccta = ccta_loss(track_feats, ids, memory.features, all_cameras, taudl_cfg["sigma"], top_k)
         weight = taudl_cfg["lambda_ccta"] if it >= taudl_cfg["ccta_from"] * total else 0.0
         loss = (1 - weight) * l_pctd + weight * l_ccta
-        optimise(opt, loss, f"TAUDL on {run.target}, iteration {it + 1}")
-        memory.update(ids, track_feats)
-        return {"iteration": it + 1, "loss": round(loss.item(), 5), "loss_pctd": round(l_pctd.item(), 5),
-                "loss_ccta": round(l_ccta.item(), 5), "pctd_chance": round(pctd_chance(cams, per_camera), 5),
+        loop.optimise(opt, loss, f"TAUDL on {run.target}, iteration {it + 1}")
+        memory.update(to_device(ids, device), track_feats)
+        return {"iteration": it + 1, "loss": Logged(loss), "loss_pctd": Logged(l_pctd),
+                "loss_ccta": Logged(l_ccta), "pctd_chance": round(pctd_chance(cams, per_camera), 5),
                 "lr": f"{taudl_cfg['lr'] * lr_factor(it, total):.3g}"}
 
     rows = loop.run(step, lr_at=lambda it: taudl_cfg["lr"] * lr_factor(it, total))
