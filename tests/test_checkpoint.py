@@ -14,7 +14,7 @@ from crgan.models.store import provenance_file, read_model_file
 from crgan.records import NetworkInfo
 from crgan.runs import Run
 from crgan.train.checkpoint import load_state, previous, save_state
-from crgan.train.loop import TrainingLoop, optimise
+from crgan.train.loop import Logged, TrainingLoop, optimise
 
 
 def state(config_hash: str, iteration: int = 1) -> dict:
@@ -86,3 +86,41 @@ def test_a_diverged_loss_stops_training_naming_the_step():
     with pytest.raises(DivergenceError, match=r"CR-GAN generator \(crgan\), iteration 7: loss became nan"):
         optimise(opt, w.sum() * float("nan"), "CR-GAN generator (crgan), iteration 7")
     assert w.item() == 1.0  # no step taken
+
+
+def sgd_loop(tmp_path: Path, total: int, checkpoint_every: int) -> tuple[TrainingLoop, torch.nn.Parameter, torch.optim.SGD]:
+    loop = TrainingLoop(tmp_path / "m.pt", "test", {}, {}, 0, torch.device("cpu"), total=total,
+                        checkpoint_every=checkpoint_every)
+    w = torch.nn.Parameter(torch.ones(1))
+    opt = torch.optim.SGD([w], lr=0.1)
+    loop.track(w=torch.nn.ParameterList([w]), opt=opt)
+    return loop, w, opt
+
+
+def test_logged_values_are_read_rounded_at_the_loops_syncs(tmp_path: Path):
+    loop, w, opt = sgd_loop(tmp_path, total=3, checkpoint_every=10)
+
+    def step(i: int) -> dict:
+        loss = (w * (i + 1) / 3).sum()
+        loop.optimise(opt, loss, f"iteration {i + 1}")
+        return {"iteration": i + 1, "loss": Logged(loss), "half": Logged(loss / 2, 2)}
+
+    rows = loop.run(step)
+    assert [type(r["loss"]) for r in rows] == [float] * 3
+    assert rows[0] == {"iteration": 1, "loss": round(1 / 3, 5), "half": round(1 / 6, 2)}
+
+
+def test_a_diverged_loss_in_a_loop_stops_at_the_next_read_naming_its_step(tmp_path: Path):
+    """The finiteness of a loop's losses is read at its syncs: training stops there, naming the
+    first non-finite step, and no checkpoint holds the weights it touched."""
+    loop, w, opt = sgd_loop(tmp_path, total=8, checkpoint_every=2)
+
+    def step(i: int) -> dict:
+        loss = w.sum() * (float("nan") if i == 2 else 1.0)
+        loop.optimise(opt, loss, f"test, iteration {i + 1}")
+        return {"iteration": i + 1}
+
+    with pytest.raises(DivergenceError, match=r"test, iteration 3: loss became nan"):
+        loop.run(step)
+    saved = load_state(tmp_path / "m.pt.ckpt", loop.config_hash)
+    assert saved["position"] == 2 and torch.isfinite(saved["objects"]["w"]["0"]).all()

@@ -85,3 +85,22 @@ def test_rerank_matches_the_definition_and_helps_on_clustered_data():
     torch.testing.assert_close(out.double(), torch.from_numpy(expected), atol=1e-5, rtol=1e-5)
     nearest = gallery_rows[out.argmin(dim=1)]
     assert torch.equal(ids[nearest], ids[query_rows])
+
+
+def test_encoding_rows_equal_a_softmax_of_each_row_alone():
+    """Rows are grouped by the size of R* for one softmax call: each row still equals, to the bit,
+    the softmax over its own members alone (members as the definition builds them)."""
+    x = clustered_features(4, groups=6, per_group=7)
+    dist = torch.cdist(x, x).square()
+    rank = np.argsort(dist.numpy(), axis=1, kind="stable")
+    encoding = encode(dist, 10, 1)
+    for i in range(len(x)):
+        members = reciprocal(rank, i, 10)
+        expanded = set(members)
+        for j in members:
+            candidate = reciprocal(rank, j, 5)
+            if len(candidate & members) > 2 / 3 * len(candidate):
+                expanded |= candidate
+        columns = sorted(expanded)
+        assert torch.equal(encoding[i, columns], torch.softmax(-dist[i, columns], dim=0))
+        assert int((encoding[i] > 0).sum()) == len(columns)

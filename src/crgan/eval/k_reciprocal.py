@@ -25,31 +25,52 @@ import torch
 from crgan.kernels import pairwise_distance
 
 
-def k_reciprocal_neighbours(rank: np.ndarray, i: int, k: int) -> np.ndarray:
-    """R(i, k): among the first k + 1 of ``rank[i]``, those with i among their own first k + 1."""
-    forward = rank[i, :k + 1]
-    backward = rank[forward, :k + 1]
-    return forward[(backward == i).any(axis=1)]
+def k_reciprocal_neighbours(rank: np.ndarray, k: int) -> np.ndarray:
+    """R(i, k) of every i as an (N, k + 1) array in ``rank[i]``'s order, -1 where a slot is empty:
+    among the first k + 1 of ``rank[i]``, those with i among their own first k + 1."""
+    forward = rank[:, :k + 1]
+    mutual = (rank[forward, :k + 1] == np.arange(len(rank))[:, None, None]).any(axis=2)
+    return np.where(mutual, forward, -1)
+
+
+def _expanded_members(reciprocal: np.ndarray, reciprocal_half: np.ndarray, rows_per_chunk: int = 512
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """R*(i) of every i as (rows, columns) of its members, sorted by row then column: R(i, k1) and each
+    R(j, k1 / 2), j in R(i, k1), that shares more than two thirds of its members with R(i, k1)."""
+    n = len(reciprocal)
+    pairs = []
+    for s in range(0, n, rows_per_chunk):
+        members = reciprocal[s:s + rows_per_chunk]  # (B, K1), -1 where empty
+        candidates = np.where(members[..., None] >= 0, reciprocal_half[members], -1)  # (B, K1, K2)
+        shared = ((candidates[..., None] == members[:, None, None, :]) & (candidates[..., None] >= 0)).sum(axis=(2, 3))
+        accepted = (members >= 0) & (shared > 2 / 3 * (candidates >= 0).sum(axis=2))
+        first = np.arange(s, s + len(members)) * n  # flat index of each row's column 0
+        pairs += [(first[:, None] + members)[members >= 0],
+                  (first[:, None, None] + candidates)[accepted[..., None] & (candidates >= 0)]]
+    flat = np.unique(np.concatenate(pairs))
+    return flat // n, flat % n
 
 
 def encode(dist: torch.Tensor, k1: int, k2: int) -> torch.Tensor:
-    """The k-reciprocal encoding V (N, N) of a square distance matrix, after query expansion."""
+    """The k-reciprocal encoding V (N, N) of a square distance matrix, after query expansion.
+
+    Vectorised over samples: the reciprocal sets and their expansion are built in numpy for all
+    samples at once, and the exponential weights of the rows whose R* has the same size form one
+    softmax call (each row's arithmetic as a softmax of that row alone, so the result does not
+    depend on how rows are grouped)."""
     n = dist.shape[0]
     k1, k2 = min(k1, n - 1), max(1, min(k2, n))
     rank = torch.argsort(dist, dim=1, stable=True).cpu().numpy()
-    half = int(np.around(k1 / 2))
-    reciprocal = [k_reciprocal_neighbours(rank, i, k1) for i in range(n)]
-    reciprocal_half = [k_reciprocal_neighbours(rank, i, half) for i in range(n)]
+    rows, columns = _expanded_members(k_reciprocal_neighbours(rank, k1),
+                                      k_reciprocal_neighbours(rank, int(np.around(k1 / 2))))
+    sizes = np.bincount(rows, minlength=n)
+    starts = np.cumsum(sizes) - sizes
     encoding = torch.zeros_like(dist)
-    for i in range(n):
-        members = reciprocal[i]
-        expansion = [members]
-        for j in members:
-            candidate = reciprocal_half[j]
-            if len(np.intersect1d(candidate, members)) > 2 / 3 * len(candidate):
-                expansion.append(candidate)
-        index = torch.as_tensor(np.unique(np.concatenate(expansion)), device=dist.device)
-        encoding[i, index] = torch.softmax(-dist[i, index], dim=0)
+    for size in np.unique(sizes[sizes > 0]):
+        same = np.flatnonzero(sizes == size)
+        index = torch.as_tensor(columns[starts[same][:, None] + np.arange(size)], device=dist.device)
+        where = torch.as_tensor(same, device=dist.device)[:, None]
+        encoding[where, index] = torch.softmax(-dist[where, index], dim=1)
     if k2 > 1:  # a block of rows at a time: (rows, k2, N) stays small for real dataset sizes
         neighbours = torch.as_tensor(rank[:, :k2], device=dist.device)
         encoding = torch.cat([encoding[neighbours[s:s + 256]].mean(dim=1) for s in range(0, n, 256)])
