@@ -9,7 +9,13 @@ synthetic benchmark rendered at the paper's image size (real data is not needed 
 ground-truth masks and short runs. The step of the shared training loop is timed (after a CUDA
 synchronise); the first ``--warmup`` steps (cuDNN autotuning, Triton compiles, allocator growth)
 are left out of the per-step figures. Peak memory is ``torch.cuda.max_memory_allocated`` over
-the whole command, reset before each. Re-id training is timed per epoch (its loop's unit).
+the whole command, reset before each. Re-id training is timed per epoch (its loop's unit; three
+epochs, the first left out). CR-GAN's steps make one G update in the first half of a run and two
+in the second: both are reported. ``--host-reads`` counts, per step, the operators that make the
+host wait for a GPU (a value read back, or an output sized by the data: ``SYNCING_OPS``; not
+those on host tensors in a GPU run too: data loading, optimiser step counters); it counts the
+same on a CPU, so a change that takes them out of the steps is measurable anywhere.
+``--profile DIR`` keeps a torch.profiler trace of four steady steps of each trainer.
 """
 from __future__ import annotations
 
@@ -20,19 +26,28 @@ import platform
 import statistics
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from crgan import cli
+from crgan.runs import synthetic_dir
 from crgan.train.loop import TrainingLoop
+from crgan.train.schedule import g_updates
 
 REPO = Path(__file__).resolve().parents[1]
 #: The synthetic stand-in: enough identities for TAUDL's 96 tracklets per batch on the target.
-DOMAINS = {"market1501": {"train_ids": 60, "test_ids": 20, "distractor_ids": 0, "junk_images": 0},
-           "dukemtmc": {"train_ids": 60, "test_ids": 20, "distractor_ids": 0, "junk_images": 0}}
+DOMAINS = {domain: {"train_ids": 60, "test_ids": 20, "distractor_ids": 0, "junk_images": 0, "validation_ids": 0}
+           for domain in ("market1501", "dukemtmc")}
+
+
+#: Re-id runs by the epoch: the first (loader start-up, cold caches) is left out of its figure.
+REID_EPOCHS = 3
 
 
 def overlay(work: Path, iterations: int, small: bool, device: str, precision: str) -> dict:
@@ -42,7 +57,8 @@ def overlay(work: Path, iterations: int, small: bool, device: str, precision: st
             "data": {"source": "synthetic", "synthetic_root": str(work / "data"), "check_counts": False},
             "synthetic": {"height": height, "width": width, "domains": DOMAINS},
             "masks": {"method": "groundtruth"},
-            "reid": {"epochs": 1},
+            "reid": {"epochs": REID_EPOCHS},
+            "cluster_contrast": {"epochs": 2, "iterations": iterations},
             "crgan": {"iterations": iterations, "dcam_iterations": 2, "checkpoint_every": 10 ** 6},
             "finetune": {"iterations": iterations, "checkpoint_every": 10 ** 6},
             "spgan": {"iterations": iterations, "sia_start": 0, "checkpoint_every": 10 ** 6},
@@ -52,18 +68,74 @@ def overlay(work: Path, iterations: int, small: bool, device: str, precision: st
     return over
 
 
+#: Operators that make the host wait for a CUDA device (a value read back, or an output whose size
+#: depends on the data); counted per step on any device with :class:`HostReads`.
+SYNCING_OPS = {"aten::_local_scalar_dense", "aten::nonzero", "aten::_unique2", "aten::unique_dim",
+               "aten::masked_select", "aten::repeat_interleave", "aten::unique_consecutive"}
+
+
+def _on_the_host(stack: list[traceback.FrameSummary]) -> bool:
+    """Whether an operator runs on host tensors in a GPU run too: inside a data loader (decoding and
+    augmenting images) or reading an optimiser's step counter (a CPU tensor unless capturable)."""
+    return any("torch/utils/data/" in f.filename or (f.name == "_get_value" and f.filename.endswith("optimizer.py"))
+               for f in stack)
+
+
+class HostReads(TorchDispatchMode):
+    """Counts the operators of :data:`SYNCING_OPS` dispatched inside the block, except those that
+    run on host tensors in a GPU run as well (:func:`_on_the_host`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if f"{func.namespace}::{func._opname}" in SYNCING_OPS and not _on_the_host(traceback.extract_stack()):
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@dataclass
+class Step:
+    """One timed step of a training loop: its seconds, host reads, and which loop and step it was."""
+
+    seconds: float
+    host_reads: int
+    index: int
+    total: int
+
+
 @contextlib.contextmanager
-def timed_steps(times: list[float], device: torch.device) -> Iterator[None]:
-    """Record the seconds of each step of every TrainingLoop run inside the block."""
+def timed_steps(steps: list[Step], device: torch.device, count_reads: bool = False,
+                profile: tuple[Path, range] | None = None) -> Iterator[None]:
+    """Record every step of every TrainingLoop run inside the block; with ``profile`` (folder,
+    steps), a torch.profiler trace of those steps of the first loop is written there."""
     original = TrainingLoop.run
 
     def run(self, step, lr_at=None):
+        profiler = None
+
         def timed(i):
+            nonlocal profiler
+            if profile and i == profile[1].start and profiler is None:
+                activities = [torch.profiler.ProfilerActivity.CPU] + (
+                    [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+                profiler = torch.profiler.profile(activities=activities, record_shapes=True)
+                profiler.__enter__()
+            reads = HostReads() if count_reads else contextlib.nullcontext()
             start = time.perf_counter()
-            row = step(i)
+            with reads:
+                row = step(i)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - start)
+            steps.append(Step(time.perf_counter() - start, reads.count if count_reads else -1, i, self.total))
+            if profiler is not None and i + 1 == profile[1].stop:
+                profiler.__exit__(None, None, None)
+                profile[0].mkdir(parents=True, exist_ok=True)
+                profiler.export_chrome_trace(str(profile[0] / "trace.json"))
+                (profile[0] / "operators.txt").write_text(
+                    profiler.key_averages().table(sort_by="self_cuda_time_total" if device.type == "cuda"
+                                                  else "self_cpu_time_total", row_limit=40))
             return row
         return original(self, timed, lr_at)
 
@@ -72,6 +144,10 @@ def timed_steps(times: list[float], device: torch.device) -> Iterator[None]:
         yield
     finally:
         TrainingLoop.run = original
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,6 +159,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", help="trainers to run (default: all)")
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                         help="config key precision (auto: bfloat16 autocast on CUDA)")
+    parser.add_argument("--host-reads", action="store_true",
+                        help="count the operators that make the host wait for the GPU, per step (slows the steps)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="write a torch.profiler trace (trace.json, operators.txt) of steps warmup..warmup+4 "
+                             "of each trainer under DIR/<command>")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     work = Path(tempfile.mkdtemp(prefix="crgan-bench-"))
@@ -104,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
 
     idx, masks = {}, {}
     for domain in DOMAINS:  # data: not timed
-        crgan("synth", domain=domain, out=work / "data" / domain)
+        crgan("synth", domain=domain, out=synthetic_dir(work / "data", domain, 0))
         idx[domain], masks[domain] = work / f"{domain}.json", work / "masks" / domain
         crgan("index", domain=domain, out=idx[domain])
         crgan("masks", index=idx[domain], out=masks[domain])
@@ -121,27 +202,36 @@ def main(argv: list[str] | None = None) -> None:
                   2 * cfg["spgan"]["batch_size"]),
         "TAUDL": ("train-taudl", dict(index=idx[tgt], out=m / "taudl.pt"),
                   cfg["taudl"]["tracklets_per_batch"] * cfg["taudl"]["images_per_tracklet"]),
+        "Cluster Contrast": ("train-cluster-contrast", dict(index=idx[tgt], init=m / "did.pt", out=m / "cc.pt"),
+                             cfg["cluster_contrast"]["batch_size"]),
     }
-    print(f"{'trainer':<26}{'s/step':>9}{'img/s':>9}{'peak GiB':>10}{'wall s':>9}")
+    print(f"{'trainer':<28}{'s/step':>9}{'img/s':>9}{'reads/step':>11}{'peak GiB':>10}{'wall s':>9}")
     for label, (command, paths, images) in trainers.items():
         if args.only and label not in args.only and command not in args.only:
             continue
-        times: list[float] = []
+        steps: list[Step] = []
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
+        warmup = 1 if command == "train-reid" else args.warmup
+        profile = (args.profile / command, range(warmup, warmup + 4)) if args.profile else None
         start = time.perf_counter()
-        with timed_steps(times, device):
+        with timed_steps(steps, device, args.host_reads, profile):
             crgan(command, **paths)
         wall = time.perf_counter() - start
-        steady = times[args.warmup:] if len(times) > args.warmup else times
-        per_step = statistics.median(steady)
         if images is None:  # re-id: one step is an epoch over the source training split
             images = len(json.loads(Path(idx[src]).read_text())["splits"]["train"])
         peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else float("nan")
-        rate = f"{images / per_step:9.1f}" if images else f"{'-':>9}"
-        print(f"{label:<26}{per_step:9.3f}{rate}{peak:10.2f}{wall:9.1f}")
-
+        measured = [s for s in steps if s.index >= warmup] or steps
+        groups = {label: measured}
+        if command == "train-crgan":  # one G update per step in the first half, two in the second
+            groups = {f"{label} (1 G update)": [s for s in measured if g_updates(s.index, s.total) == 1],
+                      f"{label} (2 G updates)": [s for s in measured if g_updates(s.index, s.total) == 2]}
+        for name, group in groups.items():
+            per_step = median([s.seconds for s in group])
+            reads = f"{median([s.host_reads for s in group]):11.0f}" if args.host_reads else f"{'-':>11}"
+            rate = f"{images / per_step:9.1f}" if images else f"{'-':>9}"
+            print(f"{name:<28}{per_step:9.3f}{rate}{reads}{peak:10.2f}{wall:9.1f}")
 
 if __name__ == "__main__":
     main()

@@ -97,7 +97,7 @@ def _evaluate(network: Path, index: dict, cfg: dict[str, Any], seed: int, device
     return evaluate_file(network, index, cfg, seed, device, split="validation")
 
 
-def _once(path: Path, make: Callable[[], Any], seed: int) -> Path:
+def _once(path: Path, make: Callable[[], Any], seed: int, deterministic: bool) -> Path:
     """``make()`` unless ``path`` exists (a finished step of a point that is being rerun), seeded as
     the workflow seeds each step's process, so a step makes what its own job would."""
     if not path.is_file():
@@ -105,7 +105,7 @@ def _once(path: Path, make: Callable[[], Any], seed: int) -> Path:
 
         from crgan import runtime
 
-        runtime.setup(torch.get_num_threads(), seed)
+        runtime.setup(torch.get_num_threads(), seed, deterministic)
         make()
     return path
 
@@ -126,38 +126,39 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
     folder.mkdir(parents=True, exist_ok=True)
     source, target = indexes
 
+    def once(path: Path, make: Callable[[], Any]) -> Path:
+        return _once(path, make, seed, cfg["deterministic"])
+
     def finetuned_on(g_path: Path) -> Path:
         network, info = load_network(did, device)
-        return _once(folder / "reid.pt", lambda: finetune.finetune_on_rendered(
-            network, info, g_path, source, target, masks, point_cfg, seed, folder / "reid.pt", device), seed)
+        return once(folder / "reid.pt", lambda: finetune.finetune_on_rendered(
+            network, info, g_path, source, target, masks, point_cfg, seed, folder / "reid.pt", device))
 
     if curve == "reid":
-        network = _once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device),
-                        seed)
+        network = once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device))
     elif curve == "crgan":
-        g_path = _once(folder / "G.pt", lambda: crgan.train_generator(
-            source, target, masks, load_network(did, device)[0], point_cfg, "crgan", seed, folder / "G.pt", device), seed)
+        g_path = once(folder / "G.pt", lambda: crgan.train_generator(
+            source, target, masks, load_network(did, device)[0], point_cfg, "crgan", seed, folder / "G.pt", device))
         network = finetuned_on(g_path)
     elif curve == "finetune":
         network = finetuned_on(generator)
     elif curve == "spgan":
-        g_path = _once(folder / "G.pt", lambda: spgan.train_spgan(source, target, point_cfg, seed, folder / "G.pt", device),
-                       seed)
+        g_path = once(folder / "G.pt", lambda: spgan.train_spgan(source, target, point_cfg, seed, folder / "G.pt", device))
         translated = folder / "translated"
-        _once(translated / "index.json", lambda: spgan.translate_split(g_path, source, point_cfg, translated, device), seed)
+        once(translated / "index.json", lambda: spgan.translate_split(g_path, source, point_cfg, translated, device))
 
         def on_translations() -> None:
             network, info = load_network(did, device)
             finetune.finetune_on_translated(network, info, read_json(translated / "index.json"), point_cfg, seed,
                                             folder / "reid.pt", device)
 
-        network = _once(folder / "reid.pt", on_translations, seed)
+        network = once(folder / "reid.pt", on_translations)
     elif curve == "taudl":
-        network = _once(folder / "model.pt", lambda: taudl.train_taudl(target, point_cfg, seed, folder / "model.pt",
-                                                                          device), seed)
+        network = once(folder / "model.pt", lambda: taudl.train_taudl(target, point_cfg, seed, folder / "model.pt",
+                                                                          device))
     else:
-        network = _once(folder / "model.pt", lambda: cluster_contrast.train_cluster_contrast(
-            target, point_cfg, seed, folder / "model.pt", device, did), seed)
+        network = once(folder / "model.pt", lambda: cluster_contrast.train_cluster_contrast(
+            target, point_cfg, seed, folder / "model.pt", device, did))
     record = _evaluate(network, target, point_cfg, seed, device)
     result = {"curve": curve, "source": source["domain"], "target": target["domain"], "budget": int(budget),
               "seed": seed, "rank1": record.metrics["gap"]["rank1"], "map": record.metrics["gap"]["map"],

@@ -65,7 +65,7 @@ def cmd_synth(args, cfg):
     if args.domain not in cfg["synthetic"]["domains"]:
         raise ConfigError(f"config key 'synthetic.domains.{args.domain}' is not set")
     seed = cfg["synthetic"]["seed"] + args.draw  # a seed bundle's own draw of the benchmark
-    runtime.setup(args.threads, seed)
+    runtime.setup(args.threads, seed, cfg["deterministic"])
     meta = generate_domain(args.domain, Path(args.out), cfg["synthetic"], seed=seed)
     log.info("wrote %s: %s", args.out, meta["counts"])
 
@@ -83,7 +83,7 @@ def cmd_index(args, cfg):
 def cmd_masks(args, cfg):
     from crgan.masks import make_masks
 
-    runtime.setup(args.threads, 0)
+    runtime.setup(args.threads, 0, cfg["deterministic"])
     summary = make_masks(read_json(args.index), cfg, Path(args.out), runtime.device(cfg["device"]), args.draw)
     log.info("masks: %s", summary)
 
@@ -91,7 +91,7 @@ def cmd_masks(args, cfg):
 def cmd_train_reid(args, cfg):
     from crgan.train.reid import train_reid
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     info = train_reid(read_json(args.index), cfg, args.seed, Path(args.out), training_device(cfg))
     log.info("trained %s (init %s): final loss %.4f, train acc %.3f", args.out, info.init, info.final["loss"],
              info.final["train_acc"])
@@ -101,7 +101,7 @@ def cmd_train_crgan(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.crgan import train_generator
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     device = training_device(cfg)
     did, _ = load_network(args.did, device)
     info = train_generator(read_json(args.source_index), read_json(args.target_index),
@@ -115,7 +115,7 @@ def cmd_finetune(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.finetune import finetune_on_rendered
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     device = runtime.device(cfg["device"])
     did, did_info = load_network(args.did, device)
     info = finetune_on_rendered(did, did_info, Path(args.generator), read_json(args.source_index),
@@ -128,7 +128,7 @@ def cmd_finetune_paste(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.finetune import finetune_on_pasted
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     device = runtime.device(cfg["device"])
     did, did_info = load_network(args.did, device)
     info = finetune_on_pasted(did, did_info, read_json(args.source_index), read_json(args.target_index),
@@ -140,7 +140,7 @@ def cmd_adapt_bn(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.adabn import adapt_batch_norm
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     device = runtime.device(cfg["device"])
     did, did_info = load_network(args.did, device)
     info = adapt_batch_norm(did, did_info, read_json(args.target_index), cfg, args.seed, Path(args.out), device)
@@ -151,7 +151,7 @@ def cmd_adapt_bn(args, cfg):
 def cmd_train_spgan(args, cfg):
     from crgan.train.spgan import train_spgan
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     info = train_spgan(read_json(args.source_index), read_json(args.target_index), cfg, args.seed, Path(args.out),
                        training_device(cfg))
     log.info("trained SPGAN %s->%s: final losses %s", info.run.source, info.run.target, info.final)
@@ -160,7 +160,7 @@ def cmd_train_spgan(args, cfg):
 def cmd_translate(args, cfg):
     from crgan.train.spgan import translate_split
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     index = translate_split(Path(args.generator), read_json(args.source_index), cfg, Path(args.out),
                             runtime.device(cfg["device"]))
     log.info("translated %d %s training images into %s", len(index["splits"]["train"]), index["domain"], args.out)
@@ -170,7 +170,7 @@ def cmd_finetune_translated(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.finetune import finetune_on_translated
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     device = runtime.device(cfg["device"])
     did, did_info = load_network(args.did, device)
     info = finetune_on_translated(did, did_info, read_json(Path(args.translated) / "index.json"), cfg, args.seed,
@@ -181,7 +181,7 @@ def cmd_finetune_translated(args, cfg):
 def cmd_train_taudl(args, cfg):
     from crgan.train.taudl import train_taudl
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     info = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
                        Path(args.init) if args.init else None, untrained=args.untrained)
     log.info("TAUDL (%s, init %s) on %s: %d tracklets, final losses %s", info.run.variant, info.init, info.domain,
@@ -191,7 +191,7 @@ def cmd_train_taudl(args, cfg):
 def cmd_train_cluster_contrast(args, cfg):
     from crgan.train.cluster_contrast import train_cluster_contrast
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     info = train_cluster_contrast(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
                                   Path(args.init) if args.init else None, untrained=args.untrained)
     log.info("Cluster Contrast (%s, init %s) on %s: clusters per epoch %s, final %s", info.run.start_name, info.init,
@@ -201,7 +201,7 @@ def cmd_train_cluster_contrast(args, cfg):
 def cmd_eval_reid(args, cfg):
     from crgan.eval.reid import evaluate_file
 
-    runtime.setup(args.threads, 0)
+    runtime.setup(args.threads, 0, cfg["deterministic"])
     record = evaluate_file(args.model, read_json(args.index), cfg, args.seed, runtime.device(cfg["device"]), args.split)
     write_json(args.out, record.to_dict())
     gap, lmp = record.metrics["gap"], record.metrics["lmp"]
@@ -212,7 +212,7 @@ def cmd_eval_reid(args, cfg):
 def cmd_quality(args, cfg):
     from crgan.eval.quality_step import measure_method
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     record = measure_method(args.method, read_json(args.source_index), read_json(args.target_index),
                             (args.source_masks, args.target_masks), Path(args.generator) if args.generator else None,
                             Path(args.substitute), cfg, args.seed, Path(args.figure), runtime.device(cfg["device"]))
@@ -225,7 +225,7 @@ def cmd_visrank(args, cfg):
     from crgan.eval.ranked_lists import draw_lists
     from crgan.eval.reid import evaluate_file
 
-    runtime.setup(args.threads, 0)
+    runtime.setup(args.threads, 0, cfg["deterministic"])
     index = read_json(args.index)
     record = evaluate_file(args.model, index, cfg, args.seed, runtime.device(cfg["device"]))
     ranked, out = record.metrics["ranked"], Path(args.out)
@@ -238,7 +238,7 @@ def cmd_visrank(args, cfg):
 def cmd_budget_point(args, cfg):
     from crgan.budget_curves import run_point
 
-    runtime.setup(args.threads, args.seed)
+    runtime.setup(args.threads, args.seed, cfg["deterministic"])
     result = run_point(args.curve, args.budget, cfg, args.seed, (read_json(args.source_index), read_json(args.target_index)),
                        (Path(args.source_masks), Path(args.target_masks)), Path(args.out), runtime.device(cfg["device"]),
                        Path(args.did) if args.did else None, Path(args.generator) if args.generator else None)

@@ -14,13 +14,25 @@ import torch
 from crgan.errors import ConfigError
 
 
-def setup(threads: int, seed: int) -> None:
-    """Pin torch to the rule's threads (no oversubscription under --cores) and seed everything."""
+def setup(threads: int, seed: int, deterministic: bool = True) -> None:
+    """Pin torch to the rule's threads (no oversubscription under --cores), seed everything, and
+    choose the kernels (config key ``deterministic``).
+
+    ``deterministic: true`` (the default) asks for PyTorch's deterministic algorithms: a CUDA run
+    repeats itself bit for bit, at the cost of a few slower kernels (scatter and index_add without
+    atomics) and no cuDNN autotuning. ``false`` lets cuDNN benchmark its convolutions and PyTorch
+    use its atomic kernels: faster on a GPU, with results that vary in the last bits from run to
+    run. On a CPU the two give the same results. Either way uninitialised memory is not filled
+    (PyTorch fills every ``torch.empty`` with NaN under deterministic mode otherwise, a debugging
+    aid that costs a write of every output and guards nothing here: no op reads memory it did not write).
+    """
     torch.set_num_threads(max(1, threads))
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 def device(name: str) -> torch.device:
