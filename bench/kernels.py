@@ -14,6 +14,7 @@ On a machine without a GPU only the reference (eager PyTorch) path runs: Triton 
 from __future__ import annotations
 
 import argparse
+import importlib
 import platform
 import time
 from collections.abc import Callable
@@ -78,6 +79,40 @@ def report(name: str, t_triton: float | None, t_eager: float, nbytes: int | None
     print("  ".join(cells))
 
 
+def print_op_layer_cost(dev: torch.device, calls: int = 2000) -> None:
+    """Host time of the op layer alone, per forward + backward of blend_context_loss with the launchers
+    stubbed (no kernel runs): the eager path (a torch.autograd.Function) against the custom op that
+    torch.compile sees. At CR-GAN's sizes this is what a kernel pair of tens of microseconds pays."""
+    from crgan.kernels import blend_triton
+
+    module = importlib.import_module("crgan.kernels.blend")
+    saved = blend_triton.blend_context_loss_forward, blend_triton.blend_context_loss_backward
+    blend_triton.blend_context_loss_forward = lambda xr, xc, xs, xt, mf: (torch.empty_like(xs), xs.new_zeros(()))
+    blend_triton.blend_context_loss_backward = lambda gxg, glcon, *inputs, needs=(True,) * 5: [
+        torch.empty_like(t) if need else None for t, need in zip(inputs, needs)]
+    xr, xs, xt = (torch.randn(2, 3, 4, 4, device=dev) for _ in range(3))
+    xc, mf = torch.rand(2, 1, 4, 4, device=dev), torch.rand(2, 1, 4, 4, device=dev)
+    xr.requires_grad_(), xc.requires_grad_()
+    paths = {"autograd.Function (eager)": lambda: module._BlendContextLoss.apply(xr, xc, xs, xt, mf),
+             "custom op (torch.compile's)": lambda: module._blend_con_op(xr, xc, xs, xt, mf)}
+    try:
+        cost = {}
+        for label, path in list(paths.items()) * 2:  # interleaved, the second round kept
+            def run(path=path) -> None:
+                xg, lcon = path()
+                torch.autograd.grad((xg.sum() + lcon,), (xr, xc))
+            run()
+            start = time.perf_counter()
+            for _ in range(calls):
+                run()
+            cost[label] = (time.perf_counter() - start) / calls
+    finally:
+        blend_triton.blend_context_loss_forward, blend_triton.blend_context_loss_backward = saved
+    eager, custom = cost.values()
+    print(f"{'  op layer alone (launchers stubbed), host':<44}  autograd.Function {eager * 1e6:7.1f} us  "
+          f"custom op {custom * 1e6:7.1f} us  ({custom / eager:.2f}x) per fwd+bwd")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="smaller sizes, for a quick look")
@@ -104,6 +139,15 @@ def main() -> None:
     compare(f"blend fwd+bwd {n}x3x{h}x{w}", kernels.blend, ref.blend, [xr, xc, xs], 24 * pixels * el)
     compare(f"blend_context_loss fwd+bwd {n}x3x{h}x{w}", kernels.blend_context_loss, ref.blend_context_loss,
             [xr, xc, xs, xt, mf], 39 * pixels * el)
+    # as in CR-GAN's step under autocast: a bfloat16 rendering (XR, XC), float32 data (XS, XT, MF) that
+    # needs no gradient; eager PyTorch promotes as it computes
+    crgan_inputs = [xr.detach().bfloat16().requires_grad_(), xc.detach().bfloat16().requires_grad_(),
+                    xs.detach(), xt.detach(), mf]
+    # bytes a pixel: forward reads XR, XC (bf16) and XS, XT, MF (f32), writes XG (f32): 36 + 12; backward
+    # reads the gradient of XG and the five inputs again, writes the gradients of XR and XC (bf16): 48 + 8
+    compare("  as in CR-GAN's step (bf16 rendering, grads of XR, XC)", kernels.blend_context_loss,
+            ref.blend_context_loss, crgan_inputs, 104 * pixels)
+    print_op_layer_cost(dev)
     if use_triton:  # the launches alone, without the Python of the op, its autograd and dispatch
         from crgan.kernels import blend_triton as bt
         raw = [t.detach() for t in (xr, xc, xs, xt, mf)]
@@ -141,21 +185,30 @@ def main() -> None:
         dl = [torch.as_tensor(x, device=dev) for x in labels]
         want = evaluate_rank(dist_cpu, *labels)
         got = kernels.rank_metrics(kernels.pairwise_distance(qd, gd), *dl)
-        assert np.allclose(got[0], want[0]) and abs(got[1] - want[1]) < 1e-5, "GPU and CPU ranking disagree"
+        exact = np.array_equal(got[0], want[0]) and abs(got[1] - want[1]) < 1e-6
         t_gpu = timed(lambda: kernels.rank_metrics(kernels.pairwise_distance(qd, gd), *dl), dev, args.repeats)
         t_gpu_eager = timed(lambda: ref.rank_metrics(ref.pairwise_distance(qd, gd), *dl), dev, args.repeats)
+        dist_gpu = kernels.pairwise_distance(qd, gd)
+        t_count = timed(lambda: kernels.rank_metrics(dist_gpu, *dl), dev, args.repeats)
+        t_sort = timed(lambda: ref.rank_metrics(dist_gpu, *dl), dev, args.repeats)
         t_dist = timed(lambda: kernels.pairwise_distance(qd, gd), dev, args.repeats)
-        t_dist_eager = timed(lambda: ref.pairwise_distance(qd, gd), dev, args.repeats)
+        from crgan.kernels import distance_triton
+        t_dist_kernel = timed(lambda: distance_triton.distance(qd, gd, False, "ieee"), dev, args.repeats)
         print(f"{'':<44}  GPU distance + rank_metrics {t_gpu * 1e3:8.2f} ms"
-              f" ({t_cpu_rank / t_gpu:.1f}x CPU evaluate_rank, {t_gpu_eager / t_gpu:.2f}x eager torch on the GPU)")
-        print(f"{'':<44}  GPU distance alone: triton {t_dist * 1e3:.2f} ms, eager {t_dist_eager * 1e3:.2f} ms")
+              f" ({t_cpu_rank / t_gpu:.1f}x CPU evaluate_rank, {t_gpu_eager / t_gpu:.2f}x eager torch on the GPU); "
+              f"CMC {'equal at every rank' if np.array_equal(got[0], want[0]) else 'NOT equal'} to the CPU's, "
+              f"mAP {100 * (got[1] - want[1]):+.6f} points: {'exact' if exact else 'NOT exact'}")
+        print(f"{'':<44}  GPU rank_metrics alone: counting kernel {t_count * 1e3:.2f} ms, sorting reference "
+              f"{t_sort * 1e3:.2f} ms ({t_sort / t_count:.2f}x)")
+        print(f"{'':<44}  GPU distance alone: as dispatched (cuBLAS for float32) {t_dist * 1e3:.2f} ms, "
+              f"Triton IEEE kernel {t_dist_kernel * 1e3:.2f} ms")
         # the other products: float32 by three TF32 products, and bfloat16 features (distances stay float32)
         for label, a, b, precision in (("tf32x3", qd, gd, "tf32x3"), ("bfloat16 features", qd.bfloat16(), gd.bfloat16(),
                                                                         "ieee")):
             cmc, m_ap = kernels.rank_metrics(kernels.pairwise_distance(a, b, precision=precision), *dl)
             t_other = timed(lambda a=a, b=b, p=precision: kernels.pairwise_distance(a, b, precision=p), dev, args.repeats)
             same = np.array_equal(cmc, want[0]) and abs(m_ap - want[1]) < 1e-5
-            print(f"{'':<44}  GPU distance {label}: {t_other * 1e3:.2f} ms ({t_dist / t_other:.2f}x ieee float32); "
+            print(f"{'':<44}  GPU distance {label}: {t_other * 1e3:.2f} ms ({t_dist / t_other:.2f}x cuBLAS float32); "
                   f"CMC/mAP {'equal to' if same else 'differ from'} the CPU's (rank-1 {100 * (cmc[0] - want[0][0]):+.3f}, "
                   f"mAP {100 * (m_ap - want[1]):+.4f} points)")
 

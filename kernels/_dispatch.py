@@ -89,6 +89,20 @@ def same_dtype_contiguous(*tensors: torch.Tensor) -> list[torch.Tensor]:
     return [t.to(dtype).contiguous() for t in tensors]
 
 
+def contiguous(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """The tensors contiguous, each in its own dtype (the elementwise kernels read mixed dtypes)."""
+    return [t.contiguous() for t in tensors]
+
+
+def run_eager_or_compiled(function: type[torch.autograd.Function], op, *inputs):
+    """An op's Triton path: ``function`` (a ``torch.autograd.Function`` calling the launchers) in eager
+    mode, where a custom op's dispatch would cost more than the kernels at this project's sizes; the
+    custom op ``op`` while ``torch.compile`` traces, whose fake implementation the compiler needs."""
+    if torch.compiler.is_compiling():
+        return op(*inputs)
+    return function.apply(*inputs)
+
+
 def check_numel(*shapes: Sequence[int]) -> None:
     """The kernels index with 32-bit offsets: every tensor (by shape) must have fewer than 2^31 elements."""
     for shape in shapes:

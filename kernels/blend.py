@@ -1,15 +1,18 @@
 """CR-GAN's output blend XG = XR*XC + XS*(1-XC) and the fused blend + context loss (Eq. 8).
 
-Public functions check shapes, then run the Triton custom ops or the PyTorch reference (see
-``_dispatch``). The custom ops carry their own backward kernels via ``register_autograd`` and
-fake implementations for ``torch.compile``.
+Public functions check shapes, then run the Triton kernels or the PyTorch reference (see
+``_dispatch``). Eager calls go straight to the launchers through a ``torch.autograd.Function``
+(``_dispatch.run_eager_or_compiled``): a custom op's dispatch cost more than the kernels themselves at
+CR-GAN's sizes. Under ``torch.compile`` the same launchers run as custom ops, whose fake
+implementations let the compiler trace around them. Inputs keep their dtypes (mixed bfloat16 and
+float32 under autocast), and the backward kernels write only the gradients autograd asks for.
 """
 from __future__ import annotations
 
 import torch
 
 from crgan.kernels import _reference as ref
-from crgan.kernels._dispatch import check_numel, same_dtype_contiguous, use_triton
+from crgan.kernels._dispatch import check_numel, contiguous, run_eager_or_compiled, use_triton
 
 Tensor = torch.Tensor
 
@@ -17,6 +20,10 @@ Tensor = torch.Tensor
 def _triton():
     from crgan.kernels import blend_triton
     return blend_triton
+
+
+def _promoted(*tensors: Tensor) -> torch.dtype:
+    return _triton()._promoted(*tensors)
 
 
 def _check(xr: Tensor, xc: Tensor, xs: Tensor, *others: Tensor) -> None:
@@ -33,8 +40,36 @@ def _save_inputs(ctx, inputs, output) -> None:
     ctx.save_for_backward(*inputs)
 
 
+class _Blend(torch.autograd.Function):
+    """The blend's eager path: the launchers called directly."""
+
+    @staticmethod
+    def forward(ctx, xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
+        ctx.save_for_backward(xr, xc, xs)
+        return _triton().blend_forward(xr, xc, xs)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return tuple(_triton().blend_backward(grad.contiguous(), *ctx.saved_tensors, needs=ctx.needs_input_grad))
+
+
+class _BlendContextLoss(torch.autograd.Function):
+    """The fused blend + context loss's eager path: the launchers called directly."""
+
+    @staticmethod
+    def forward(ctx, xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor, mf: Tensor) -> tuple[Tensor, Tensor]:
+        ctx.save_for_backward(xr, xc, xs, xt, mf)
+        return _triton().blend_context_loss_forward(xr, xc, xs, xt, mf)
+
+    @staticmethod
+    def backward(ctx, gxg: Tensor, glcon: Tensor) -> tuple[Tensor | None, ...]:
+        return tuple(_triton().blend_context_loss_backward(gxg.contiguous(), glcon, *ctx.saved_tensors,
+                                                           needs=ctx.needs_input_grad))
+
+
 # ---- blend ---------------------------------------------------------------------------------
 
+# Custom ops: what torch.compile sees (fake implementations, registered autograd).
 @torch.library.custom_op("crgan::blend", mutates_args=())
 def _blend_op(xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
     return _triton().blend_forward(xr, xc, xs)
@@ -42,12 +77,12 @@ def _blend_op(xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
 
 @_blend_op.register_fake
 def _(xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
-    return torch.empty_like(xs)
+    return xs.new_empty(xs.shape, dtype=_promoted(xr, xc, xs))
 
 
 @torch.library.custom_op("crgan::blend_backward", mutates_args=())
 def _blend_backward_op(grad: Tensor, xr: Tensor, xc: Tensor, xs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    return _triton().blend_backward(grad.contiguous(), xr, xc, xs)
+    return tuple(_triton().blend_backward(grad.contiguous(), xr, xc, xs))
 
 
 @_blend_backward_op.register_fake
@@ -68,7 +103,7 @@ def blend(xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
     if not use_triton(xr, xc, xs):
         return ref.blend(xr, xc, xs)
     check_numel(xs.shape)
-    return _blend_op(*same_dtype_contiguous(xr, xc, xs))
+    return run_eager_or_compiled(_Blend, _blend_op, *contiguous(xr, xc, xs))
 
 
 # ---- blend + context loss ------------------------------------------------------------------
@@ -80,13 +115,13 @@ def _blend_con_op(xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor, mf: Tensor) ->
 
 @_blend_con_op.register_fake
 def _(xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor, mf: Tensor) -> tuple[Tensor, Tensor]:
-    return torch.empty_like(xs), xs.new_empty(())
+    return xs.new_empty(xs.shape, dtype=_promoted(xr, xc, xs)), xs.new_empty((), dtype=_promoted(xr, xc, xs, xt, mf))
 
 
 @torch.library.custom_op("crgan::blend_context_loss_backward", mutates_args=())
 def _blend_con_backward_op(gxg: Tensor, glcon: Tensor, xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor,
                            mf: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return _triton().blend_context_loss_backward(gxg.contiguous(), glcon, xr, xc, xs, xt, mf)
+    return tuple(_triton().blend_context_loss_backward(gxg.contiguous(), glcon, xr, xc, xs, xt, mf))
 
 
 @_blend_con_backward_op.register_fake
@@ -111,4 +146,4 @@ def blend_context_loss(xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor, mf: Tenso
     if not use_triton(xr, xc, xs, xt, mf):
         return ref.blend_context_loss(xr, xc, xs, xt, mf)
     check_numel(xs.shape)
-    return _blend_con_op(*same_dtype_contiguous(xr, xc, xs, xt, mf))
+    return run_eager_or_compiled(_BlendContextLoss, _blend_con_op, *contiguous(xr, xc, xs, xt, mf))

@@ -131,6 +131,12 @@ def _cases(shapes: str) -> Iterator[tuple[str, Callable[[], object]]]:
             yield f"blend_context_loss {name} {n}x{c}x{h}x{w}", _in_turn(
                 partial(blend_triton.blend_context_loss_forward, xr, xc, xs, xt, mf),
                 partial(blend_triton.blend_context_loss_backward, xs, lcon, xr, xc, xs, xt, mf))
+            if dtype == torch.bfloat16:  # CR-GAN's step under autocast: a bfloat16 rendering, float32 data
+                data = torch.zeros(n, c, h, w)
+                yield f"blend_context_loss {name}+float32 {n}x{c}x{h}x{w} crgan", _in_turn(
+                    partial(blend_triton.blend_context_loss_forward, xr, xc, data, data, mf.float()),
+                    partial(blend_triton.blend_context_loss_backward, data, lcon.float(), xr, xc, data, data,
+                            mf.float(), needs=(True, True, False, False, False)))
         for n, c, h, w in planes[shapes]:
             x, hh = torch.zeros(n, c, h, w, dtype=dtype), torch.zeros(n, c, h, w, dtype=dtype)
             weight, bias = torch.ones(c, dtype=dtype), torch.zeros(c, dtype=dtype)

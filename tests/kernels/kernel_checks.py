@@ -1,6 +1,8 @@
 """Helpers of the kernel tests: inputs on the test device, and kernel-vs-reference comparison."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -54,3 +56,35 @@ class RecordOps(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.names.add(f"{func.namespace}::{func._opname}")
         return func(*args, **(kwargs or {}))
+
+
+class LaunchRecorder:
+    """Records the keyword arguments of every call of the Triton launchers (the public functions of
+    the ``*_triton`` modules) inside the ``with`` block, by launcher name: ``calls[name]``."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[dict]] = {}
+        self._saved: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> LaunchRecorder:
+        from crgan.kernels import blend_triton, distance_triton, ranking_triton, residual_norm_triton
+        for module in (blend_triton, distance_triton, ranking_triton, residual_norm_triton):
+            for name, fn in vars(module).items():
+                if inspect.isfunction(fn) and fn.__module__ == module.__name__ and not name.startswith("_"):
+                    self._saved.append((module, name, fn))
+                    setattr(module, name, self._recording(name, fn))
+        return self
+
+    def _recording(self, name: str, fn):
+        signature = inspect.signature(fn)
+
+        def launch(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            self.calls.setdefault(name, []).append(dict(bound.arguments))
+            return fn(*args, **kwargs)
+        return launch
+
+    def __exit__(self, *exc) -> None:
+        for module, name, fn in self._saved:
+            setattr(module, name, fn)

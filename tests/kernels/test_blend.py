@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_checks import assert_matches, inputs
+from kernel_checks import DEVICE, LaunchRecorder, assert_matches, inputs
 
 from crgan import kernels
 from crgan.kernels import _reference as ref
@@ -45,3 +45,38 @@ def test_context_loss_on_hand_made_images():
     assert torch.equal(xg, xr) and lcon.item() == 0
     _, lcon = kernels.blend_context_loss(xs, torch.ones_like(mf), xs, xt, mf)  # background from XS: off by 1
     assert lcon.item() == pytest.approx(0.5)  # half of the pixels off by 1, squared, over all pixels
+
+
+def test_mixed_dtypes_are_read_as_they_come(triton_kernels):
+    """Under autocast the rendering (XR, XC) is bfloat16 and the images float32: no promotion copies;
+    XG and Lcon come out in the promoted dtype, each gradient in its input's dtype."""
+    xr, xc = inputs((2, 3, 5, 7), (2, 1, 5, 7), dtype=torch.bfloat16, unit=(1,))
+    xs, xt, mf = inputs((2, 3, 5, 7), (2, 3, 5, 7), (2, 1, 5, 7), seed=1, unit=(2,))
+    xg, lcon = kernels.blend_context_loss(xr, xc, xs, xt, mf)
+    assert xg.dtype == lcon.dtype == torch.float32
+    (xg.square().mean() + lcon).backward()
+    assert xr.grad.dtype == xc.grad.dtype == torch.bfloat16 and xs.grad.dtype == torch.float32
+    want = [t.detach().float().requires_grad_() for t in (xr, xc, xs, xt, mf)]
+    want_xg, want_lcon = ref.blend_context_loss(*want)
+    (want_xg.square().mean() + want_lcon).backward()
+    torch.testing.assert_close(xg, want_xg, atol=1e-6, rtol=1e-6)
+    for got, expected in zip((xr.grad, xc.grad, xs.grad, xt.grad, mf.grad), want):
+        torch.testing.assert_close(got.float(), expected.grad.to(got.dtype).float(), atol=1e-2, rtol=1e-2)
+
+
+def test_backward_writes_only_the_gradients_asked_for(triton_kernels):
+    """CR-GAN's context loss needs gradients of XR and XC only (XS, XT and MF are data): the backward
+    launch is told so, returns no others, and the two it writes equal those of a full backward."""
+    xr, xc = inputs((2, 3, 5, 7), (2, 1, 5, 7), unit=(1,))
+    xs, xt, mf = (t.detach() for t in inputs((2, 3, 5, 7), (2, 3, 5, 7), (2, 1, 5, 7), seed=1, unit=(2,)))
+    with LaunchRecorder() as launches:
+        xg, lcon = kernels.blend_context_loss(xr, xc, xs, xt, mf)
+        partial = torch.autograd.grad(xg.sum() + lcon, (xr, xc))
+    needs = launches.calls["blend_context_loss_backward"][0]["needs"]
+    assert tuple(needs) == (True, True, False, False, False)
+    full_inputs = [t.detach().clone().requires_grad_() for t in (xr, xc, xs, xt, mf)]
+    xg, lcon = kernels.blend_context_loss(*full_inputs)
+    full = torch.autograd.grad(xg.sum() + lcon, full_inputs)
+    for a, b in zip(partial, full[:2]):
+        assert torch.equal(a, b)
+    assert DEVICE in str(partial[0].device)
