@@ -11,6 +11,8 @@ from crgan.data.loader import (
     ReidImages,
     StepBatches,
     Stream,
+    epoch_of,
+    make_loader,
     step_generator,
     uniform_batches,
     uniform_draw,
@@ -95,3 +97,35 @@ def test_kept_images_are_the_decoded_ones_and_the_budget_holds(synthetic_domain)
         gan_images[i]
     assert sorted(gan_images.decoded.items) == [0, 1] and gan_images.decoded.used == 2 * 4 * 32 * 16
     assert torch.equal(gan_images[(2, 3)][0], masked(synthetic_domain)[(2, 3)][0])
+
+
+def test_a_new_draw_restarts_the_same_workers_with_the_same_batches(synthetic_domain):
+    """Cluster Contrast redraws every epoch: with persisting workers, the batches after a redraw are
+    those of a fresh loader made with that draw (and asked for the same step)."""
+    ds = masked(synthetic_domain)
+    first, second = uniform_draw(len(ds), 6), uniform_draw(len(ds) // 2, 4)
+    persisting = StepBatches(ds, first, 3, 0, 2, CPU)
+    for step in range(2):
+        persisting(step)
+    workers = persisting.loader._iterator._workers
+    persisting.redraw(second)
+    fresh = StepBatches(ds, second, 3, 0, 0, CPU)
+    for step in (2, 3):
+        for got, expected in zip(persisting(step), fresh(step)):
+            assert torch.equal(got, expected)
+    assert persisting.loader._iterator._workers is workers  # the same processes
+
+
+def test_epochs_of_a_worker_loader_do_not_depend_on_workers_or_resumes(synthetic_domain):
+    """With worker processes a re-id loader draws epoch e (order and augmentation) from (seed, e)
+    alone: the same with one or two persisting workers, and when a run starts at epoch 1."""
+    index = load_dataset("market1501", synthetic_domain("market1501"))
+    ds = ReidImages(index["root"], records_of(index, "train"), 32, 16, train=True, relabel=True, erasing=0.5)
+
+    def epochs(workers: int, first: int) -> list[list[torch.Tensor]]:
+        loader = make_loader(ds, 5, train=True, workers=workers, seed=4)
+        return [[images for images, _, _ in epoch_of(loader, e)] for e in range(first, 3)]
+
+    two = epochs(2, 0)
+    assert all(torch.equal(a, b) for a, b in zip(two[1] + two[2], epochs(1, 1)[0] + epochs(1, 1)[1]))
+    assert not torch.equal(two[0][0], two[1][0])  # epochs differ

@@ -136,11 +136,50 @@ class ReidImages(Dataset):
         return self.plain_transform(self.resized(i))
 
 
-def make_loader(ds: Dataset, batch_size: int, train: bool, workers: int, seed: int = 0) -> DataLoader:
-    """Shuffled, last-batch-dropping loader for training; ordered loader for evaluation."""
+class EpochOrder(Sampler):
+    """Epoch ``epoch``'s items (call :meth:`set_epoch` first) in a shuffled order, each with the seed
+    of its augmentation, both drawn from (seed, stream, epoch) alone: an epoch is the same in any
+    worker process, after a resume and with any number of workers, so the workers can persist."""
+
+    def __init__(self, size: int, seed: int, stream: int) -> None:
+        self.size, self.seed, self.stream, self.epoch = size, seed, stream, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        gen = step_generator(self.seed, self.stream, self.epoch)
+        order = torch.randperm(self.size, generator=gen).tolist()
+        yield from zip(order, torch.randint(2 ** 31, (self.size,), generator=gen).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def make_loader(ds: Dataset, batch_size: int, train: bool, workers: int, seed: int = 0, pin: bool = False
+                ) -> DataLoader:
+    """Shuffled, last-batch-dropping loader for training; ordered loader for evaluation.
+
+    With worker processes the workers persist from one pass to the next (each keeps the images it
+    decoded: :class:`DecodedImages`), and a training loader draws each epoch by :class:`EpochOrder`
+    (a trainer calls :func:`epoch_of`). In this process (``workers`` 0, the CPU default) a training
+    loader shuffles with its tracked generator and augments from the global stream, as it always has.
+    """
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train and len(ds) > batch_size,
-                      num_workers=workers, generator=gen, persistent_workers=False)
+    drop_last = train and len(ds) > batch_size
+    if train and workers > 0:
+        return DataLoader(ds, batch_size=batch_size, sampler=EpochOrder(len(ds), seed, Stream.REID),
+                          drop_last=drop_last, num_workers=workers, generator=gen, persistent_workers=True,
+                          pin_memory=pin)
+    return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=drop_last, num_workers=workers,
+                      generator=gen, persistent_workers=workers > 0, pin_memory=pin)
+
+
+def epoch_of(loader: DataLoader, epoch: int) -> DataLoader:
+    """``loader`` set to draw epoch ``epoch`` (when it draws by :class:`EpochOrder`)."""
+    if isinstance(loader.sampler, EpochOrder):
+        loader.sampler.set_epoch(epoch)
+    return loader
 
 
 class MaskedImages(Dataset):
@@ -199,6 +238,7 @@ class Stream(IntEnum):
     SPGAN_TARGET = 21
     TAUDL = 30
     CLUSTER_CONTRAST = 40
+    REID = 50
 
 
 def step_generator(seed: int, stream: int, step: int, *purpose: int) -> torch.Generator:
@@ -277,22 +317,27 @@ class StepBatches:
 
     A batch depends on (seed, stream, step) only: a resumed run, or one with another number of
     workers, sees the same batches. Steps are asked for in order; asking for another step (a
-    resume) restarts the loader there.
+    resume), or a new draw (:meth:`redraw`, Cluster Contrast's clusters of each epoch), restarts the
+    loader there, with the same worker processes (they persist, with the images they decoded).
     """
 
     def __init__(self, ds: Dataset, draw: Draw, seed: int, stream: int, workers: int, device: torch.device) -> None:
-        self.ds, self.draw, self.seed, self.stream = ds, draw, seed, stream
-        self.workers, self.pin = workers, device.type == "cuda"
+        self.sampler = StepSampler(draw, seed, stream, 0)
+        # its own generator: starting the loader (worker seeds) must not draw from the global stream
+        self.loader = DataLoader(_Drawn(ds), batch_sampler=self.sampler, num_workers=workers,
+                                 pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                                 generator=step_generator(seed, stream, 0, 1))
         self._batches: Iterator[list[torch.Tensor]] | None = None
         self._next = -1
 
+    def redraw(self, draw: Draw) -> None:
+        """Draw the coming steps' items with ``draw``."""
+        self.sampler.draw, self._batches = draw, None
+
     def __call__(self, step: int) -> Batch:
         if self._batches is None or step != self._next:
-            # its own generator: starting the loader (worker seeds) must not draw from the global stream
-            self._batches = iter(DataLoader(_Drawn(self.ds),
-                                            batch_sampler=StepSampler(self.draw, self.seed, self.stream, step),
-                                            num_workers=self.workers, pin_memory=self.pin,
-                                            generator=step_generator(self.seed, self.stream, step, 1)))
+            self.sampler.start = step
+            self._batches = iter(self.loader)
         self._next = step + 1
         *fields, drawn = next(self._batches)
         return Batch(fields, drawn.tolist())

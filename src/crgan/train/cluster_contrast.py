@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
+from torch.utils.data import DataLoader
 
 from crgan.data.datasets import records_of
 from crgan.data.loader import Draw, ReidImages, StepBatches, Stream, make_loader, to_device
@@ -102,12 +103,11 @@ def cluster_batches(labels: np.ndarray, clusters_per_batch: int, instances: int)
 
 
 @torch.no_grad()
-def target_features(model: ClusterNet, ds: ReidImages, batch_size: int, workers: int,
-                    device: torch.device) -> torch.Tensor:
-    """Every training image's L2-normalised feature, without augmentation, in eval mode."""
+def target_features(model: ClusterNet, loader: DataLoader, device: torch.device) -> torch.Tensor:
+    """Every training image's L2-normalised feature (``loader``: in order, without augmentation), in eval mode."""
     model.eval()
-    loader = make_loader(ds, batch_size, False, workers)
-    return torch.cat([F.normalize(model(images.to(device)).float(), dim=1) for images, _, _ in loader])
+    return torch.cat([F.normalize(model(images.to(device, non_blocking=True)).float(), dim=1)
+                      for images, _, _ in loader])
 
 
 def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Path, device: torch.device,
@@ -133,9 +133,12 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
     opt = torch.optim.Adam(model.parameters(), lr=cc_cfg["lr"], weight_decay=cc_cfg["weight_decay"])
     loop.track(model=model, opt=opt)
     iterations, per_cluster = cc_cfg["iterations"], cc_cfg["instances"]
+    # made once: with worker processes they persist over the epochs, each with the images it decoded
+    in_order = make_loader(plain, cfg["eval"]["batch_size"], False, data_cfg["workers"], pin=device.type == "cuda")
+    batches = StepBatches(augmented, lambda gen: [], seed, Stream.CLUSTER_CONTRAST, data_cfg["workers"], device)
 
     def epoch(e: int) -> dict[str, Any]:
-        features = target_features(model, plain, cfg["eval"]["batch_size"], data_cfg["workers"], device)
+        features = target_features(model, in_order, device)
         labels = pseudo_labels(features, cc_cfg)
         clusters = int(labels.max()) + 1
         kept = labels >= 0
@@ -147,7 +150,7 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
             return {**row, "loss_first": "", "loss": "", "chance": ""}
         memory = ClusterMemory(cluster_centres(features, labels), cc_cfg["temperature"], cc_cfg["momentum"])
         draw = cluster_batches(labels, cc_cfg["batch_size"] // per_cluster, per_cluster)
-        batches = StepBatches(augmented, draw, seed, Stream.CLUSTER_CONTRAST, data_cfg["workers"], device)
+        batches.redraw(draw)
         model.train()
         losses = []
         for i in range(iterations):

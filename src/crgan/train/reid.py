@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import ReidImages, make_loader
+from crgan.data.loader import ReidImages, epoch_of, make_loader
 from crgan.models.reid import build_reid
 from crgan.records import NetworkInfo
 from crgan.runs import Run
@@ -29,7 +29,8 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
     reid_cfg, data_cfg, domain = cfg["reid"], cfg["data"], index["domain"]
     ds = ReidImages(index["root"], records_of(index, "train"), data_cfg["height"], data_cfg["width"], train=True,
                     relabel=True, erasing=reid_cfg["random_erasing"])
-    loader = make_loader(ds, reid_cfg["batch_size"], train=True, workers=data_cfg["workers"], seed=seed)
+    loader = make_loader(ds, reid_cfg["batch_size"], train=True, workers=data_cfg["workers"], seed=seed,
+                         pin=device.type == "cuda")
     model, init = build_reid(reid_cfg, ds.num_classes)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=reid_cfg["lr"], weight_decay=reid_cfg["weight_decay"])
@@ -43,10 +44,10 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
     def epoch(e: int) -> dict[str, Any]:
         model.train()
         start, losses, corrects, sizes = time.time(), [], [], []
-        for images, labels, _ in tqdm(loader, desc=f"{domain} epoch {e + 1}/{reid_cfg['epochs']}", mininterval=5,
+        for images, labels, _ in tqdm(epoch_of(loader, e), desc=f"{domain} epoch {e + 1}/{reid_cfg['epochs']}", mininterval=5,
                                       leave=False, disable=not world.main):
             # every rank loads the global batch (same draws), keeps its slice
-            images, labels = (t.to(device) for t in world.shard(images, labels))
+            images, labels = (t.to(device, non_blocking=True) for t in world.shard(images, labels))
             logits = model(images)
             loss = criterion(logits, labels)
             loop.optimise(opt, loss, f"re-id training of {domain}, epoch {e + 1}")
