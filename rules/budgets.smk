@@ -23,7 +23,7 @@ rule budget_point:
         mem_mb=4000,
         gpu=ONE_GPU,
     params:
-        cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval", "device"),
+        cfg=device_cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval"),
         starts=budget_point_options,
     shell:
         "crgan budget-point --config-json {params.cfg} --threads {threads} --curve {wildcards.curve} "

@@ -22,7 +22,7 @@ rule train_cluster_contrast:
         mem_mb=4000,
         gpu=ONE_GPU,
     params:
-        cfg=cfg("cluster_contrast", "reid", "data", "eval", "device"),
+        cfg=device_cfg("cluster_contrast", "reid", "data", "eval"),
         init=start_option,
     shell:
         "crgan train-cluster-contrast --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "

@@ -44,6 +44,15 @@ def cfg(*sections):
     return shlex.quote(json.dumps({key: config[key] for key in sections}, sort_keys=True))
 
 
+#: Run-wide settings of every job that trains or evaluates: device, training precision, determinism.
+DEVICE_SETTINGS = ("device", "precision", "deterministic")
+
+
+def device_cfg(*sections):
+    """:func:`cfg` of ``sections`` and the run-wide :data:`DEVICE_SETTINGS` (a job that runs networks)."""
+    return cfg(*sections, *DEVICE_SETTINGS)
+
+
 def draw(wildcards):
     """The data draw of a job's seed bundle (its seed's for synthetic data, 0 for real data)."""
     return runs.draw_of(wildcards.seed, SYNTHETIC)

@@ -22,7 +22,7 @@ rule finetune_paste:
         mem_mb=4000,
         gpu=ONE_GPU,
     params:
-        cfg=cfg("finetune", "data", "device"),
+        cfg=device_cfg("finetune", "data"),
     shell:
         "crgan finetune-paste --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--source-index {input.source_index} --target-index {input.target_index} "
@@ -51,7 +51,7 @@ for method in (m for m in METHODS.values() if m.adapts):
         resources:
             gpu=GPUS["eval"],
         params:
-            cfg=cfg("eval", "data", "device"),
+            cfg=device_cfg("eval", "data"),
         shell:
             "crgan adapt-bn --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
             "--did {input.did} --target-index {input.target_index} --out {output.model} > {log} 2>&1"

@@ -27,7 +27,7 @@ rule train_crgan:
         mem_mb=4000,
         gpu=GPUS["train"],
     params:
-        cfg=cfg("crgan", "data", "device"),
+        cfg=device_cfg("crgan", "data"),
         launcher=TRAIN_LAUNCHER,
     shell:
         "{params.launcher} train-crgan --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
@@ -55,7 +55,7 @@ rule finetune_crgan:
         mem_mb=4000,
         gpu=ONE_GPU,
     params:
-        cfg=cfg("finetune", "data", "device"),
+        cfg=device_cfg("finetune", "data"),
     shell:
         "crgan finetune --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--generator {input.generator} --source-index {input.source_index} --target-index {input.target_index} "

@@ -20,7 +20,7 @@ rule eval_reid:
     resources:
         gpu=GPUS["eval"],
     params:
-        cfg=cfg("eval", "data", "device"),
+        cfg=device_cfg("eval", "data"),
     shell:
         "crgan eval-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--model {input.model} --index {input.index} --out {output} > {log} 2>&1"
@@ -46,7 +46,7 @@ for method in (m for m in METHODS if m != "reid"):
         resources:
             gpu=GPUS["eval"],
         params:
-            cfg=cfg("eval", "data", "device"),
+            cfg=device_cfg("eval", "data"),
         shell:
             "crgan eval-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
             "--model {input.model} --index {input.index} --out {output} > {log} 2>&1"

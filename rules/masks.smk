@@ -18,7 +18,7 @@ rule masks:
     resources:
         gpu=GPUS["eval"],
     params:
-        cfg=cfg("masks", "device"),
+        cfg=device_cfg("masks"),
     shell:
         "crgan masks --config-json {params.cfg} --threads {threads} --index {input.index} --draw {wildcards.draw} "
         "--out {output} > {log} 2>&1"

@@ -28,7 +28,7 @@ rule quality:
         mem_mb=3000,
         gpu=GPUS["eval"],
     params:
-        cfg=cfg("quality", "data", "device"),
+        cfg=device_cfg("quality", "data"),
         generator=lambda wildcards, input: (f"--generator {input.generator}" if "generator" in input.keys() else ""),
     shell:
         "crgan quality --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "

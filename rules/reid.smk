@@ -21,7 +21,7 @@ rule train_reid:
         mem_mb=4000,
         gpu=GPUS["train"],
     params:
-        cfg=cfg("reid", "data", "device"),
+        cfg=device_cfg("reid", "data"),
         launcher=TRAIN_LAUNCHER,
     shell:
         "{params.launcher} train-reid --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "

@@ -27,7 +27,7 @@ rule train_spgan:
         mem_mb=4000,
         gpu=GPUS["train"],
     params:
-        cfg=cfg("spgan", "data", "device"),
+        cfg=device_cfg("spgan", "data"),
         launcher=TRAIN_LAUNCHER,
     shell:
         "{params.launcher} train-spgan --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
@@ -51,7 +51,7 @@ rule translate_spgan:
     resources:
         gpu=GPUS["eval"],
     params:
-        cfg=cfg("spgan", "data", "device"),
+        cfg=device_cfg("spgan", "data"),
     shell:
         "crgan translate --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--generator {input.generator} --source-index {input.source_index} --out {output} > {log} 2>&1"
@@ -76,7 +76,7 @@ rule finetune_spgan:
         mem_mb=4000,
         gpu=ONE_GPU,
     params:
-        cfg=cfg("finetune", "data", "device"),
+        cfg=device_cfg("finetune", "data"),
     shell:
         "crgan finetune-translated --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
         "--translated {input.translated} --did {input.did} --out {output.model} > {log} 2>&1"

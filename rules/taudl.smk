@@ -23,7 +23,7 @@ rule train_taudl:
         mem_mb=4000,
         gpu=ONE_GPU,
     params:
-        cfg=cfg("taudl", "reid", "data", "device"),
+        cfg=device_cfg("taudl", "reid", "data"),
         init=start_option,
     shell:
         "crgan train-taudl --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "

@@ -56,6 +56,7 @@ def test_bad_values_name_the_key(edit, expected):
 def test_sections_validate_alone():
     part = config.validate_sections({"reid": default_cfg()["reid"]})
     assert part["reid"]["arch"] == "compact"
+    assert (part["device"], part["precision"], part["deterministic"]) == ("auto", "auto", True)  # run-wide defaults
     with pytest.raises(ConfigError, match="reid.lr"):
         config.validate_sections({"reid": {**default_cfg()["reid"], "lr": 0}})
     with pytest.raises(ConfigError, match="'crgan.lr': nan is not a finite number"):  # as `crgan validate-config`
@@ -139,3 +140,15 @@ def test_feature_map_rows_match_the_networks(arch, last_stride):
 def test_network_geometry_is_checked_before_any_job(overlay, message):
     with pytest.raises(ConfigError, match=message):
         config.validate(config.deep_merge(config.load([REPO / "config.yaml"]), overlay))
+
+
+def test_every_job_that_runs_networks_gets_the_run_wide_settings():
+    """A rule that runs a crgan command on the device passes device, precision and deterministic
+    (through device_cfg), so setting them reaches the job and changing them reruns it."""
+    for path in sorted((REPO / "rules").glob("*.smk")):
+        text = path.read_text()
+        assert '"device")' not in text, f"{path.name}: pass device settings with device_cfg(...)"
+        for command in ("train-", "finetune", "eval-", "adapt-bn", "translate", "budget-point", "quality"):
+            for block in text.split("\nrule ")[1:]:
+                if f"crgan {command}" in block:
+                    assert "device_cfg(" in block, f"{path.name}: rule {block.split(':')[0]} runs crgan {command}"

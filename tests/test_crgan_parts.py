@@ -12,6 +12,7 @@ from crgan.methods import VARIANTS
 from crgan.models.discriminators import CameraDiscriminator, GaussianNoise, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, masked_target
 from crgan.train import crgan as crgan_mod
+from crgan.train.loop import TrainingLoop
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
@@ -93,8 +94,9 @@ def test_interrupted_generator_training_resumes_to_the_same_weights(gan_inputs, 
 def test_second_half_updates_g_twice(gan_inputs, tmp_path: Path, monkeypatch):
     (src, tgt), masks, did = gan_inputs
     calls: list[str] = []
-    real = crgan_mod.optimise
-    monkeypatch.setattr(crgan_mod, "optimise", lambda opt, loss, where: (calls.append(where), real(opt, loss, where)))
+    real = TrainingLoop.optimise
+    monkeypatch.setattr(TrainingLoop, "optimise",
+                        lambda self, opt, loss, where: (calls.append(where), real(self, opt, loss, where)))
     crgan_mod.train_generator(src, tgt, masks, did, GAN_CFG, "crgan", 0, tmp_path / "g.pt", CPU)
     g_steps = [w.rsplit(" ", 1)[1] for w in calls if w.startswith("CR-GAN generator")]
     d_steps = [w.rsplit(" ", 1)[1] for w in calls if w.startswith("CR-GAN domain")]

@@ -177,6 +177,10 @@ def _check_shapes(cfg: dict[str, Any]) -> None:
                               f"{cfg['reid']['arch']} feature map of {height}-pixel-high images has {rows} rows")
 
 
+#: Top-level settings every command reads (each has a default in the schema).
+RUN_WIDE = ("device", "precision", "deterministic")
+
+
 def validate_sections(part: dict[str, Any]) -> dict[str, Any]:
     """Validate only the top-level sections present (what a workflow rule passes to a command).
 
@@ -195,6 +199,8 @@ def validate_sections(part: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ConfigError(_describe(jsonschema.exceptions.best_match(errors)))
     _check_shapes(part)
+    for key in RUN_WIDE:  # settings every command reads, at their defaults where a rule passes none
+        part.setdefault(key, top["properties"][key]["default"])
     return part
 
 
