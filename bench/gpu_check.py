@@ -4,8 +4,10 @@
 
 Runs, each in its own process and in this order: ``pytest tests/kernels`` (Triton compiled for
 this GPU, not interpreted), ``python -m crgan.kernels.compile_check`` for this GPU's target,
-``python -m bench.kernels`` and ``python -m bench.trainers``; then appends a dated section with
-the machine, the commit and every command's output to bench/RESULTS.md. Exits non-zero if any
+``python -m bench.kernels`` and ``python -m bench.trainers`` three times (with a torch.profiler
+trace of each trainer kept under bench/profiles/<date>/; with ``deterministic: false``; counting
+the host reads of each step); then appends a dated section with the machine, the commit and every
+command's output to bench/RESULTS.md. Exits non-zero if any
 step failed (the section is written all the same, saying which).
 """
 from __future__ import annotations
@@ -42,12 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     major, minor = torch.cuda.get_device_capability()
     arch = 90 if major >= 9 else 80
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    profiles = REPO / "bench" / "profiles" / datetime.date.today().isoformat()
     steps = [("pytest tests/kernels (compiled on the GPU)", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                                              "tests/kernels"]),
              (f"compile_check for sm_{arch}", [sys.executable, "-m", "crgan.kernels.compile_check", "--arch", str(arch)]),
              ("python -m bench.kernels", [sys.executable, "-m", "bench.kernels"]),
-             (f"python -m bench.trainers --iterations {args.iterations}",
-              [sys.executable, "-m", "bench.trainers", "--iterations", str(args.iterations)])]
+             (f"python -m bench.trainers --iterations {args.iterations} --profile {profiles}",
+              [sys.executable, "-m", "bench.trainers", "--iterations", str(args.iterations), "--profile", str(profiles)]),
+             (f"python -m bench.trainers --iterations {args.iterations} --deterministic false",
+              [sys.executable, "-m", "bench.trainers", "--iterations", str(args.iterations), "--deterministic", "false"]),
+             ("python -m bench.trainers --iterations 10 --warmup 3 --host-reads",
+              [sys.executable, "-m", "bench.trainers", "--iterations", "10", "--warmup", "3", "--host-reads"])]
     name = torch.cuda.get_device_name()
     memory = torch.cuda.get_device_properties(0).total_memory / 2 ** 30
     import triton

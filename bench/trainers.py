@@ -15,14 +15,17 @@ in the second: both are reported. ``--host-reads`` counts, per step, the operato
 host wait for a GPU (a value read back, or an output sized by the data: ``SYNCING_OPS``; not
 those on host tensors in a GPU run too: data loading, optimiser step counters); it counts the
 same on a CPU, so a change that takes them out of the steps is measurable anywhere.
-``--profile DIR`` keeps a torch.profiler trace of four steady steps of each trainer.
+``--profile DIR`` keeps a torch.profiler trace of four steady steps of each trainer (trace.json.gz,
+for chrome://tracing or Perfetto) and its operator table (operators.txt).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -50,10 +53,10 @@ DOMAINS = {domain: {"train_ids": 60, "test_ids": 20, "distractor_ids": 0, "junk_
 REID_EPOCHS = 3
 
 
-def overlay(work: Path, iterations: int, small: bool, device: str, precision: str) -> dict:
+def overlay(work: Path, iterations: int, small: bool, device: str, precision: str, deterministic: bool) -> dict:
     """The config overlaid on config.yaml (+ presets/paper.yaml unless ``small``)."""
     height, width = (64, 32) if small else (256, 128)
-    over = {"device": device, "precision": precision,
+    over = {"device": device, "precision": precision, "deterministic": deterministic,
             "data": {"source": "synthetic", "synthetic_root": str(work / "data"), "check_counts": False},
             "synthetic": {"height": height, "width": width, "domains": DOMAINS},
             "masks": {"method": "groundtruth"},
@@ -129,10 +132,14 @@ def timed_steps(steps: list[Step], device: torch.device, count_reads: bool = Fal
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             steps.append(Step(time.perf_counter() - start, reads.count if count_reads else -1, i, self.total))
-            if profiler is not None and i + 1 == profile[1].stop:
+            if profiler is not None and i + 1 == min(profile[1].stop, self.total):
                 profiler.__exit__(None, None, None)
                 profile[0].mkdir(parents=True, exist_ok=True)
-                profiler.export_chrome_trace(str(profile[0] / "trace.json"))
+                trace = profile[0] / "trace.json"
+                profiler.export_chrome_trace(str(trace))
+                with trace.open("rb") as raw, gzip.open(f"{trace}.gz", "wb") as packed:
+                    shutil.copyfileobj(raw, packed)
+                trace.unlink()
                 (profile[0] / "operators.txt").write_text(
                     profiler.key_averages().table(sort_by="self_cuda_time_total" if device.type == "cuda"
                                                   else "self_cpu_time_total", row_limit=40))
@@ -159,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", help="trainers to run (default: all)")
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                         help="config key precision (auto: bfloat16 autocast on CUDA)")
+    parser.add_argument("--deterministic", choices=("true", "false"), default="true",
+                        help="config key deterministic (false: cuDNN autotuning and atomic kernels)")
     parser.add_argument("--host-reads", action="store_true",
                         help="count the operators that make the host wait for the GPU, per step (slows the steps)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
@@ -168,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     work = Path(tempfile.mkdtemp(prefix="crgan-bench-"))
     over = work / "overlay.yaml"
-    over.write_text(yaml.safe_dump(overlay(work, args.iterations, args.small, args.device, args.precision)))
+    over.write_text(yaml.safe_dump(overlay(work, args.iterations, args.small, args.device, args.precision,
+                                               args.deterministic == "true")))
     configs = ["config.yaml"] + ([] if args.small else ["presets/paper.yaml"]) + [str(over)]
     common = [f"--config={REPO / c}" for c in configs]  # an absolute path stays itself
     cfg = cli._config(cli.build_parser().parse_args(["validate-config", *common]))
@@ -176,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"crgan trainers on {name} (torch {torch.__version__}), {'config.yaml' if args.small else 'paper preset'} "
           f"at {cfg['data']['height']}x{cfg['data']['width']}, {args.iterations} steps each, workers "
-          f"{cfg['data']['workers']}, precision {args.precision}")
+          f"{cfg['data']['workers']}, precision {args.precision}, deterministic {args.deterministic}")
 
     def crgan(command: str, **paths: Path | str) -> None:
         argv = [command, *common, *threads] + [x for k, v in paths.items() for x in (f"--{k.replace('_', '-')}", str(v))]
@@ -213,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
-        warmup = 1 if command == "train-reid" else args.warmup
+        warmup = 1 if command in ("train-reid", "train-cluster-contrast") else args.warmup  # their steps are epochs
         profile = (args.profile / command, range(warmup, warmup + 4)) if args.profile else None
         start = time.perf_counter()
         with timed_steps(steps, device, args.host_reads, profile):
