@@ -161,7 +161,7 @@ def main() -> None:
                     xs.detach(), xt.detach(), mf]
     # bytes a pixel: forward reads XR, XC (bf16) and XS, XT, MF (f32), writes XG (f32): 36 + 12; backward
     # reads the gradient of XG and the five inputs again, writes the gradients of XR and XC (bf16): 48 + 8
-    compare("  as in CR-GAN's step (bf16 rendering, grads of XR, XC)", kernels.blend_context_loss,
+    compare("  CR-GAN's mix: bf16 XR, XC; f32 data", kernels.blend_context_loss,
             ref.blend_context_loss, crgan_inputs, 104 * pixels)
     print_op_layer_cost(dev)
     if use_triton:  # the launches alone, without the Python of the op, its autograd and dispatch
