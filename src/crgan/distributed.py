@@ -1,7 +1,7 @@
 """Data-parallel training under ``torchrun --nproc_per_node N`` (NCCL on GPUs, Gloo on CPU).
 
 Every process draws the same global batch from the same seeded generators as a one-process run
-would, keeps its 1/N slice (:meth:`World.shard`), and :func:`crgan.train.checkpoint.optimise`
+would, keeps its 1/N slice (:meth:`World.shard`), and :meth:`crgan.train.loop.DeviceReads.optimise`
 averages the gradients over the processes before each step (:meth:`World.average_gradients`, the
 all-reduce DistributedDataParallel performs), after rank 0's initial weights were broadcast to all.
 So N processes make the update one process makes on the global batch, up to the order of float

@@ -24,7 +24,7 @@ from crgan.models.generator import DualConditionalGenerator, build_generator, ma
 from crgan.models.reid import ReIDNet
 from crgan.records import GeneratorInfo
 from crgan.runs import Run
-from crgan.train.loop import Logged, TrainingLoop, frozen, optimise
+from crgan.train.loop import DeviceReads, Logged, TrainingLoop, frozen
 from crgan.train.losses import lsgan_d_loss, lsgan_g_loss, weighted_total
 from crgan.train.schedule import g_updates, lr_factor
 
@@ -49,15 +49,17 @@ def pretrain_camera_discriminator(target: dict, mask_root: Path, cfg: dict[str, 
     batches = uniform_batches(ds, crgan_cfg["batch_size"], seed, Stream.CAMERA_DISCRIMINATOR, cfg["data"], device)
     dcam = CameraDiscriminator(target["num_cameras"], crgan_cfg["dcam_width"]).to(device)
     opt = torch.optim.Adam(dcam.parameters(), lr=crgan_cfg["lr"], betas=(0.5, 0.999))
-    correct = seen = 0
+    reads, correct, seen = DeviceReads(), [], 0  # read once, at the end: the steps never wait for the device
     for step in range(crgan_cfg["dcam_iterations"]):
         x, _, _, cam = batches(step)
-        logits = dcam(x.to(device))
-        optimise(opt, F.cross_entropy(logits, cam.to(device)), f"Dcam pre-training, iteration {step + 1}")
+        cam = cam.to(device, non_blocking=True)
+        logits = dcam(x.to(device, non_blocking=True))
+        reads.optimise(opt, F.cross_entropy(logits, cam), f"Dcam pre-training, iteration {step + 1}")
         if step >= crgan_cfg["dcam_iterations"] // 2:
-            correct += (logits.argmax(1).cpu() == cam).sum().item()
+            correct.append((logits.argmax(1) == cam).sum())
             seen += len(cam)
-    return dcam.eval(), correct / max(seen, 1)
+    reads.settle()
+    return dcam.eval(), (sum(torch.stack(correct).tolist()) if correct else 0) / max(seen, 1)
 
 
 def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: ReIDNet, cfg: dict[str, Any],

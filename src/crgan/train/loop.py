@@ -63,15 +63,6 @@ def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.step()
 
 
-def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
-    """One optimiser step on ``loss``, with gradients averaged over the processes of a torchrun
-    group; a NaN or inf loss (on any process) stops before the step, named. It reads the loss
-    from the device: outside a training loop's steps only (in them, :meth:`TrainingLoop.optimise`)."""
-    if not distributed.world().all_true(bool(torch.isfinite(loss)), loss.device):
-        raise _diverged(where, loss.item())
-    _step(opt, loss)
-
-
 class Logged:
     """A number a step logs, still on the device: the loop reads it, rounded to ``digits``, at its next sync."""
 
@@ -88,10 +79,13 @@ class DeviceReads:
     def __init__(self) -> None:
         self.checks: list[tuple[torch.Tensor, str]] = []
 
-    def check(self, loss: torch.Tensor, where: str) -> None:
+    def optimise(self, opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
+        """One optimiser step on ``loss``, with gradients averaged over the processes of a torchrun
+        group; whether ``loss`` was finite is read at the next :meth:`settle` (named by ``where``)."""
         self.checks.append((loss.detach(), where))
+        _step(opt, loss)
 
-    def settle(self, rows: list[dict[str, Any]]) -> None:
+    def settle(self, rows: list[dict[str, Any]] = ()) -> None:
         """Raise DivergenceError for the first non-finite checked loss (on any process), else
         replace every :class:`Logged` value in ``rows`` by its rounded number."""
         logged = [(row, key) for row in rows for key, v in row.items() if isinstance(v, Logged)]
@@ -182,9 +176,8 @@ class TrainingLoop:
         self.tracked.update(objects)
 
     def optimise(self, opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:
-        """One optimiser step on ``loss`` (as :func:`optimise`) whose finiteness is read at the next sync."""
-        self.reads.check(loss, where)
-        _step(opt, loss)
+        """One optimiser step on ``loss`` whose finiteness is read at the loop's next sync."""
+        self.reads.optimise(opt, loss, where)
 
     def settle(self) -> None:
         """Read what the steps left on the device (see :class:`DeviceReads`)."""
