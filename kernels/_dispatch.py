@@ -81,11 +81,17 @@ def backend(*tensors: torch.Tensor) -> str:
     return "triton-interpreter" if interpreting() else "triton"
 
 
-def same_dtype_contiguous(*tensors: torch.Tensor) -> list[torch.Tensor]:
-    """The tensors in their promoted common dtype and contiguous, as the kernels index raw memory."""
+def promoted_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """The dtype eager PyTorch gives a result computed from ``tensors``."""
     dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
+def same_dtype_contiguous(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """The tensors in their promoted common dtype and contiguous, as the kernels index raw memory."""
+    dtype = promoted_dtype(*tensors)
     return [t.to(dtype).contiguous() for t in tensors]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from crgan.kernels import _reference as ref
-from crgan.kernels._dispatch import check_numel, contiguous, run_eager_or_compiled, use_triton
+from crgan.kernels._dispatch import check_numel, contiguous, promoted_dtype, run_eager_or_compiled, use_triton
 
 Tensor = torch.Tensor
 
@@ -20,10 +20,6 @@ Tensor = torch.Tensor
 def _triton():
     from crgan.kernels import blend_triton
     return blend_triton
-
-
-def _promoted(*tensors: Tensor) -> torch.dtype:
-    return _triton()._promoted(*tensors)
 
 
 def _check(xr: Tensor, xc: Tensor, xs: Tensor, *others: Tensor) -> None:
@@ -77,7 +73,7 @@ def _blend_op(xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
 
 @_blend_op.register_fake
 def _(xr: Tensor, xc: Tensor, xs: Tensor) -> Tensor:
-    return xs.new_empty(xs.shape, dtype=_promoted(xr, xc, xs))
+    return xs.new_empty(xs.shape, dtype=promoted_dtype(xr, xc, xs))
 
 
 @torch.library.custom_op("crgan::blend_backward", mutates_args=())
@@ -115,7 +111,7 @@ def _blend_con_op(xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor, mf: Tensor) ->
 
 @_blend_con_op.register_fake
 def _(xr: Tensor, xc: Tensor, xs: Tensor, xt: Tensor, mf: Tensor) -> tuple[Tensor, Tensor]:
-    return xs.new_empty(xs.shape, dtype=_promoted(xr, xc, xs)), xs.new_empty((), dtype=_promoted(xr, xc, xs, xt, mf))
+    return xs.new_empty(xs.shape, dtype=promoted_dtype(xr, xc, xs)), xs.new_empty((), dtype=promoted_dtype(xr, xc, xs, xt, mf))
 
 
 @torch.library.custom_op("crgan::blend_context_loss_backward", mutates_args=())

@@ -15,6 +15,8 @@ import torch
 import triton
 import triton.language as tl
 
+from crgan.kernels._dispatch import promoted_dtype
+
 BLOCK = 1024
 NUM_WARPS = 4
 
@@ -135,14 +137,6 @@ def _geometry(x: torch.Tensor) -> tuple[int, int, int, tuple[int]]:
     return n * h * w, c, h * w, (triton.cdiv(n * h * w, BLOCK),)
 
 
-def _promoted(*tensors: torch.Tensor) -> torch.dtype:
-    """The dtype eager PyTorch gives a result of ``tensors``: the forward outputs' dtype."""
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    return dtype
-
-
 def _gradients(inputs: tuple[torch.Tensor, ...], needs: Needs) -> list[torch.Tensor | None]:
     """An empty gradient like each input that needs one, None for the others."""
     return [torch.empty_like(t) if need else None for t, need in zip(inputs, needs)]
@@ -154,7 +148,7 @@ def _pointers(grads: list[torch.Tensor | None], stand_in: torch.Tensor) -> list[
 
 
 def blend_forward(xr: torch.Tensor, xc: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    xg = torch.empty(xs.shape, device=xs.device, dtype=_promoted(xr, xc, xs))
+    xg = torch.empty(xs.shape, device=xs.device, dtype=promoted_dtype(xr, xc, xs))
     P, C, HW, grid = _geometry(xs)
     _blend_fwd[grid](xr, xc, xs, xg, P, C, HW, BLOCK=BLOCK, num_warps=NUM_WARPS)
     return xg
@@ -172,8 +166,8 @@ def blend_backward(gxg: torch.Tensor, xr: torch.Tensor, xc: torch.Tensor, xs: to
 
 def blend_context_loss_forward(xr: torch.Tensor, xc: torch.Tensor, xs: torch.Tensor, xt: torch.Tensor,
                                mf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    dtype = _promoted(xr, xc, xs, xt, mf)
-    xg = torch.empty(xs.shape, device=xs.device, dtype=_promoted(xr, xc, xs))
+    dtype = promoted_dtype(xr, xc, xs, xt, mf)
+    xg = torch.empty(xs.shape, device=xs.device, dtype=promoted_dtype(xr, xc, xs))
     P, C, HW, grid = _geometry(xs)
     partial = torch.empty(grid[0], device=xs.device, dtype=torch.float32)
     _blend_con_fwd[grid](xr, xc, xs, xt, mf, xg, partial, P, C, HW, BLOCK=BLOCK, num_warps=NUM_WARPS)

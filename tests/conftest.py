@@ -108,6 +108,16 @@ def synthetic_domain(tmp_path: Path):
 
 
 @pytest.fixture
+def one_thread():
+    """torch on one thread for the test, as the workflow's jobs run (threads.*: 1), restored after: float
+    sums then come in one order, so a run's numbers do not depend on which tests ran before it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def triton_kernels(monkeypatch):
     """Force the Triton path of crgan.kernels (compiled on CUDA, interpreted on CPU)."""
     pytest.importorskip("triton")

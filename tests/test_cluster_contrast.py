@@ -121,7 +121,7 @@ def test_starts_floor_and_resume(gan_inputs, tmp_path: Path, monkeypatch):
     assert not (tmp_path / "bad.pt").exists()
 
 
-def test_cluster_contrast_learns_on_a_small_target(synthetic_domain, tmp_path: Path):
+def test_cluster_contrast_learns_on_a_small_target(synthetic_domain, tmp_path: Path, one_thread):
     """From a briefly trained source model on a 30-identity target: the epoch's loss falls and the
     number of clusters settles (the smoke workflow checks the same at its size)."""
     sizes = {"train_ids": 30, "test_ids": 5, "distractor_ids": 0, "junk_images": 0}

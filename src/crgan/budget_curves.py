@@ -127,7 +127,7 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
     source, target = indexes
 
     def once(path: Path, make: Callable[[], Any]) -> Path:
-        return _once(path, make, seed, cfg["deterministic"])
+        return _once(path, make, seed, cfg.get("deterministic", True))  # a hand-made config may lack it
 
     def finetuned_on(g_path: Path) -> Path:
         network, info = load_network(did, device)
