@@ -9,6 +9,7 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from crgan import budget_curves, gap_sweep, plan, runs
+from crgan.config import RUN_WIDE
 from crgan.methods import METHODS
 
 SEEDS = config["seeds"]
@@ -44,13 +45,10 @@ def cfg(*sections):
     return shlex.quote(json.dumps({key: config[key] for key in sections}, sort_keys=True))
 
 
-#: Run-wide settings of every job that trains or evaluates: device, training precision, determinism.
-DEVICE_SETTINGS = ("device", "precision", "deterministic")
-
-
 def device_cfg(*sections):
-    """:func:`cfg` of ``sections`` and the run-wide :data:`DEVICE_SETTINGS` (a job that runs networks)."""
-    return cfg(*sections, *DEVICE_SETTINGS)
+    """:func:`cfg` of ``sections`` and the run-wide settings (device, precision, determinism) of a
+    job that runs networks."""
+    return cfg(*sections, *RUN_WIDE)
 
 
 def draw(wildcards):

@@ -162,8 +162,7 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
             loop.optimise(opt, loss, f"Cluster Contrast on {run.target}, epoch {e + 1} iteration {i + 1}")
             memory.update(feats.detach(), picked)
             losses.append(loss.detach())
-        loop.settle()  # the epoch's losses are finite before they are averaged
-        losses = torch.stack(losses).double().tolist()
+        losses = loop.settle(losses)  # raises first if a loss was not finite
         return {**row, "loss_first": round(losses[0], 5), "loss": round(float(np.mean(losses)), 5),
                 "chance": round(math.log(clusters), 5)}
 

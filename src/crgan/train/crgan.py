@@ -58,8 +58,7 @@ def pretrain_camera_discriminator(target: dict, mask_root: Path, cfg: dict[str, 
         if step >= crgan_cfg["dcam_iterations"] // 2:
             correct.append((logits.argmax(1) == cam).sum())
             seen += len(cam)
-    reads.settle()
-    return dcam.eval(), (sum(torch.stack(correct).tolist()) if correct else 0) / max(seen, 1)
+    return dcam.eval(), sum(reads.settle(values=correct)) / max(seen, 1)
 
 
 def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: ReIDNet, cfg: dict[str, Any],

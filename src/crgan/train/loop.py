@@ -85,22 +85,24 @@ class DeviceReads:
         self.checks.append((loss.detach(), where))
         _step(opt, loss)
 
-    def settle(self, rows: list[dict[str, Any]] = ()) -> None:
+    def settle(self, rows: list[dict[str, Any]] = (), values: list[torch.Tensor] = ()) -> list[float]:
         """Raise DivergenceError for the first non-finite checked loss (on any process), else
-        replace every :class:`Logged` value in ``rows`` by its rounded number."""
+        replace every :class:`Logged` value in ``rows`` by its rounded number and return the numbers
+        of ``values`` (one-element tensors), all read in the same transfer."""
         logged = [(row, key) for row in rows for key, v in row.items() if isinstance(v, Logged)]
-        tensors = [loss for loss, _ in self.checks] + [row[key].value for row, key in logged]
+        tensors = [loss for loss, _ in self.checks] + [row[key].value for row, key in logged] + list(values)
         if not tensors:
-            return
+            return []
         numbers = torch.stack([t.reshape(()).double() for t in tensors]).tolist()
         checked, self.checks = self.checks, []
         finite = [math.isfinite(x) for x in numbers[:len(checked)]]
-        device = tensors[0].device
-        if not distributed.world().all_true(all(finite), device):
+        if not distributed.world().all_true(all(finite), tensors[0].device):
             first = finite.index(False) if not all(finite) else 0
             raise _diverged(checked[first][1], numbers[first])
-        for (row, key), number in zip(logged, numbers[len(checked):]):
+        numbers = numbers[len(checked):]
+        for (row, key), number in zip(logged, numbers):
             row[key] = round(number, row[key].digits)
+        return numbers[len(logged):]
 
 
 @contextlib.contextmanager
@@ -179,10 +181,11 @@ class TrainingLoop:
         """One optimiser step on ``loss`` whose finiteness is read at the loop's next sync."""
         self.reads.optimise(opt, loss, where)
 
-    def settle(self) -> None:
-        """Read what the steps left on the device (see :class:`DeviceReads`)."""
-        self.reads.settle(self.rows[self._read_rows:])
+    def settle(self, values: list[torch.Tensor] = ()) -> list[float]:
+        """Read what the steps left on the device, and ``values`` with it (see :class:`DeviceReads`)."""
+        numbers = self.reads.settle(self.rows[self._read_rows:], values)
         self._read_rows = len(self.rows)
+        return numbers
 
     @property
     def modules(self) -> list[nn.Module]:

@@ -55,9 +55,9 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
             losses.append(loss.detach())
             corrects.append((logits.argmax(1) == labels).sum())
             sizes.append(len(labels))
-        loop.settle()  # the epoch's losses are finite before they are summed
-        loss_sum = sum(value * n for value, n in zip(torch.stack(losses).double().tolist(), sizes))
-        correct, seen = sum(torch.stack(corrects).tolist()), sum(sizes)
+        numbers = loop.settle(losses + corrects)  # raises first if a loss was not finite
+        loss_sum = sum(value * n for value, n in zip(numbers[:len(losses)], sizes))
+        correct, seen = sum(numbers[len(losses):]), sum(sizes)
         row = {"epoch": e + 1, "loss": round(loss_sum / seen, 5), "train_acc": round(correct / seen, 5),
                "lr": f"{sched.get_last_lr()[0]:.3g}", "seconds": round(time.time() - start, 2)}
         log.info("epoch %d/%d loss %.4f acc %.3f (%.1fs)", e + 1, reid_cfg["epochs"], row["loss"], row["train_acc"],

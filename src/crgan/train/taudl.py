@@ -77,15 +77,14 @@ def sample_tracklets(cameras: list[int], n: int, gen: torch.Generator) -> list[i
 def pctd_loss(model: TaudlNet, feats: torch.Tensor, cams: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-camera tracklet discrimination: per-camera mean cross-entropy, summed over cameras.
 
-    ``cams`` stay on the host (each camera's rows are found there, so the step never waits for
-    the device); ``labels`` are on ``feats``' device."""
+    ``cams`` stay on the host: the rows are grouped by camera there (a stable sort, each camera's rows
+    in batch order) and reach the device in one copy, so the step never waits for it; ``labels``
+    are on ``feats``' device."""
     cams = cams.cpu()
-
-    def camera_loss(c: int) -> torch.Tensor:
-        rows = to_device(torch.nonzero(cams == c).flatten(), feats.device)
-        return F.cross_entropy(model.camera_logits(feats[rows], c), labels[rows])
-
-    return sum(camera_loss(c) for c in cams.unique().tolist())
+    present, counts = cams.unique(return_counts=True)
+    order = to_device(torch.argsort(cams, stable=True), feats.device)
+    groups = zip(present.tolist(), feats[order].split(counts.tolist()), labels[order].split(counts.tolist()))
+    return sum(F.cross_entropy(model.camera_logits(group, c), group_labels) for c, group, group_labels in groups)
 
 
 def pctd_chance(cams: torch.Tensor, per_camera: list[int]) -> float:
