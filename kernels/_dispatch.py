@@ -95,6 +95,12 @@ def same_dtype_contiguous(*tensors: torch.Tensor) -> list[torch.Tensor]:
     return [t.to(dtype).contiguous() for t in tensors]
 
 
+def skipped_as(outputs: list[torch.Tensor | None], stand_in: torch.Tensor) -> list[torch.Tensor]:
+    """A kernel's optional outputs as pointers: ``stand_in`` for each one skipped (None), which the
+    kernel's constexpr flag keeps unwritten."""
+    return [stand_in if t is None else t for t in outputs]
+
+
 def contiguous(*tensors: torch.Tensor) -> list[torch.Tensor]:
     """The tensors contiguous, each in its own dtype (the elementwise kernels read mixed dtypes)."""
     return [t.contiguous() for t in tensors]

@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from crgan.kernels._dispatch import promoted_dtype
+from crgan.kernels._dispatch import promoted_dtype, skipped_as
 
 BLOCK = 1024
 NUM_WARPS = 4
@@ -142,11 +142,6 @@ def _gradients(inputs: tuple[torch.Tensor, ...], needs: Needs) -> list[torch.Ten
     return [torch.empty_like(t) if need else None for t, need in zip(inputs, needs)]
 
 
-def _pointers(grads: list[torch.Tensor | None], stand_in: torch.Tensor) -> list[torch.Tensor]:
-    """The gradients to hand a kernel: ``stand_in`` where one is skipped (its constexpr keeps it unwritten)."""
-    return [stand_in if g is None else g for g in grads]
-
-
 def blend_forward(xr: torch.Tensor, xc: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     xg = torch.empty(xs.shape, device=xs.device, dtype=promoted_dtype(xr, xc, xs))
     P, C, HW, grid = _geometry(xs)
@@ -159,7 +154,7 @@ def blend_backward(gxg: torch.Tensor, xr: torch.Tensor, xc: torch.Tensor, xs: to
     """(dxr, dxc, dxs), None where ``needs`` says no."""
     grads = _gradients((xr, xc, xs), needs)
     P, C, HW, grid = _geometry(xs)
-    _blend_bwd[grid](gxg, xr, xc, xs, *_pointers(grads, gxg), P, C, HW, BLOCK=BLOCK,
+    _blend_bwd[grid](gxg, xr, xc, xs, *skipped_as(grads, gxg), P, C, HW, BLOCK=BLOCK,
                      NEED_XR=needs[0], NEED_XC=needs[1], NEED_XS=needs[2], num_warps=NUM_WARPS)
     return grads
 
@@ -180,7 +175,7 @@ def blend_context_loss_backward(gxg: torch.Tensor, glcon: torch.Tensor, xr: torc
     """(dxr, dxc, dxs, dxt, dmf), None where ``needs`` says no."""
     grads = _gradients((xr, xc, xs, xt, mf), needs)
     P, C, HW, grid = _geometry(xs)
-    _blend_con_bwd[grid](gxg, glcon.reshape(1), xr, xc, xs, xt, mf, *_pointers(grads, gxg), P, C, HW,
+    _blend_con_bwd[grid](gxg, glcon.reshape(1), xr, xc, xs, xt, mf, *skipped_as(grads, gxg), P, C, HW,
                          1.0 / xs.numel(), BLOCK=BLOCK, NEED_XR=needs[0], NEED_XC=needs[1], NEED_XS=needs[2],
                          NEED_XT=needs[3], NEED_MF=needs[4], num_warps=NUM_WARPS)
     return grads

@@ -16,6 +16,8 @@ import torch
 import triton
 import triton.language as tl
 
+from crgan.kernels._dispatch import skipped_as
+
 #: Values per program (ROWS x BLOCK) and the longest chunk of one row.
 TILE = 2048
 MAX_BLOCK = 2048
@@ -116,9 +118,8 @@ def backward(gy: torch.Tensor, h: torch.Tensor, weight: torch.Tensor, mean: torc
     partial_w = torch.empty(n, c, device=h.device, dtype=torch.float32) if need_affine else None
     partial_b = torch.empty_like(partial_w) if need_affine else None
     rows, block = _shape(hh * ww)
-    _res_in_bwd[(triton.cdiv(n * c, rows),)](gy, h, weight, mean, rstd, gy if gh is None else gh,
-                                              mean if partial_w is None else partial_w,
-                                              mean if partial_b is None else partial_b, n * c, c, hh * ww,
+    _res_in_bwd[(triton.cdiv(n * c, rows),)](gy, h, weight, mean, rstd, *skipped_as([gh, partial_w, partial_b], mean),
+                                              n * c, c, hh * ww,
                                               ROWS=rows, BLOCK=block, NEED_H=need_h, NEED_AFFINE=need_affine)
     if not need_affine:
         return gh, None, None
