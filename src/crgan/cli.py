@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from crgan import config as config_mod
-from crgan import runtime
 from crgan.budget_curves import CURVES
 from crgan.errors import ConfigError, CrganError
 from crgan.io import read_json, write_json
@@ -40,12 +39,21 @@ def dataset_root(cfg: dict[str, Any], domain: str, draw: int = 0) -> Path:
     return Path(cfg["data"]["roots"][domain])
 
 
-def training_device(cfg: dict[str, Any]):
-    """This process's device: its rank's (GPU or CPU) when launched by torchrun, else ``device``."""
-    from crgan import distributed
+def prepared(args: argparse.Namespace, cfg: dict[str, Any], seed: int, data_parallel: bool = False):
+    """Set this process up for a command that runs networks (threads, seeds, kernels: ``runtime.setup``)
+    and return its device: with ``data_parallel``, its rank's (GPU or CPU) when launched by torchrun.
+    torch is imported here, not with the command line, so the table, claims and report commands start
+    without it."""
+    from crgan import runtime
 
-    dev = distributed.init(cfg["device"])
-    return dev if dev is not None else runtime.device(cfg["device"])
+    runtime.setup(args.threads, seed, cfg["deterministic"])
+    if data_parallel:
+        from crgan import distributed
+
+        rank_device = distributed.init(cfg["device"])
+        if rank_device is not None:
+            return rank_device
+    return runtime.device(cfg["device"])
 
 
 def cmd_validate_config(args, cfg):
@@ -65,7 +73,7 @@ def cmd_synth(args, cfg):
     if args.domain not in cfg["synthetic"]["domains"]:
         raise ConfigError(f"config key 'synthetic.domains.{args.domain}' is not set")
     seed = cfg["synthetic"]["seed"] + args.draw  # a seed bundle's own draw of the benchmark
-    runtime.setup(args.threads, seed, cfg["deterministic"])
+    prepared(args, cfg, seed)
     meta = generate_domain(args.domain, Path(args.out), cfg["synthetic"], seed=seed)
     log.info("wrote %s: %s", args.out, meta["counts"])
 
@@ -83,16 +91,16 @@ def cmd_index(args, cfg):
 def cmd_masks(args, cfg):
     from crgan.masks import make_masks
 
-    runtime.setup(args.threads, 0, cfg["deterministic"])
-    summary = make_masks(read_json(args.index), cfg, Path(args.out), runtime.device(cfg["device"]), args.draw)
+    device = prepared(args, cfg, 0)
+    summary = make_masks(read_json(args.index), cfg, Path(args.out), device, args.draw)
     log.info("masks: %s", summary)
 
 
 def cmd_train_reid(args, cfg):
     from crgan.train.reid import train_reid
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
-    info = train_reid(read_json(args.index), cfg, args.seed, Path(args.out), training_device(cfg))
+    device = prepared(args, cfg, args.seed, data_parallel=True)
+    info = train_reid(read_json(args.index), cfg, args.seed, Path(args.out), device)
     log.info("trained %s (init %s): final loss %.4f, train acc %.3f", args.out, info.init, info.final["loss"],
              info.final["train_acc"])
 
@@ -101,8 +109,7 @@ def cmd_train_crgan(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.crgan import train_generator
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
-    device = training_device(cfg)
+    device = prepared(args, cfg, args.seed, data_parallel=True)
     did, _ = load_network(args.did, device)
     info = train_generator(read_json(args.source_index), read_json(args.target_index),
                            (Path(args.source_masks), Path(args.target_masks)), did, cfg, args.variant, args.seed,
@@ -115,8 +122,7 @@ def cmd_finetune(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.finetune import finetune_on_rendered
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
-    device = runtime.device(cfg["device"])
+    device = prepared(args, cfg, args.seed)
     did, did_info = load_network(args.did, device)
     info = finetune_on_rendered(did, did_info, Path(args.generator), read_json(args.source_index),
                                 read_json(args.target_index), (Path(args.source_masks), Path(args.target_masks)),
@@ -128,8 +134,7 @@ def cmd_finetune_paste(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.finetune import finetune_on_pasted
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
-    device = runtime.device(cfg["device"])
+    device = prepared(args, cfg, args.seed)
     did, did_info = load_network(args.did, device)
     info = finetune_on_pasted(did, did_info, read_json(args.source_index), read_json(args.target_index),
                               (Path(args.source_masks), Path(args.target_masks)), cfg, args.seed, Path(args.out), device)
@@ -140,8 +145,7 @@ def cmd_adapt_bn(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.adabn import adapt_batch_norm
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
-    device = runtime.device(cfg["device"])
+    device = prepared(args, cfg, args.seed)
     did, did_info = load_network(args.did, device)
     info = adapt_batch_norm(did, did_info, read_json(args.target_index), cfg, args.seed, Path(args.out), device)
     log.info("re-estimated %d BatchNorm layers on %d target images: %s", info.details["batch_norm_layers"],
@@ -151,18 +155,18 @@ def cmd_adapt_bn(args, cfg):
 def cmd_train_spgan(args, cfg):
     from crgan.train.spgan import train_spgan
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
+    device = prepared(args, cfg, args.seed, data_parallel=True)
     info = train_spgan(read_json(args.source_index), read_json(args.target_index), cfg, args.seed, Path(args.out),
-                       training_device(cfg))
+                       device)
     log.info("trained SPGAN %s->%s: final losses %s", info.run.source, info.run.target, info.final)
 
 
 def cmd_translate(args, cfg):
     from crgan.train.spgan import translate_split
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
+    device = prepared(args, cfg, args.seed)
     index = translate_split(Path(args.generator), read_json(args.source_index), cfg, Path(args.out),
-                            runtime.device(cfg["device"]))
+                            device)
     log.info("translated %d %s training images into %s", len(index["splits"]["train"]), index["domain"], args.out)
 
 
@@ -170,8 +174,7 @@ def cmd_finetune_translated(args, cfg):
     from crgan.models.store import load_network
     from crgan.train.finetune import finetune_on_translated
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
-    device = runtime.device(cfg["device"])
+    device = prepared(args, cfg, args.seed)
     did, did_info = load_network(args.did, device)
     info = finetune_on_translated(did, did_info, read_json(Path(args.translated) / "index.json"), cfg, args.seed,
                                   Path(args.out), device)
@@ -181,8 +184,8 @@ def cmd_finetune_translated(args, cfg):
 def cmd_train_taudl(args, cfg):
     from crgan.train.taudl import train_taudl
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
-    info = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
+    device = prepared(args, cfg, args.seed)
+    info = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), device,
                        Path(args.init) if args.init else None, untrained=args.untrained)
     log.info("TAUDL (%s, init %s) on %s: %d tracklets, final losses %s", info.run.variant, info.init, info.domain,
              info.details["num_tracklets"], info.final or "none (untrained)")
@@ -191,8 +194,8 @@ def cmd_train_taudl(args, cfg):
 def cmd_train_cluster_contrast(args, cfg):
     from crgan.train.cluster_contrast import train_cluster_contrast
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
-    info = train_cluster_contrast(read_json(args.index), cfg, args.seed, Path(args.out), runtime.device(cfg["device"]),
+    device = prepared(args, cfg, args.seed)
+    info = train_cluster_contrast(read_json(args.index), cfg, args.seed, Path(args.out), device,
                                   Path(args.init) if args.init else None, untrained=args.untrained)
     log.info("Cluster Contrast (%s, init %s) on %s: clusters per epoch %s, final %s", info.run.start_name, info.init,
              info.domain, info.details["clusters"], info.final or "none (untrained)")
@@ -201,8 +204,8 @@ def cmd_train_cluster_contrast(args, cfg):
 def cmd_eval_reid(args, cfg):
     from crgan.eval.reid import evaluate_file
 
-    runtime.setup(args.threads, 0, cfg["deterministic"])
-    record = evaluate_file(args.model, read_json(args.index), cfg, args.seed, runtime.device(cfg["device"]), args.split)
+    device = prepared(args, cfg, 0)
+    record = evaluate_file(args.model, read_json(args.index), cfg, args.seed, device, args.split)
     write_json(args.out, record.to_dict())
     gap, lmp = record.metrics["gap"], record.metrics["lmp"]
     log.info("%s on %s (%s split): rank1 %.1f mAP %.1f (LMP rank1 %.1f mAP %.1f)", record.evaluation.label,
@@ -212,10 +215,10 @@ def cmd_eval_reid(args, cfg):
 def cmd_quality(args, cfg):
     from crgan.eval.quality_step import measure_method
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
+    device = prepared(args, cfg, args.seed)
     record = measure_method(args.method, read_json(args.source_index), read_json(args.target_index),
                             (args.source_masks, args.target_masks), Path(args.generator) if args.generator else None,
-                            Path(args.substitute), cfg, args.seed, Path(args.figure), runtime.device(cfg["device"]))
+                            Path(args.substitute), cfg, args.seed, Path(args.figure), device)
     write_json(args.out, record.to_dict())
     log.info("%s %s->%s: %s", args.method, record.source, record.target,
              ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items()))
@@ -225,9 +228,9 @@ def cmd_visrank(args, cfg):
     from crgan.eval.ranked_lists import draw_lists
     from crgan.eval.reid import evaluate_file
 
-    runtime.setup(args.threads, 0, cfg["deterministic"])
+    device = prepared(args, cfg, 0)
     index = read_json(args.index)
-    record = evaluate_file(args.model, index, cfg, args.seed, runtime.device(cfg["device"]))
+    record = evaluate_file(args.model, index, cfg, args.seed, device)
     ranked, out = record.metrics["ranked"], Path(args.out)
     png = draw_lists(index, ranked["lists"], out / f"{index['domain']}_ranked.png")
     write_json(out / f"{index['domain']}_ranked.json", ranked)
@@ -238,9 +241,9 @@ def cmd_visrank(args, cfg):
 def cmd_budget_point(args, cfg):
     from crgan.budget_curves import run_point
 
-    runtime.setup(args.threads, args.seed, cfg["deterministic"])
+    device = prepared(args, cfg, args.seed)
     result = run_point(args.curve, args.budget, cfg, args.seed, (read_json(args.source_index), read_json(args.target_index)),
-                       (Path(args.source_masks), Path(args.target_masks)), Path(args.out), runtime.device(cfg["device"]),
+                       (Path(args.source_masks), Path(args.target_masks)), Path(args.out), device,
                        Path(args.did) if args.did else None, Path(args.generator) if args.generator else None)
     log.info("%s at %d, %s->%s seed %d: validation rank1 %.1f mAP %.1f", args.curve, args.budget, result["source"],
              result["target"], args.seed, result["rank1"], result["map"])

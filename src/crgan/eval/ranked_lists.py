@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from crgan.data.datasets import records_of
@@ -28,11 +27,10 @@ def choose_queries(num_query: int, count: int, seed: int) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(num_query, size=min(count, num_query), replace=False).tolist())
 
 
-def ranked_lists(rows: torch.Tensor | np.ndarray, queries: list[int], q_pids: np.ndarray, g_pids: np.ndarray,
+def ranked_lists(rows: np.ndarray, queries: list[int], q_pids: np.ndarray, g_pids: np.ndarray,
                  q_cams: np.ndarray, g_cams: np.ndarray, top: int) -> list[dict[str, Any]]:
     """For each query index, from its row of gallery distances (``rows[i]`` belongs to ``queries[i]``):
     its ``top`` closest gallery indices (junk left out) and which match."""
-    rows = rows.detach().cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
     lists = []
     for row, q in zip(rows, queries):
         order = np.argsort(row, kind="stable")

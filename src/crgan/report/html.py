@@ -20,14 +20,13 @@ from typing import Any
 import jinja2
 from PIL import Image
 
-from crgan import runtime
 from crgan.config import config_hash
 from crgan.eval.ranked_lists import draw_lists
 from crgan.io import atomic_file, read_json
 from crgan.methods import CURVE_KINDS, LMP, colour, label
 from crgan.plan import TABLES, named_rows
+from crgan.provenance import git_commit
 from crgan.records import EvaluationRecord
-from crgan.report.figures import budget_curve_figures
 from crgan.report.plots import line_plot
 from crgan.runs import QUALITY_METHODS, Evaluation, Quality, Run, pair_name, seed_of
 
@@ -279,6 +278,15 @@ def claims_at_a_glance(rows: list[dict[str, str]]) -> dict[str, Any]:
             "bundles": max((int(row["seeds"]) for row in rows), default=0)}
 
 
+def budget_figures(budget_curves: Path | None) -> list:
+    """The budget curves' figures, when the run measured them (matplotlib is imported only then)."""
+    if budget_curves is None:
+        return []
+    from crgan.report.figures import budget_curve_figures
+
+    return budget_curve_figures(read_rows(budget_curves))
+
+
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
                  curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
                  claims: Path | None = None, index_paths: list[Path] = (), gap_sweep: Path | None = None,
@@ -295,7 +303,7 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
         "domains": sorted({d for p in pairs for d in p}), "pairs": [pair_name(*p) for p in pairs],
         "configfiles": [os.path.relpath(f) if Path(f).resolve().is_relative_to(Path.cwd()) else f for f in configfiles],
         "seeds": cfg["seeds"], "config_hash": config_hash(cfg),
-        "git_commit": runtime.git_commit(),
+        "git_commit": git_commit(),
         "inits": sorted({record.init for record in evals}),
         "metric_backbones": sorted({r["metric_backbone"] for r in all_rows if r["metric_backbone"]}),
         "substitute": any(r["metric"].endswith("_substitute") for r in all_rows),
@@ -315,7 +323,7 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
         summary=summary, tables=views, claims=claim_rows, glance=claims_at_a_glance(claim_rows),
         figures=figures(figure_paths),
         curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), ranked=ranked, sweep=gap_sweep_plots(gap_sweep),
-        budgets=budget_curve_figures(read_rows(budget_curves)) if budget_curves else [],
+        budgets=budget_figures(budget_curves),
         times=times,
         total_time=sum(t["total"] for t in times))
     with atomic_file(out) as tmp:

@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from crgan import runtime
 from crgan.budget_curves import below_plateau
 from crgan.io import read_json, write_csv
 from crgan.paper import paper_rows, paper_values
 from crgan.plan import TABLES, Measured, Ours, Published, Quoted, layout
+from crgan.provenance import code_provenance
 from crgan.records import EvaluationRecord, QualityRecord, RecordError, read_record
 from crgan.runs import Evaluation, Quality
 
@@ -207,7 +207,7 @@ def write_table(path: str | Path, rows: list[dict[str, Any]]) -> None:
 def provenance(table: int, paths: list[str], records: list[EvaluationRecord | QualityRecord],
                cfg: dict[str, Any]) -> dict[str, Any]:
     """What produced a table: this step's provenance, and each input's file, seed and config hash."""
-    return {"table": table, **runtime.provenance(cfg),
+    return {"table": table, **code_provenance(cfg),
             "evaluations": [{"file": path, **{k: record.provenance.get(k) for k in
                                               ("config_hash", "git_commit", "seed", "device", "kernels", "torch")}}
                             for path, record in zip(paths, records)]}
