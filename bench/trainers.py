@@ -16,7 +16,12 @@ host wait for a GPU (a value read back, or an output sized by the data: ``SYNCIN
 those on host tensors in a GPU run too: data loading, optimiser step counters); it counts the
 same on a CPU, so a change that takes them out of the steps is measurable anywhere.
 ``--profile DIR`` keeps a torch.profiler trace of four steady steps of each trainer (trace.json.gz,
-for chrome://tracing or Perfetto) and its operator table (operators.txt).
+for chrome://tracing or Perfetto) and its operator table (operators.txt). ``--flops`` counts the
+first measured step's floating-point operations (convolutions and matrix products, forward and
+backward: ``torch.utils.flop_counter``; that step is then left out of the timing) and prints the
+achieved rate beside this machine's float32 matrix-product rate, measured in the same process on
+the jobs' thread count. ``--memory-format channels_last contiguous`` runs every trainer in each
+layout in turn (config key ``memory_format``) and prints each one's step time as a ratio to the first.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import argparse
 import contextlib
 import gzip
 import json
+import math
 import platform
 import shutil
 import statistics
@@ -37,6 +43,7 @@ from pathlib import Path
 import torch
 import yaml
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 
 from crgan import cli
 from crgan.runs import synthetic_dir
@@ -53,10 +60,11 @@ DOMAINS = {domain: {"train_ids": 60, "test_ids": 20, "distractor_ids": 0, "junk_
 REID_EPOCHS = 3
 
 
-def overlay(work: Path, iterations: int, small: bool, device: str, precision: str, deterministic: bool) -> dict:
+def overlay(work: Path, iterations: int, small: bool, device: str, precision: str, deterministic: bool,
+            memory_format: str) -> dict:
     """The config overlaid on config.yaml (+ presets/paper.yaml unless ``small``)."""
     height, width = (64, 32) if small else (256, 128)
-    over = {"device": device, "precision": precision, "deterministic": deterministic,
+    over = {"device": device, "precision": precision, "deterministic": deterministic, "memory_format": memory_format,
             "data": {"source": "synthetic", "synthetic_root": str(work / "data"), "check_counts": False},
             "synthetic": {"height": height, "width": width, "domains": DOMAINS},
             "masks": {"method": "groundtruth"},
@@ -106,13 +114,15 @@ class Step:
     host_reads: int
     index: int
     total: int
+    flops: int | None = None  # counted on this step (its time then carries the counter's cost)
 
 
 @contextlib.contextmanager
 def timed_steps(steps: list[Step], device: torch.device, count_reads: bool = False,
-                profile: tuple[Path, range] | None = None) -> Iterator[None]:
+                profile: tuple[Path, range] | None = None, count_flops_at: int | None = None) -> Iterator[None]:
     """Record every step of every TrainingLoop run inside the block; with ``profile`` (folder,
-    steps), a torch.profiler trace of those steps of the first loop is written there."""
+    steps), a torch.profiler trace of those steps of the first loop is written there; with
+    ``count_flops_at``, that step's floating-point operations are counted."""
     original = TrainingLoop.run
 
     def run(self, step, lr_at=None):
@@ -126,12 +136,14 @@ def timed_steps(steps: list[Step], device: torch.device, count_reads: bool = Fal
                 profiler = torch.profiler.profile(activities=activities, record_shapes=True)
                 profiler.__enter__()
             reads = HostReads() if count_reads else contextlib.nullcontext()
+            counter = FlopCounterMode(display=False) if i == count_flops_at else contextlib.nullcontext()
             start = time.perf_counter()
-            with reads:
+            with reads, counter:
                 row = step(i)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            steps.append(Step(time.perf_counter() - start, reads.count if count_reads else -1, i, self.total))
+            flops = counter.get_total_flops() if i == count_flops_at else None
+            steps.append(Step(time.perf_counter() - start, reads.count if count_reads else -1, i, self.total, flops))
             if profiler is not None and i + 1 == min(profile[1].stop, self.total):
                 profiler.__exit__(None, None, None)
                 profile[0].mkdir(parents=True, exist_ok=True)
@@ -157,6 +169,23 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def matmul_rate(device: torch.device, size: int = 512, repeats: int = 20) -> float:
+    """This machine's float32 matrix-product rate in FLOP/s (``repeats`` products of size x size
+    matrices, the best of three rounds), on the threads torch has now."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    best = math.inf
+    for _ in range(3):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 * repeats / best
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.trainers", description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=50)
@@ -170,26 +199,36 @@ def main(argv: list[str] | None = None) -> None:
                         help="config key deterministic (false: cuDNN autotuning and atomic kernels)")
     parser.add_argument("--host-reads", action="store_true",
                         help="count the operators that make the host wait for the GPU, per step (slows the steps)")
+    parser.add_argument("--memory-format", nargs="+", choices=("channels_last", "contiguous"),
+                        default=["channels_last"], help="config key memory_format; several: each trainer in each, "
+                                                        "ratios to the first")
+    parser.add_argument("--flops", action="store_true",
+                        help="count one step's FLOPs and print the achieved rate against the matrix-product rate")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="write a torch.profiler trace (trace.json, operators.txt) of steps warmup..warmup+4 "
                              "of each trainer under DIR/<command>")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     work = Path(tempfile.mkdtemp(prefix="crgan-bench-"))
-    over = work / "overlay.yaml"
-    over.write_text(yaml.safe_dump(overlay(work, args.iterations, args.small, args.device, args.precision,
-                                               args.deterministic == "true")))
-    configs = ["config.yaml"] + ([] if args.small else ["presets/paper.yaml"]) + [str(over)]
-    common = [f"--config={REPO / c}" for c in configs]  # an absolute path stays itself
-    cfg = cli._config(cli.build_parser().parse_args(["validate-config", *common]))
+    common: dict[str, list[str]] = {}  # per memory format: the command line's config files
+    for layout in args.memory_format:
+        over = work / f"overlay-{layout}.yaml"
+        over.write_text(yaml.safe_dump(overlay(work, args.iterations, args.small, args.device, args.precision,
+                                                   args.deterministic == "true", layout)))
+        configs = ["config.yaml"] + ([] if args.small else ["presets/paper.yaml"]) + [str(over)]
+        common[layout] = [f"--config={REPO / c}" for c in configs]  # an absolute path stays itself
+    first = args.memory_format[0]
+    cfg = cli._config(cli.build_parser().parse_args(["validate-config", *common[first]]))
     threads = ["--threads", str(cfg["threads"]["train"])]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"crgan trainers on {name} (torch {torch.__version__}), {'config.yaml' if args.small else 'paper preset'} "
           f"at {cfg['data']['height']}x{cfg['data']['width']}, {args.iterations} steps each, workers "
-          f"{cfg['data']['workers']}, precision {args.precision}, deterministic {args.deterministic}")
+          f"{cfg['data']['workers']}, precision {args.precision}, deterministic {args.deterministic}, "
+          f"memory format {' then '.join(args.memory_format)}")
 
-    def crgan(command: str, **paths: Path | str) -> None:
-        argv = [command, *common, *threads] + [x for k, v in paths.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    def crgan(command: str, layout: str = first, **paths: Path | str) -> None:
+        argv = [command, *common[layout], *threads] + [x for k, v in paths.items()
+                                                      for x in (f"--{k.replace('_', '-')}", str(v))]
         if cli.main(argv) != 0:
             raise SystemExit(f"bench.trainers: crgan {command} failed")
 
@@ -199,6 +238,11 @@ def main(argv: list[str] | None = None) -> None:
         idx[domain], masks[domain] = work / f"{domain}.json", work / "masks" / domain
         crgan("index", domain=domain, out=idx[domain])
         crgan("masks", index=idx[domain], out=masks[domain])
+    rate = None
+    if args.flops:
+        torch.set_num_threads(cfg["threads"]["train"])
+        rate = matmul_rate(device)
+        print(f"float32 matrix products ({cfg['threads']['train']} thread(s)): {rate / 1e9:.1f} GFLOP/s")
     src, tgt = "market1501", "dukemtmc"
     pair = dict(source_index=idx[src], target_index=idx[tgt], source_masks=masks[src], target_masks=masks[tgt])
     m = work / "models"
@@ -215,33 +259,52 @@ def main(argv: list[str] | None = None) -> None:
         "Cluster Contrast": ("train-cluster-contrast", dict(index=idx[tgt], init=m / "did.pt", out=m / "cc.pt"),
                              cfg["cluster_contrast"]["batch_size"]),
     }
-    print(f"{'trainer':<28}{'s/step':>9}{'img/s':>9}{'reads/step':>11}{'peak GiB':>10}{'wall s':>9}")
+    print(f"{'trainer':<40}{'s/step':>9}{'img/s':>9}{'reads/step':>11}{'peak GiB':>10}{'wall s':>9}"
+          f"{'GFLOP/step':>11}{'of matmul':>10}{'speed-up':>9}")
     for label, (command, paths, images) in trainers.items():
         if args.only and label not in args.only and command not in args.only:
             continue
-        steps: list[Step] = []
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
-        warmup = 1 if command in ("train-reid", "train-cluster-contrast") else args.warmup  # their steps are epochs
-        profile = (args.profile / command, range(warmup, warmup + 4)) if args.profile else None
-        start = time.perf_counter()
-        with timed_steps(steps, device, args.host_reads, profile):
-            crgan(command, **paths)
-        wall = time.perf_counter() - start
-        if images is None:  # re-id: one step is an epoch over the source training split
-            images = len(json.loads(Path(idx[src]).read_text())["splits"]["train"])
-        peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else float("nan")
-        measured = [s for s in steps if s.index >= warmup] or steps
-        groups = {label: measured}
-        if command == "train-crgan":  # one G update per step in the first half, two in the second
-            groups = {f"{label} (1 G update)": [s for s in measured if g_updates(s.index, s.total) == 1],
-                      f"{label} (2 G updates)": [s for s in measured if g_updates(s.index, s.total) == 2]}
-        for name, group in groups.items():
-            per_step = median([s.seconds for s in group])
-            reads = f"{median([s.host_reads for s in group]):11.0f}" if args.host_reads else f"{'-':>11}"
-            rate = f"{images / per_step:9.1f}" if images else f"{'-':>9}"
-            print(f"{name:<28}{per_step:9.3f}{rate}{reads}{peak:10.2f}{wall:9.1f}")
+        firsts: dict[str, float] = {}
+        for layout in args.memory_format:
+            run_trainer(args, device, crgan, label, command, paths, images, layout, idx[src], rate, firsts)
+
+
+def run_trainer(args: argparse.Namespace, device: torch.device, crgan, label: str, command: str, paths: dict,
+                images: int | None, layout: str, source_index: Path, rate: float | None,
+                firsts: dict[str, float]) -> None:
+    """Run one trainer in one memory format and print its rows (``firsts``: the first format's step
+    time per row, for the ratios)."""
+    steps: list[Step] = []
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    warmup = 1 if command in ("train-reid", "train-cluster-contrast") else args.warmup  # their steps are epochs
+    profile = (args.profile / layout / command, range(warmup, warmup + 4)) if args.profile else None
+    start = time.perf_counter()
+    with timed_steps(steps, device, args.host_reads, profile, warmup if args.flops else None):
+        crgan(command, layout, **paths)
+    wall = time.perf_counter() - start
+    if images is None:  # re-id: one step is an epoch over the source training split
+        images = len(json.loads(Path(source_index).read_text())["splits"]["train"])
+    peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else float("nan")
+    counted = [s.flops for s in steps if s.flops is not None]
+    measured = [s for s in steps if s.index >= warmup and s.flops is None] or steps
+    groups = {label: measured}
+    if command == "train-crgan":  # one G update per step in the first half, two in the second
+        groups = {f"{label} (1 G update)": [s for s in measured if g_updates(s.index, s.total) == 1],
+                  f"{label} (2 G updates)": [s for s in measured if g_updates(s.index, s.total) == 2]}
+    for name, group in groups.items():
+        per_step = median([s.seconds for s in group])
+        reads = f"{median([s.host_reads for s in group]):11.0f}" if args.host_reads else f"{'-':>11}"
+        speed = f"{images / per_step:9.1f}" if images else f"{'-':>9}"
+        flops = f"{counted[0] / 1e9:11.2f}{counted[0] / per_step / rate:10.1%}" if counted and rate else f"{'-':>11}{'-':>10}"
+        if len(groups) > 1 and counted:  # the counted step was one of the two kinds: say so
+            flops = flops if name.endswith("(1 G update)") == (g_updates(args.warmup, args.iterations) == 1) \
+                else f"{'-':>11}{'-':>10}"
+        firsts.setdefault(name, per_step)
+        print(f"{name + (f' [{layout}]' if len(args.memory_format) > 1 else ''):<40}{per_step:9.3f}{speed}{reads}"
+              f"{peak:10.2f}{wall:9.1f}{flops}{firsts[name] / per_step:9.2f}")
+
 
 if __name__ == "__main__":
     main()

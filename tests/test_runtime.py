@@ -1,5 +1,9 @@
-"""Process setup: the ``deterministic`` switch (config key) and what it sets."""
+"""Process setup: the ``deterministic`` switch and the memory format (config keys), provenance, and
+which commands import torch."""
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import torch
 
@@ -33,3 +37,62 @@ def test_the_switch_sets_the_kernels_and_leaves_cpu_results_alone():
     finally:
         runtime.setup(1, 0)
     assert all(torch.equal(a, b) for a, b in zip(fast, exact))
+
+
+def trained_compact(memory_format: str, width: int = 16) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """A compact re-id network trained three Adam steps in ``memory_format`` (fixed data): the first
+    step's gradients and the final weights."""
+    from crgan.models.reid import build_reid
+
+    torch.manual_seed(0)
+    net, _ = build_reid({"arch": "compact", "width": width, "last_stride": 1}, 10)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    runtime.conv_layout(net, memory_format)
+    images = torch.randn(16, 3, 32, 16, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(16) % 10
+    gradients = []
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(images), labels).backward()
+        gradients = gradients or [p.grad.clone() for p in net.parameters()]
+        opt.step()
+    return gradients, [p.detach().clone() for p in net.parameters()]
+
+
+def test_channels_last_repeats_itself_and_agrees_with_contiguous(one_thread):
+    """The channels-last layout gives the same bits run after run, and the contiguous layout's
+    gradients up to the order of float sums."""
+    (first_gradients, first), (_, again) = trained_compact("channels_last"), trained_compact("channels_last")
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    for a, b in zip(first_gradients, trained_compact("contiguous")[0]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_channels_last_leaves_networks_with_narrow_strided_pointwise_convolutions_alone():
+    """Wide networks take channels-last weights; one with a strided 1x1 convolution over fewer than
+    16 channels (torch's oneDNN path corrupts memory there) stays contiguous; 'contiguous' never converts."""
+    from crgan.models.reid import build_reid
+
+    wide, _ = build_reid({"arch": "compact", "width": 16, "last_stride": 1}, 10)
+    narrow, _ = build_reid({"arch": "compact", "width": 4, "last_stride": 1}, 10)
+    stem = "backbone.stem.0.weight"
+    assert runtime.conv_layout(wide, "channels_last").get_parameter(stem).is_contiguous(memory_format=torch.channels_last)
+    assert runtime.conv_layout(narrow, "channels_last").get_parameter(stem).is_contiguous()
+    plain, _ = build_reid({"arch": "compact", "width": 16, "last_stride": 1}, 10)
+    assert runtime.conv_layout(plain, "contiguous").get_parameter(stem).is_contiguous()
+
+
+def test_provenance_records_the_training_precision_and_layout():
+    record = runtime.provenance({"precision": "float32", "memory_format": "contiguous"}, 3)
+    assert record["training_precision"] == "float32" and record["memory_format"] == "contiguous"
+    assert record["seed"] == 3 and isinstance(record["cpu_bfloat16"], bool)
+    assert runtime.provenance({}, 0)["memory_format"] == "channels_last"
+
+
+def test_table_claims_and_report_commands_start_without_torch():
+    """The command line, tables, claims and the report import neither torch nor matplotlib nor
+    scipy.stats (each costs seconds per job); the commands that run networks import torch themselves."""
+    code = ("import sys, crgan.cli, crgan.report.tables, crgan.report.claims, crgan.report.html; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'scipy.stats') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

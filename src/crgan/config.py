@@ -178,7 +178,7 @@ def _check_shapes(cfg: dict[str, Any]) -> None:
 
 
 #: Top-level settings every command reads (each has a default in the schema).
-RUN_WIDE = ("device", "precision", "deterministic")
+RUN_WIDE = ("device", "precision", "deterministic", "memory_format")
 
 
 def validate_sections(part: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-import platform
 import random
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +42,50 @@ def device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX tiles), asked of the CPU
+    itself, never assumed from its model name: without them PyTorch emulates bfloat16 convolutions,
+    15-20x slower than float32 on an AVX2 EPYC (bench/RESULTS.md)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def memory_format_of(cfg: dict[str, Any]) -> str:
+    """Config key ``memory_format``, at its default where a hand-made config leaves it out."""
+    return cfg.get("memory_format", "channels_last")
+
+
+def conv_layout(module: torch.nn.Module, memory_format: str) -> torch.nn.Module:
+    """``module`` with its 4-D weights in the configured memory format (config key ``memory_format``).
+
+    ``channels_last`` is the order oneDNN's CPU convolutions and cuDNN's tensor-core kernels run
+    fastest in (1.2-1.3x per re-id step on a 2-core CPU, bench/RESULTS.md); a convolution whose
+    weight is channels-last gives a channels-last output, so activations follow without a copy of
+    the inputs. Values equal ``contiguous`` up to the order of float sums; parameters keep their
+    identity, so optimisers made before stay valid.
+
+    A network with a strided 1x1 convolution over fewer than :data:`NARROW_CHANNELS` channels stays
+    contiguous: torch 2.14's oneDNN path for that convolution in channels-last order corrupts the
+    heap on one thread and gives different gradients from run to run on two (found on an AVX2 EPYC
+    with 4 and 6 channels, as the tests' tiny networks and the smoke preset's Dcam have; the
+    repro is in bench/RESULTS.md).
+    """
+    if memory_format == "channels_last" and not any(is_narrow_strided_pointwise(m) for m in module.modules()):
+        return module.to(memory_format=torch.channels_last)
+    return module
+
+
+#: Channels below which a strided 1x1 convolution stays contiguous (:func:`conv_layout`): the
+#: failure shows below AVX2's eight float lanes; 16 covers AVX-512's lanes too.
+NARROW_CHANNELS = 16
+
+
+def is_narrow_strided_pointwise(module: torch.nn.Module) -> bool:
+    """Whether ``module`` is a 1x1 convolution with a stride over fewer than :data:`NARROW_CHANNELS` inputs."""
+    return (isinstance(module, torch.nn.Conv2d) and module.kernel_size == (1, 1) and module.stride != (1, 1)
+            and module.in_channels < NARROW_CHANNELS)
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of training steps for config key ``precision`` (None: float32 throughout).
 
@@ -62,24 +103,15 @@ def training_autocast(precision: str, device: torch.device) -> contextlib.Abstra
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def provenance(cfg: dict[str, Any], seed: int | None = None, dev: torch.device | None = None) -> dict[str, Any]:
-    """What produced a result: config hash, code version, packages, machine, seed, kernel backend."""
-    import crgan
-    from crgan.config import config_hash
+    """What produced a result: :func:`crgan.provenance.code_provenance`, and the device, seed, kernel
+    backend, training precision and memory format it ran with, and whether the CPU computes bfloat16."""
     from crgan.kernels import backend
+    from crgan.provenance import code_provenance
 
     dev = dev if dev is not None else torch.device("cpu")
     return {
-        "config_hash": config_hash(cfg), "git_commit": git_commit(), "crgan": crgan.__version__,
-        "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
-        "machine": platform.machine(), "device": str(dev), "seed": seed,
-        "kernels": backend(torch.empty(0, device=dev)),
+        **code_provenance(cfg), "device": str(dev), "seed": seed, "kernels": backend(torch.empty(0, device=dev)),
+        "training_precision": str(autocast_dtype(cfg.get("precision", "auto"), dev) or torch.float32).removeprefix("torch."),
+        "memory_format": memory_format_of(cfg), "cpu_bfloat16": cpu_computes_bfloat16(),
     }

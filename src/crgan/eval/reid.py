@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from crgan import runtime
 from crgan.data.datasets import records_of
 from crgan.data.layouts import EVALUATION_SPLITS
 from crgan.data.loader import ReidImages, make_loader
@@ -28,6 +29,7 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
     holds the ranked lists of a few seeded queries (GAP features) for the report. ``split`` is
     ``test`` (query and gallery) or ``validation`` (the validation query and gallery)."""
     eval_cfg, data_cfg = cfg["eval"], cfg["data"]
+    runtime.conv_layout(model, runtime.memory_format_of(cfg))
     feats, labels = {}, {}
     for role, name in zip(("query", "gallery"), EVALUATION_SPLITS[split]):
         if name not in index["splits"]:
@@ -55,8 +57,9 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
         cmc, m_ap = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=eval_cfg["max_rank"])
         if pooling == "gap":  # the report's ranked lists: the same queries for every method on this domain
             queries = choose_queries(len(q_pids), eval_cfg["ranked_queries"], eval_cfg["ranked_seed"])
-            out["ranked"] = {"pooling": pooling, "lists": ranked_lists(dist[queries], queries, q_pids, g_pids, q_cams,
-                                                                      g_cams, eval_cfg["ranked_top"])}
+            lists = ranked_lists(dist[queries].cpu().numpy(), queries, q_pids, g_pids, q_cams, g_cams,
+                                 eval_cfg["ranked_top"])
+            out["ranked"] = {"pooling": pooling, "lists": lists}
         out[pooling] = {"rank1": 100 * cmc[0], "rank5": 100 * cmc[min(4, len(cmc) - 1)],
                         "rank10": 100 * cmc[min(9, len(cmc) - 1)], "map": 100 * m_ap,
                         "cmc": [round(100 * float(c), 4) for c in cmc]}
