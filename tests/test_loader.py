@@ -1,8 +1,12 @@
 """Step loaders: batch i depends on (seed, stream, i) alone, whatever the workers and wherever a run resumes."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 from conftest import CPU
+from PIL import Image
 
 from crgan.data.datasets import load_dataset, records_of
 from crgan.data.loader import (
@@ -129,3 +133,31 @@ def test_epochs_of_a_worker_loader_do_not_depend_on_workers_or_resumes(synthetic
     two = epochs(2, 0)
     assert all(torch.equal(a, b) for a, b in zip(two[1] + two[2], epochs(1, 1)[0] + epochs(1, 1)[1]))
     assert not torch.equal(two[0][0], two[1][0])  # epochs differ
+
+
+def test_transforms_equal_torchvisions_bit_for_bit(synthetic_domain):
+    """crgan.data.augment draws what torchvision's Compose of the strong baseline's transforms draws,
+    in the same order, and gives the same tensors (and the same stream after), over many seeds."""
+    from torchvision import transforms as T
+
+    from crgan.data.augment import IMAGENET_MEAN, IMAGENET_STD, image_transform, resized_rgb
+
+    index = load_dataset("dukemtmc", synthetic_domain("dukemtmc"))
+    height, width = 32, 16
+    ours = {train: image_transform(height, width, train, erasing=0.5) for train in (False, True)}
+    theirs = {False: T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]),
+              True: T.Compose([T.RandomHorizontalFlip(), T.Pad(2, padding_mode="edge"), T.RandomCrop((height, width)),
+                               T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+                               T.RandomErasing(p=0.5, scale=(0.02, 0.4), ratio=(0.3, 3.33), value=0)])}
+    for k, record in enumerate(index["splits"]["train"][:40]):
+        path = Path(index["root"]) / record["path"]
+        image, _ = resized_rgb(path, height, width)
+        with Image.open(path) as im:
+            assert np.array_equal(np.asarray(image), np.asarray(T.functional.resize(
+                im.convert("RGB"), [height, width], T.InterpolationMode.BILINEAR)))
+        for train in (False, True):
+            torch.manual_seed(k)
+            mine = ours[train](image)
+            after = torch.rand(1)
+            torch.manual_seed(k)
+            assert torch.equal(mine, theirs[train](image)) and torch.equal(after, torch.rand(1)), (k, train)

@@ -12,13 +12,9 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
-from torchvision import transforms as T
 
+from crgan.data.augment import IMAGENET_MEAN, IMAGENET_STD, image_transform, resized_rgb
 from crgan.data.datasets import Record
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 #: Decoded images a dataset keeps per process (:class:`DecodedImages`): the synthetic benchmark fits
 #: whole; a real dataset at the paper's 256x128 keeps its first ~4,000 images and decodes the rest.
@@ -46,27 +42,6 @@ class DecodedImages:
         if self.used + size <= self.budget:
             self.items[index], self.used = value, self.used + size
         return value
-
-
-def resized_rgb(path: Path, height: int, width: int) -> tuple[Image.Image, int]:
-    """The image at ``path`` as RGB at height x width (bilinear), and its size in bytes."""
-    with Image.open(path) as im:
-        image = T.functional.resize(im.convert("RGB"), [height, width], T.InterpolationMode.BILINEAR)
-    return image, height * width * 3
-
-
-def image_transform(height: int, width: int, train: bool, erasing: float = 0.0) -> T.Compose:
-    """Normalise a resized image; training adds the standard re-id flip and pad-crop, and random
-    erasing with probability ``erasing`` (the strong re-id baseline's: scale 0.02-0.4, aspect
-    0.3-3.3, filled with the ImageNet mean, which is 0 after normalising)."""
-    steps: list = []
-    if train:
-        pad = max(1, width // 8)
-        steps += [T.RandomHorizontalFlip(), T.Pad(pad, padding_mode="edge"), T.RandomCrop((height, width))]
-    steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    if train and erasing > 0:
-        steps.append(T.RandomErasing(p=erasing, scale=(0.02, 0.4), ratio=(0.3, 3.33), value=0))
-    return T.Compose(steps)
 
 
 #: A dataset item: its index, or (index, seed of its random augmentation) as the step loaders draw them.
@@ -216,12 +191,12 @@ class MaskedImages(Dataset):
         """(image as uint8 C x H x W, person mask as bool 1 x H x W) of ``rec``, and their size in bytes."""
         h, w = self.size
         with Image.open(self.root / rec.path) as im:
-            pixels = T.functional.pil_to_tensor(im.convert("RGB").resize((w, h), Image.BILINEAR))
+            pixels = torch.from_numpy(np.array(im.convert("RGB").resize((w, h), Image.BILINEAR))).permute(2, 0, 1)
         if self.mask_root is None:
             person = torch.ones(1, h, w, dtype=torch.bool)
         else:
             with Image.open(self.mask_root / Path(rec.path).with_suffix(".png")) as m:
-                person = T.functional.to_tensor(m.convert("L").resize((w, h), Image.NEAREST)) > 0.5
+                person = torch.from_numpy(np.array(m.convert("L").resize((w, h), Image.NEAREST))).div(255)[None] > 0.5
         return (pixels, person), 4 * h * w
 
 

@@ -1,7 +1,8 @@
 """Re-id networks: a ResNet backbone, global pooling and an identity classifier (IDE).
 
 ResNet18/34/50 are torchvision's (ResNet50 as in the paper); ``compact`` is a narrow ResNet of
-torchvision's BasicBlocks sized for 64x32 images on a CPU. ImageNet initialisation comes from a
+basic blocks (torchvision's, built here so that a job need not import torchvision: 2-4 s a job)
+sized for 64x32 images on a CPU. ImageNet initialisation comes from a
 configured weights file or the torch hub cache; without either the backbone starts from scratch,
 and the returned ``init`` says which, so tables can record it.
 """
@@ -11,10 +12,28 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models import resnet as tv_resnet
 
 from crgan.errors import WeightsError
 from crgan.weights import RESNET_HUB_FILES, find_weights, load_state_dict_checked
+
+
+class BasicBlock(nn.Module):
+    """torchvision's ResNet basic block: two 3x3 conv-BN layers and a shortcut (``downsample`` where
+    the shape changes); the same parameter names, the same initialisation draws."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
 
 
 class CompactResNet(nn.Module):
@@ -28,7 +47,7 @@ class CompactResNet(nn.Module):
             c_out = width * 2 ** i
             down = None if stride == 1 and c_in == c_out else nn.Sequential(
                 nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-            stages.append(tv_resnet.BasicBlock(c_in, c_out, stride, down))
+            stages.append(BasicBlock(c_in, c_out, stride, down))
             c_in = c_out
         self.stages = nn.Sequential(*stages)
         self.out_channels = c_in
@@ -49,6 +68,8 @@ class TorchvisionResNet(nn.Module):
 
     def __init__(self, arch: str, last_stride: int = 1):
         super().__init__()
+        from torchvision.models import resnet as tv_resnet
+
         net = getattr(tv_resnet, arch)(weights=None)
         if last_stride == 1:
             block = net.layer4[0]
