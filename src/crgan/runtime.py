@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 from typing import Any
 
 import numpy as np
@@ -27,9 +28,20 @@ def setup(threads: int, seed: int, deterministic: bool = True) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    use_deterministic_algorithms(deterministic)
     torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.benchmark = not deterministic
+
+
+def use_deterministic_algorithms(mode: bool) -> None:
+    """``torch.use_deterministic_algorithms(mode, warn_only=True)`` without its import of
+    torch._inductor's config, which loads torch._dynamo (3-4 s a job on a 2-core CPU, more than a
+    short job's work) to set a flag only ``torch.compile`` reads; no job compiles. Where inductor is
+    loaded already, or torch lacks the setter, the public call sets both."""
+    if "torch._inductor.config" in sys.modules or not hasattr(torch._C, "_set_deterministic_algorithms"):
+        torch.use_deterministic_algorithms(mode, warn_only=True)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=True)
 
 
 def device(name: str) -> torch.device:
