@@ -62,9 +62,13 @@ def test_other_configuration_or_nothing_starts_afresh(tmp_path: Path):
 
 
 def test_checkpoints_and_the_final_file_have_provenance_and_finish_removes_the_checkpoints(tmp_path: Path):
+    """... and what an attempt killed while writing left: the atomic writers' hidden temporaries of
+    the checkpoint and of the model file (a SIGKILL skips their clean-up)."""
     out = tmp_path / "m.pt"
     save_state(f"{out}.ckpt", state("h"))
     save_state(f"{out}.ckpt", state("h"))
+    for stale in (".m.pt.ckpt.81isyztn.ckpt", ".m.pt.ckpt.provenance.json.x1.json", ".m.pt.q2w3.pt"):
+        (tmp_path / stale).write_bytes(b"half")
     assert json.loads(provenance_file(f"{out}.ckpt").read_text()) == {"seed": 0, "git_commit": "abc",
                                                                       "config_hash_of_state": "h"}
     loop = TrainingLoop(out, "test", {}, {}, 0, torch.device("cpu"), total=1)
@@ -74,7 +78,7 @@ def test_checkpoints_and_the_final_file_have_provenance_and_finish_removes_the_c
     info = NetworkInfo(Run.reid("market1501", 0), "market1501", "scratch", {}, 2, (4, 2), True, rows[-1],
                        {"seed": 0})
     loop.finish(info, net.state_dict(), tmp_path / "m.pt.log.csv")
-    assert out.is_file() and not list(tmp_path.glob("*.ckpt*"))
+    assert out.is_file() and not list(tmp_path.glob("*.ckpt*")) and not list(tmp_path.glob(".m.pt.*"))
     assert json.loads(provenance_file(out).read_text()) == {"seed": 0}
     assert read_model_file(out, "network")[0] == info
     assert (tmp_path / "m.pt.log.csv").read_text() == "iteration,loss\n1,0.5\n"

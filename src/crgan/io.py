@@ -51,6 +51,18 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(path: str | Path) -> None:
+    """Remove the temporary siblings that killed writers of ``path``, or of files named after it
+    (``<path>.ckpt``, ``<path>.log.csv``), left behind: :func:`atomic_file`'s and :func:`atomic_dir`'s
+    ``.<name>.*``. A SIGKILL skips their clean-up; the rerun that completes the output calls this."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def write_csv(path: str | Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     """Rows as CSV with ``columns`` (a header, then one line per row), atomically."""
     with atomic_file(path) as tmp, open(tmp, "w", newline="") as fh:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from crgan import distributed, runtime
 from crgan.config import config_hash
 from crgan.errors import DivergenceError, TrainingInterrupted
-from crgan.io import write_csv
+from crgan.io import remove_stale_temporaries, write_csv
 from crgan.models.store import provenance_file, write_model_file
 from crgan.records import GeneratorInfo, NetworkInfo
 from crgan.train.checkpoint import load_state, previous, save_state
@@ -248,10 +248,11 @@ class TrainingLoop:
 
     def finish(self, info: NetworkInfo | GeneratorInfo, weights: dict[str, Any], curve: str | Path) -> None:
         """Write the training log (CSV), the model file with its provenance, then drop the resume
-        checkpoint. Only rank 0 of a torchrun group writes."""
+        checkpoint and what killed attempts half-wrote. Only rank 0 of a torchrun group writes."""
         if not distributed.world().main:
             return
         write_csv(curve, list(self.rows[0]) if self.rows else [self.unit], self.rows)
         write_model_file(self.out, info, weights)
         for leftover in (self.checkpoint_path, previous(self.checkpoint_path), provenance_file(self.checkpoint_path)):
             leftover.unlink(missing_ok=True)
+        remove_stale_temporaries(self.out)  # a killed earlier attempt's half-written checkpoint or model
