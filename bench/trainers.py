@@ -17,8 +17,8 @@ those on host tensors in a GPU run too: data loading, optimiser step counters); 
 same on a CPU, so a change that takes them out of the steps is measurable anywhere.
 ``--profile DIR`` keeps a torch.profiler trace of four steady steps of each trainer (trace.json.gz,
 for chrome://tracing or Perfetto) and its operator table (operators.txt). ``--flops`` counts the
-first measured step's floating-point operations (convolutions and matrix products, forward and
-backward: ``torch.utils.flop_counter``; that step is then left out of the timing) and prints the
+last warm-up step's floating-point operations (convolutions and matrix products, forward and
+backward: ``torch.utils.flop_counter``; warm-up steps are not timed) and prints the
 achieved rate beside this machine's float32 matrix-product rate, measured in the same process on
 the jobs' thread count. ``--memory-format channels_last contiguous`` runs every trainer in each
 layout in turn (config key ``memory_format``) and prints each one's step time as a ratio to the first.
@@ -281,7 +281,7 @@ def run_trainer(args: argparse.Namespace, device: torch.device, crgan, label: st
     warmup = 1 if command in ("train-reid", "train-cluster-contrast") else args.warmup  # their steps are epochs
     profile = (args.profile / layout / command, range(warmup, warmup + 4)) if args.profile else None
     start = time.perf_counter()
-    with timed_steps(steps, device, args.host_reads, profile, warmup if args.flops else None):
+    with timed_steps(steps, device, args.host_reads, profile, warmup - 1 if args.flops else None):
         crgan(command, layout, **paths)
     wall = time.perf_counter() - start
     if images is None:  # re-id: one step is an epoch over the source training split
@@ -299,7 +299,7 @@ def run_trainer(args: argparse.Namespace, device: torch.device, crgan, label: st
         speed = f"{images / per_step:9.1f}" if images else f"{'-':>9}"
         flops = f"{counted[0] / 1e9:11.2f}{counted[0] / per_step / rate:10.1%}" if counted and rate else f"{'-':>11}{'-':>10}"
         if len(groups) > 1 and counted:  # the counted step was one of the two kinds: say so
-            flops = flops if name.endswith("(1 G update)") == (g_updates(args.warmup, args.iterations) == 1) \
+            flops = flops if name.endswith("(1 G update)") == (g_updates(warmup - 1, args.iterations) == 1) \
                 else f"{'-':>11}{'-':>10}"
         firsts.setdefault(name, per_step)
         print(f"{name + (f' [{layout}]' if len(args.memory_format) > 1 else ''):<40}{per_step:9.3f}{speed}{reads}"

@@ -71,9 +71,11 @@ def conv_layout(module: torch.nn.Module, memory_format: str) -> torch.nn.Module:
     """``module`` with its 4-D weights in the configured memory format (config key ``memory_format``).
 
     ``channels_last`` is the order oneDNN's CPU convolutions and cuDNN's tensor-core kernels run
-    fastest in (1.2-1.3x per re-id step on a 2-core CPU, bench/RESULTS.md); a convolution whose
-    weight is channels-last gives a channels-last output, so activations follow without a copy of
-    the inputs. Values equal ``contiguous`` up to the order of float sums; parameters keep their
+    fastest in for the re-id networks (BatchNorm ResNets): steps of re-id, TAUDL and Cluster
+    Contrast 1.16-1.38x faster on a 2-core CPU, so their trainers and evaluation apply it; the GANs'
+    trainers and the fine-tuning did not gain (0.73-1.01x) and stay contiguous (bench/RESULTS.md). A
+    convolution whose weight is channels-last gives a channels-last output, so activations follow
+    without a copy of the inputs. Values equal ``contiguous`` up to the order of float sums; parameters keep their
     identity, so optimisers made before stay valid.
 
     A network with a strided 1x1 convolution over fewer than :data:`NARROW_CHANNELS` channels stays

@@ -31,6 +31,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 from torch.utils.data import DataLoader
 
+from crgan import runtime
 from crgan.data.datasets import records_of
 from crgan.data.loader import Draw, ReidImages, StepBatches, Stream, make_loader, to_device
 from crgan.eval.k_reciprocal import feature_jaccard_distance
@@ -131,6 +132,7 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
                          "init": beginning.init, "start": start.to_dict() if start else None},
                         cfg, seed, device, total, cc_cfg["checkpoint_every"], unit="epoch")
     opt = torch.optim.Adam(model.parameters(), lr=cc_cfg["lr"], weight_decay=cc_cfg["weight_decay"])
+    runtime.conv_layout(model, runtime.memory_format_of(cfg))  # re-id networks: channels-last pays
     loop.track(model=model, opt=opt)
     iterations, per_cluster = cc_cfg["iterations"], cc_cfg["instances"]
     # made once: with worker processes they persist over the epochs, each with the images it decoded

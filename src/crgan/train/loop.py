@@ -160,7 +160,6 @@ class TrainingLoop:
         self.config_hash = config_hash({**identity, "seed": seed, "checkpoint_format": CHECKPOINT_FORMAT})
         self.provenance = runtime.provenance(cfg, seed, device)  # in every checkpoint and the final file
         self.precision, self.device = cfg.get("precision", "auto"), device
-        self.memory_format = runtime.memory_format_of(cfg)
         self.rows: list[dict[str, Any]] = []
         self.reads, self._read_rows = DeviceReads(), 0
         self.tracked: dict[str, Any] = {}
@@ -175,11 +174,7 @@ class TrainingLoop:
 
     def track(self, **objects: Any) -> None:
         """Register state to checkpoint by name: modules, optimisers, schedulers, ``torch.Generator``s
-        or anything with ``state_dict``/``load_state_dict``. Modules take the configured memory format
-        (:func:`runtime.conv_layout`)."""
-        for obj in objects.values():
-            if isinstance(obj, nn.Module):
-                runtime.conv_layout(obj, self.memory_format)
+        or anything with ``state_dict``/``load_state_dict``."""
         self.tracked.update(objects)
 
     def optimise(self, opt: torch.optim.Optimizer, loss: torch.Tensor, where: str) -> None:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from crgan import distributed
+from crgan import distributed, runtime
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, epoch_of, make_loader
 from crgan.models.reid import build_reid
@@ -38,6 +38,7 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
     criterion = nn.CrossEntropyLoss(label_smoothing=reid_cfg["label_smoothing"])
     loop = TrainingLoop(out, f"re-id on {domain}", {"reid": reid_cfg, "data": data_cfg, "domain": domain}, cfg, seed,
                         device, total=reid_cfg["epochs"], unit="epoch")
+    runtime.conv_layout(model, runtime.memory_format_of(cfg))  # re-id networks: channels-last pays
     loop.track(model=model, opt=opt, sched=sched, loader=loader.generator)
     world = distributed.world()
 
