@@ -90,9 +90,11 @@ def test_provenance_records_the_training_precision_and_layout():
 
 
 def test_table_claims_and_report_commands_start_without_torch():
-    """The command line, tables, claims and the report import neither torch nor matplotlib nor
-    scipy.stats (each costs seconds per job); the commands that run networks import torch themselves."""
-    code = ("import sys, crgan.cli, crgan.report.tables, crgan.report.claims, crgan.report.html; "
+    """The command line, tables, claims, the report and what the Snakefile reads when Snakemake parses
+    it import neither torch nor matplotlib nor scipy.stats (each costs seconds per job or per
+    Snakemake call); the commands that run networks import torch themselves."""
+    code = ("import sys, crgan.cli, crgan.report.tables, crgan.report.claims, crgan.report.html, crgan.preflight, "
+            "crgan.budget_curves, crgan.gap_sweep, crgan.plan, crgan.config; "
             "print(sorted(m for m in ('torch', 'matplotlib', 'scipy.stats') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

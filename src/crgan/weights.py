@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from crgan.errors import WeightsError
+
+if TYPE_CHECKING:  # the workflow's preflight reads this module when Snakemake parses: no torch there
+    from torch import nn
 
 #: File names torchvision uses for ImageNet ResNet weights in the torch hub cache.
 RESNET_HUB_FILES = {
@@ -50,6 +51,8 @@ def find_weights(configured: str | None, hub_names: list[str]) -> Path | None:
 
 def load_state_dict_checked(module: nn.Module, path: Path, what: str, ignore_prefixes: tuple[str, ...] = ()) -> None:
     """Load ``path`` into ``module``; any missing, unexpected or mis-shaped tensor is a WeightsError."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
