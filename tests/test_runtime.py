@@ -47,7 +47,7 @@ def trained_compact(memory_format: str, width: int = 16) -> tuple[list[torch.Ten
     torch.manual_seed(0)
     net, _ = build_reid({"arch": "compact", "width": width, "last_stride": 1}, 10)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    runtime.conv_layout(net, memory_format)
+    runtime.conv_layout(net, {"memory_format": memory_format})
     images = torch.randn(16, 3, 32, 16, generator=torch.Generator().manual_seed(1))
     labels = torch.arange(16) % 10
     gradients = []
@@ -75,11 +75,11 @@ def test_channels_last_leaves_networks_with_narrow_strided_pointwise_convolution
 
     wide, _ = build_reid({"arch": "compact", "width": 16, "last_stride": 1}, 10)
     narrow, _ = build_reid({"arch": "compact", "width": 4, "last_stride": 1}, 10)
-    stem = "backbone.stem.0.weight"
-    assert runtime.conv_layout(wide, "channels_last").get_parameter(stem).is_contiguous(memory_format=torch.channels_last)
-    assert runtime.conv_layout(narrow, "channels_last").get_parameter(stem).is_contiguous()
+    stem, channels_last = "backbone.stem.0.weight", {"memory_format": "channels_last"}
+    assert runtime.conv_layout(wide, channels_last).get_parameter(stem).is_contiguous(memory_format=torch.channels_last)
+    assert runtime.conv_layout(narrow, channels_last).get_parameter(stem).is_contiguous()
     plain, _ = build_reid({"arch": "compact", "width": 16, "last_stride": 1}, 10)
-    assert runtime.conv_layout(plain, "contiguous").get_parameter(stem).is_contiguous()
+    assert runtime.conv_layout(plain, {"memory_format": "contiguous"}).get_parameter(stem).is_contiguous()
 
 
 def test_provenance_records_the_training_precision_and_layout():

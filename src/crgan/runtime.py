@@ -67,8 +67,8 @@ def memory_format_of(cfg: dict[str, Any]) -> str:
     return cfg.get("memory_format", "channels_last")
 
 
-def conv_layout(module: torch.nn.Module, memory_format: str) -> torch.nn.Module:
-    """``module`` with its 4-D weights in the configured memory format (config key ``memory_format``).
+def conv_layout(module: torch.nn.Module, cfg: dict[str, Any]) -> torch.nn.Module:
+    """``module`` with its 4-D weights in ``cfg``'s memory format (config key ``memory_format``).
 
     ``channels_last`` is the order oneDNN's CPU convolutions and cuDNN's tensor-core kernels run
     fastest in for the re-id networks (BatchNorm ResNets): steps of re-id, TAUDL and Cluster
@@ -84,7 +84,7 @@ def conv_layout(module: torch.nn.Module, memory_format: str) -> torch.nn.Module:
     with 4 and 6 channels, as the tests' tiny networks and the smoke preset's Dcam have; the
     repro is in bench/RESULTS.md).
     """
-    if memory_format == "channels_last" and not any(is_narrow_strided_pointwise(m) for m in module.modules()):
+    if memory_format_of(cfg) == "channels_last" and not any(is_narrow_strided_pointwise(m) for m in module.modules()):
         return module.to(memory_format=torch.channels_last)
     return module
 

@@ -29,7 +29,7 @@ def evaluate_model(model: ReIDNet, index: dict, cfg: dict[str, Any], dev: torch.
     holds the ranked lists of a few seeded queries (GAP features) for the report. ``split`` is
     ``test`` (query and gallery) or ``validation`` (the validation query and gallery)."""
     eval_cfg, data_cfg = cfg["eval"], cfg["data"]
-    runtime.conv_layout(model, runtime.memory_format_of(cfg))
+    runtime.conv_layout(model, cfg)
     feats, labels = {}, {}
     for role, name in zip(("query", "gallery"), EVALUATION_SPLITS[split]):
         if name not in index["splits"]:

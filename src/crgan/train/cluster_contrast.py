@@ -132,7 +132,7 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
                          "init": beginning.init, "start": start.to_dict() if start else None},
                         cfg, seed, device, total, cc_cfg["checkpoint_every"], unit="epoch")
     opt = torch.optim.Adam(model.parameters(), lr=cc_cfg["lr"], weight_decay=cc_cfg["weight_decay"])
-    runtime.conv_layout(model, runtime.memory_format_of(cfg))  # re-id networks: channels-last pays
+    runtime.conv_layout(model, cfg)  # re-id networks: channels-last pays
     loop.track(model=model, opt=opt)
     iterations, per_cluster = cc_cfg["iterations"], cc_cfg["instances"]
     # made once: with worker processes they persist over the epochs, each with the images it decoded

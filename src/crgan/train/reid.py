@@ -38,7 +38,7 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
     criterion = nn.CrossEntropyLoss(label_smoothing=reid_cfg["label_smoothing"])
     loop = TrainingLoop(out, f"re-id on {domain}", {"reid": reid_cfg, "data": data_cfg, "domain": domain}, cfg, seed,
                         device, total=reid_cfg["epochs"], unit="epoch")
-    runtime.conv_layout(model, runtime.memory_format_of(cfg))  # re-id networks: channels-last pays
+    runtime.conv_layout(model, cfg)  # re-id networks: channels-last pays
     loop.track(model=model, opt=opt, sched=sched, loader=loader.generator)
     world = distributed.world()
 

@@ -180,7 +180,7 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
     batch = taudl_cfg["tracklets_per_batch"] * taudl_cfg["images_per_tracklet"]
     memory = TrackletMemory(tracklet_features(model, ds, members, batch, device) if total else torch.zeros(0),
                             taudl_cfg["memory_momentum"])
-    runtime.conv_layout(model, runtime.memory_format_of(cfg))  # re-id networks: channels-last pays
+    runtime.conv_layout(model, cfg)  # re-id networks: channels-last pays
     loop.track(model=model, opt=opt, memory=memory)
     all_cameras = torch.tensor(cameras)
 
