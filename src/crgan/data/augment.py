@@ -24,6 +24,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 ERASING_SCALE = (0.02, 0.4)
 ERASING_RATIO = (0.3, 3.33)
 
+# Made once, not per image: the float32 tensors torchvision builds from these on every call.
+_MEAN, _STD = (torch.tensor(v, dtype=torch.float32).view(-1, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+_LOG_RATIO = torch.log(torch.tensor(ERASING_RATIO))
+
 
 def resized_rgb(path, height: int, width: int) -> tuple[Image.Image, int]:
     """The image at ``path`` as RGB at height x width (bilinear, as PIL and torchvision's Resize on a
@@ -40,10 +44,8 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 
 def normalise(image: torch.Tensor) -> torch.Tensor:
-    """ImageNet normalisation of a C x H x W image in [0, 1] (torchvision's Normalize)."""
-    mean = torch.as_tensor(IMAGENET_MEAN, dtype=image.dtype).view(-1, 1, 1)
-    std = torch.as_tensor(IMAGENET_STD, dtype=image.dtype).view(-1, 1, 1)
-    return image.sub_(mean).div_(std)
+    """ImageNet normalisation of a C x H x W float32 image in [0, 1] (torchvision's Normalize)."""
+    return image.sub_(_MEAN).div_(_STD)
 
 
 def flip_pad_crop(pixels: np.ndarray, pad: int) -> np.ndarray:
@@ -64,10 +66,9 @@ def random_erasing(image: torch.Tensor, probability: float) -> torch.Tensor:
     if not torch.rand(1) < probability:
         return image
     height, width = image.shape[-2:]
-    log_ratio = torch.log(torch.tensor(ERASING_RATIO))
     for _ in range(10):
         area = height * width * torch.empty(1).uniform_(*ERASING_SCALE).item()
-        aspect = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1])).item()
+        aspect = torch.exp(torch.empty(1).uniform_(_LOG_RATIO[0], _LOG_RATIO[1])).item()
         h, w = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
         if h < height and w < width:
             top = torch.randint(0, height - h + 1, size=(1,)).item()
