@@ -114,7 +114,7 @@ class Step:
     host_reads: int
     index: int
     total: int
-    flops: int | None = None  # counted on this step (its time then carries the counter's cost)
+    flops: int | None = None  # counted on this step (a warm-up step: its time carries the counter's cost)
 
 
 @contextlib.contextmanager
@@ -287,20 +287,20 @@ def run_trainer(args: argparse.Namespace, device: torch.device, crgan, label: st
     if images is None:  # re-id: one step is an epoch over the source training split
         images = len(json.loads(Path(source_index).read_text())["splits"]["train"])
     peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else float("nan")
-    counted = [s.flops for s in steps if s.flops is not None]
-    measured = [s for s in steps if s.index >= warmup and s.flops is None] or steps
-    groups = {label: measured}
+    counted = next((s for s in steps if s.flops is not None), None)  # a warm-up step: never timed
+    measured = [s for s in steps if s.index >= warmup] or steps
+    kinds = {label: lambda s: True}
     if command == "train-crgan":  # one G update per step in the first half, two in the second
-        groups = {f"{label} (1 G update)": [s for s in measured if g_updates(s.index, s.total) == 1],
-                  f"{label} (2 G updates)": [s for s in measured if g_updates(s.index, s.total) == 2]}
-    for name, group in groups.items():
+        kinds = {f"{label} ({n} G update{'s' * (n > 1)})": lambda s, n=n: g_updates(s.index, s.total) == n
+                 for n in (1, 2)}
+    for name, of_kind in kinds.items():
+        group = [s for s in measured if of_kind(s)]
         per_step = median([s.seconds for s in group])
         reads = f"{median([s.host_reads for s in group]):11.0f}" if args.host_reads else f"{'-':>11}"
         speed = f"{images / per_step:9.1f}" if images else f"{'-':>9}"
-        flops = f"{counted[0] / 1e9:11.2f}{counted[0] / per_step / rate:10.1%}" if counted and rate else f"{'-':>11}{'-':>10}"
-        if len(groups) > 1 and counted:  # the counted step was one of the two kinds: say so
-            flops = flops if name.endswith("(1 G update)") == (g_updates(warmup - 1, args.iterations) == 1) \
-                else f"{'-':>11}{'-':>10}"
+        flops = f"{'-':>11}{'-':>10}"
+        if counted and rate and of_kind(counted):  # the counted step's kind only
+            flops = f"{counted.flops / 1e9:11.2f}{counted.flops / per_step / rate:10.1%}"
         firsts.setdefault(name, per_step)
         print(f"{name + (f' [{layout}]' if len(args.memory_format) > 1 else ''):<40}{per_step:9.3f}{speed}{reads}"
               f"{peak:10.2f}{wall:9.1f}{flops}{firsts[name] / per_step:9.2f}")
