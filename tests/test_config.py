@@ -45,6 +45,10 @@ def test_default_and_presets_validate(preset):
      r"'gap_sweep.knobs.occlusion.1': -inf is not a finite"),
     (lambda c: c["synthetic"].update(context_gap=0.6), r"context_gap"),
     (lambda c: c["synthetic"].update(style_gap=1.5), r"'synthetic.style_gap'"),
+    (lambda c: c["synthetic"].update(images_per_camera=[3, 1]), r"'synthetic.images_per_camera': \[3, 1\].*least"),
+    (lambda c: c["crgan"].update(batch_size=100000), r"'crgan.batch_size': 100000 is larger than the training split"),
+    (lambda c: c["reid"].update(batch_size=1501), r"'reid.batch_size': 1501 .* of cuhk03 \(at most 1500 images\)"),
+    (lambda c: c["budget_curves"]["budgets"].update(reid=[16, 8, 32]), r"'budget_curves.budgets.reid'.*increasing"),
 ])
 def test_bad_values_name_the_key(edit, expected):
     cfg = default_cfg()

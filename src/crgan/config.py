@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from crgan.data.layouts import LAYOUTS
 from crgan.errors import ConfigError
 
 
@@ -226,12 +227,46 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
         if n > 1 and key in cfg and cfg[key]["batch_size"] % n:
             raise ConfigError(f"config key '{key}.batch_size': {cfg[key]['batch_size']} does not split over "
                               f"gpus.train = {n} processes; use a multiple of {n}")
+    _check_ranges(cfg, domains)
     if cfg["masks"]["method"] == "directory" and not cfg["masks"]["directory"]:
         raise ConfigError("config key 'masks.directory' must name a folder when masks.method is 'directory'")
     if cfg["masks"]["method"] == "groundtruth" and cfg["data"]["source"] == "real":
         raise ConfigError("config key 'masks.method': 'groundtruth' needs the synthetic benchmark; "
                           "use 'segmentation' or 'directory' with real data")
     _check_shapes(cfg)
+
+
+#: The training sections whose ``batch_size`` draws training images of one domain at a time.
+TRAINING_BATCHES = ("reid", "crgan", "finetune", "spgan", "cluster_contrast")
+
+
+def most_training_images(cfg: dict[str, Any], domain: str) -> int:
+    """The most training images ``domain`` can hold: its official count on real data; on the synthetic
+    benchmark every training identity in every camera with the most images per camera."""
+    layout = LAYOUTS[domain]
+    if cfg["data"]["source"] != "synthetic":
+        return layout.official["train"]
+    return cfg["synthetic"]["domains"][domain]["train_ids"] * layout.num_cameras * cfg["synthetic"]["images_per_camera"][1]
+
+
+def _check_ranges(cfg: dict[str, Any], domains: set[str]) -> None:
+    """Ranges written as lists, budgets in order, and batches no larger than any domain's training split."""
+    low, high = cfg["synthetic"]["images_per_camera"]
+    if low > high:
+        raise ConfigError(f"config key 'synthetic.images_per_camera': [{low}, {high}] is [least, most] images of an "
+                          f"identity per camera; the least must not exceed the most")
+    for curve, budgets in cfg.get("budget_curves", {}).get("budgets", {}).items():
+        if list(budgets) != sorted(budgets):
+            raise ConfigError(f"config key 'budget_curves.budgets.{curve}': {budgets} must be in increasing order "
+                              f"(the plateau rule reads the curve from the smallest budget up)")
+    if not domains:
+        return
+    smallest = min(domains, key=lambda domain: most_training_images(cfg, domain))
+    most = most_training_images(cfg, smallest)
+    for key in TRAINING_BATCHES:
+        if key in cfg and cfg[key]["batch_size"] > most:
+            raise ConfigError(f"config key '{key}.batch_size': {cfg[key]['batch_size']} is larger than the training "
+                              f"split of {smallest} (at most {most} images); use at most {most}")
 
 
 def load(paths: Iterable[str | Path]) -> dict[str, Any]:
