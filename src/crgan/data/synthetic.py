@@ -72,7 +72,7 @@ class Population:
 
     short_sleeves: float  # probability of short sleeves (unless in a coat)
     lower_kinds: tuple[float, float, float]  # trousers, shorts, skirt
-    coat: float  # probability of a dark, greyish winter coat as the upper garment
+    coat: float  # probability of a winter coat (dark, muted colours, long sleeves) as the upper garment
     value: tuple[float, float]  # brightness range of clothing colours
     saturated: float  # probability that a clothing colour is saturated rather than greyish
     accessories: tuple[float, float, float, float]  # none, backpack, shoulder bag, hat
@@ -129,9 +129,9 @@ class Identity:
     hair: np.ndarray
     long_hair: bool
     upper: np.ndarray
-    upper_pattern: int  # 0 solid, 1 horizontal stripes, 2 vertical stripes, 3 checks, 4 two-tone
-    pattern_colour: np.ndarray
-    period: float
+    upper_pattern: int  # 0 solid, 1 horizontal stripes, 2 vertical stripes, 3 checks, 4 two-tone, 5 open coat
+    pattern_colour: np.ndarray  # the stripes', checks' or second half's colour; an open coat's inner garment
+    stripe: float  # width of one stripe in body heights (horizontal; vertical stripes are STRIPE_ASPECT wider)
     long_sleeves: bool
     lower: np.ndarray
     lower_kind: int  # 0 trousers, 1 shorts, 2 skirt
@@ -161,15 +161,32 @@ def _probabilities(p: tuple[float, ...]) -> np.ndarray:
     return p / p.sum()
 
 
+#: Stripe widths in body heights: at least 2 pixels for a person of the smallest box at 64x32
+#: (narrower stripes would blend into one flat colour), 3-7 stripes over a torso.
+STRIPE_WIDTH = (0.045, 0.09)
+#: Vertical stripes are this much wider (in body units) than horizontal ones, as the body's units
+#: are twice as fine across as down in a 2:1 image.
+STRIPE_ASPECT = 1.6
+#: The share of winter coats worn open, showing the garment under them (a vertical band).
+OPEN_COAT = 0.4
+
+
+def coat_colour(rng: np.random.Generator) -> np.ndarray:
+    """A winter coat: black, grey, navy, brown, olive, burgundy or camel; dark and muted."""
+    return _hsv(rng.random(), rng.uniform(0.0, 0.6), rng.uniform(0.08, 0.55))
+
+
 def sample_identity(rng: np.random.Generator, pop: Population) -> Identity:
-    """One person of ``pop``: a coat (dark, greyish, long sleeves) or a garment of the season."""
+    """One person of ``pop``: a coat (dark, muted, long sleeves, perhaps open over another garment) or
+    a garment of the season."""
     coat = rng.random() < pop.coat
-    upper = _hsv(rng.random(), rng.uniform(0.0, 0.3), rng.uniform(0.06, 0.35)) if coat else _clothing_colour(rng, pop)
+    upper = coat_colour(rng) if coat else _clothing_colour(rng, pop)
+    patterns = rng.choice(5, p=[0.4, 0.2, 0.15, 0.1, 0.15])  # drawn for a coat too: the stream stays aligned
     return Identity(
         skin=SKIN[rng.integers(len(SKIN))], hair=HAIR[rng.integers(len(HAIR))],
         long_hair=bool(rng.random() < 0.35), upper=upper,
-        upper_pattern=0 if coat else int(rng.choice(5, p=[0.4, 0.2, 0.15, 0.1, 0.15])),
-        pattern_colour=_clothing_colour(rng, pop), period=float(rng.uniform(5, 10)),
+        upper_pattern=(5 if rng.random() < OPEN_COAT else 0) if coat else int(patterns),
+        pattern_colour=_clothing_colour(rng, pop), stripe=float(rng.uniform(*STRIPE_WIDTH)),
         long_sleeves=bool(coat or rng.random() >= pop.short_sleeves), lower=_clothing_colour(rng, pop),
         lower_kind=int(rng.choice(3, p=_probabilities(pop.lower_kinds))),
         shoes=_clothing_colour(rng, pop) * 0.6,
@@ -194,9 +211,10 @@ class Camera:
 
 def make_cameras(rng: np.random.Generator, n: int, style: dict[str, Any], gap: float,
                  low_res: int | None) -> list[Camera]:
-    """The cameras of a domain; their differences scale with ``gap`` (style_gap)."""
+    """The cameras of a domain; their differences (tint, exposure, colour temperature) scale with
+    ``gap`` (style_gap): at 0 every camera is neutral."""
     return [Camera(tint=1 + gap * rng.uniform(-0.06, 0.06, 3), brightness=1 + gap * rng.uniform(-0.10, 0.10),
-                   temperature=float(rng.uniform(-1, 1)) * style["light"]["temperature"],
+                   temperature=gap * float(rng.uniform(-1, 1)) * style["light"]["temperature"],
                    back_view=float(rng.uniform(0.2, 0.8)), scene_seed=int(rng.integers(2**31)),
                    palette_shift=int(rng.integers(5)), centre=float(rng.uniform(1.0, SCENE_WIDTH - 1.0)),
                    extra_blur=0.6 * gap if c == low_res else 0.0) for c in range(n)]
@@ -222,17 +240,17 @@ class View:
 
 def draw_view(rng: np.random.Generator, cam: Camera, style: dict[str, Any], diversity: float,
               clutter_rate: float) -> View:
-    """Where an image looks and how it is lit; ``diversity`` 0 gives every image of a camera one view
-    at the camera's mean light and no clutter."""
+    """Where an image looks and how it is lit; ``diversity`` scales every spread continuously (the
+    window's position, the light's level, colour, direction and sun, the clutter), and 0 gives every
+    image of a camera one view at the camera's mean light and no clutter."""
     light = style["light"]
-    half_span = SCENE_WIDTH / 2 - 0.5
-    x = cam.centre + diversity * rng.uniform(-1, 1) * half_span
-    x = float(np.clip(x, 0.5, SCENE_WIDTH - 0.5))
-    return View(x=x, y=0.5 + diversity * rng.uniform(-0.08, 0.08), zoom=float(np.exp(diversity * rng.uniform(-0.25, 0.25))),
+    anywhere = rng.uniform(0.5, SCENE_WIDTH - 0.5)  # a window anywhere in the scene, none past its ends
+    return View(x=float(cam.centre + diversity * (anywhere - cam.centre)), y=0.5 + diversity * rng.uniform(-0.08, 0.08),
+                zoom=float(np.exp(diversity * rng.uniform(-0.25, 0.25))),
                 level=float(light["level"] * cam.brightness * np.exp(diversity * rng.normal(0, light["spread"]))),
                 temperature=float(cam.temperature + diversity * rng.normal(0, light["temperature"])),
-                direction=float(rng.uniform(0, 2 * np.pi) if diversity > 0 else 0.0),
-                sun=float(light["sun"] * (rng.random() if diversity > 0 else 0.5)),
+                direction=float(diversity * rng.uniform(-np.pi, np.pi)),
+                sun=float(light["sun"] * (0.5 + diversity * (rng.random() - 0.5))),
                 clutter=int(rng.poisson(diversity * clutter_rate)))
 
 
@@ -329,24 +347,42 @@ def _ellipse(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, ry: float, rx
     return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1
 
 
-def add_clutter(img: np.ndarray, view: View, rng: np.random.Generator, palette: np.ndarray) -> None:
-    """Passers-by further away, vehicles and objects, drawn into the background in place."""
+def scene_colour(rng: np.random.Generator, palette: np.ndarray) -> np.ndarray:
+    """A colour of the domain's scenes: one of its palette, as it is or darker (vehicles, poles, signs)."""
+    return (palette[rng.integers(len(palette))] * rng.uniform(0.6, 1.0)).astype(np.float32)
+
+
+def add_clutter(img: np.ndarray, view: View, rng: np.random.Generator, palette: np.ndarray, pop: Population) -> None:
+    """Passers-by further away (dressed as the domain's population), vehicles and objects (in the
+    domain's scene colours), drawn into the background in place."""
     h, w, _ = img.shape
     yy, xx = _grid(h, w)
     for _ in range(view.clutter):
         kind, cx = rng.integers(3), rng.uniform(-0.1, 1.1)
-        colour = rng.uniform(0.1, 0.9, 3).astype(np.float32)
-        if kind == 0:  # a passer-by further away: smaller, higher in the frame
+        if kind == 0:  # a passer-by further away: smaller, higher in the frame, upper and lower garment
             s, foot = rng.uniform(0.35, 0.6), rng.uniform(0.55, 0.8)
             body = (yy > foot - 0.75 * s) & (yy < foot) & (np.abs(xx - cx) < 0.22 * s * h / w * 0.5)
-            img[body] = colour
-            img[_ellipse(yy, xx, foot - 0.83 * s, cx, 0.08 * s, 0.1 * s * h / w * 0.5)] = (0.8, 0.62, 0.5)
+            img[body & (yy < foot - 0.4 * s)] = _clothing_colour(rng, pop)
+            img[body & (yy >= foot - 0.4 * s)] = _clothing_colour(rng, pop)
+            img[_ellipse(yy, xx, foot - 0.83 * s, cx, 0.08 * s, 0.1 * s * h / w * 0.5)] = SKIN[rng.integers(len(SKIN))]
         elif kind == 1:  # a vehicle or bicycle at ground level
             top = rng.uniform(0.55, 0.75)
-            img[(yy > top) & (yy < top + 0.2) & (np.abs(xx - cx) < rng.uniform(0.2, 0.5))] = colour
+            img[(yy > top) & (yy < top + 0.2) & (np.abs(xx - cx) < rng.uniform(0.2, 0.5))] = scene_colour(rng, palette)
         else:  # a pole, bin or sign
             img[(yy > rng.uniform(0.1, 0.6)) & (yy < 0.9) & (np.abs(xx - cx) < rng.uniform(0.03, 0.1))] = \
-                palette[rng.integers(len(palette))] * 0.7
+                scene_colour(rng, palette) * 0.7
+
+
+#: The narrowest stripe an image shows, in pixels (a one-pixel stripe blurs into its neighbours).
+MIN_STRIPE_PIXELS = 2
+
+
+def stripe_widths(stripe: float, body_height: float, h: int, w: int) -> tuple[float, float]:
+    """Widths, in body units, of one horizontal and one vertical stripe of a person ``body_height``
+    of an ``h`` x ``w`` image high: the person's own, but never under ``MIN_STRIPE_PIXELS`` pixels."""
+    pixel_down = 1 / (h * body_height)  # render_person's u per image row
+    pixel_across = h / (2 * w * w * body_height)  # its x per image column
+    return max(stripe, MIN_STRIPE_PIXELS * pixel_down), max(STRIPE_ASPECT * stripe, MIN_STRIPE_PIXELS * pixel_across)
 
 
 def render_person(ident: Identity, h: int, w: int, rng: np.random.Generator, back: bool,
@@ -388,10 +424,10 @@ def render_person(ident: Identity, h: int, w: int, rng: np.random.Generator, bac
     paint(arms & (u < 0.3), ident.upper)
     torso = (u > 0.15) & (u < 0.54) & (np.abs(x) < sw * (1.0 - 0.25 * (u - 0.15)))
     colour = np.broadcast_to(ident.upper, (hs, ws, 3)).copy()
-    pattern = {1: (np.floor(u * ident.period * 3) % 2) == 1,
-               2: (np.floor(x * ident.period * 6) % 2) == 1,
-               3: ((np.floor(u * ident.period * 3) + np.floor(x * ident.period * 6)) % 2) == 1,
-               4: x > 0}.get(ident.upper_pattern)
+    down, across = stripe_widths(ident.stripe, bh, h, w)
+    rows, columns = np.floor(u / down), np.floor(x / across)
+    pattern = {1: rows % 2 == 1, 2: columns % 2 == 1, 3: (rows + columns) % 2 == 1, 4: x > 0,
+               5: np.abs(x) < sw * 0.3}.get(ident.upper_pattern)
     if pattern is not None:
         colour[pattern] = ident.pattern_colour
     img[torso], mask[torso] = colour[torso], True
@@ -436,37 +472,45 @@ def ground_shadow(alpha: np.ndarray, view: View) -> np.ndarray:
     return 1 - (0.2 + 0.3 * view.sun) * np.exp(-d).astype(np.float32)
 
 
-def draw_occluder(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Something between the camera and the person: another pedestrian at one side, a vehicle or
-    bench across the legs, or a pole; its colours and coverage (alpha, H x W)."""
-    yy, xx = _grid(h, w)
-    colour = np.broadcast_to(rng.uniform(0.1, 0.85, 3).astype(np.float32), (h, w, 3)).copy()
-    kind = rng.integers(3)
-    if kind == 0:  # a nearer pedestrian overlapping one side
-        left = rng.random() < 0.5
-        edge = rng.uniform(0.2, 0.4) if left else rng.uniform(0.6, 0.8)
-        cover = (xx < edge) if left else (xx > edge)
-        colour[yy > 0.55] = rng.uniform(0.1, 0.6, 3)
-    elif kind == 1:  # a car, bicycle or bench across the lower body
-        cover = yy > rng.uniform(0.55, 0.75)
-    else:  # a pole or sign post
-        cover = np.abs(xx - rng.uniform(0.3, 0.7)) < rng.uniform(0.08, 0.15)
-    return colour, cover.astype(np.float32)
-
-
-#: The least share of a person an occluder leaves visible (a box is drawn around someone seen).
-MIN_VISIBLE = 0.4
-
-
-def occluder_for(alpha: np.ndarray, rng: np.random.Generator, tries: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """An occluder that hides part of the person but leaves at least ``MIN_VISIBLE`` of them in view
-    (after ``tries`` draws that hide more, none)."""
+def draw_occluder(rng: np.random.Generator, alpha: np.ndarray, pop: Population, palette: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Something between the camera and the person, placed on the person's box: a nearer pedestrian
+    (dressed as the domain's population) over one side, a vehicle or bench across the legs, or a pole;
+    its colours and coverage (alpha, H x W)."""
     h, w = alpha.shape
+    yy, xx = _grid(h, w)
+    rows, columns = np.nonzero(alpha.max(axis=1) > 0.5)[0], np.nonzero(alpha.max(axis=0) > 0.5)[0]
+    top, bottom = (rows[0] / h, (rows[-1] + 1) / h) if len(rows) else (0.0, 1.0)
+    left, right = (columns[0] / w, (columns[-1] + 1) / w) if len(columns) else (0.0, 1.0)
+    kind = rng.integers(3)
+    if kind == 0:  # a nearer pedestrian over one side of the person
+        share, from_left = rng.uniform(0.25, 0.55), rng.random() < 0.5
+        cover = xx < left + share * (right - left) if from_left else xx > right - share * (right - left)
+        colour = np.where((yy > 0.55)[..., None], _clothing_colour(rng, pop), _clothing_colour(rng, pop))
+    elif kind == 1:  # a car, bicycle or bench across the lower body
+        cover = yy > top + rng.uniform(0.55, 0.8) * (bottom - top)
+        colour = np.broadcast_to(scene_colour(rng, palette), (h, w, 3))
+    else:  # a pole or sign post in front of the person
+        cover = np.abs(xx - (left + rng.uniform(0.2, 0.8) * (right - left))) < rng.uniform(0.06, 0.12)
+        colour = np.broadcast_to(scene_colour(rng, palette) * 0.7, (h, w, 3))
+    return colour.astype(np.float32), cover.astype(np.float32)
+
+
+#: The least share of a person an occluder leaves visible (a box is drawn around someone seen), and
+#: the least it hides (an occluder that misses the person is no occlusion).
+MIN_VISIBLE, MIN_HIDDEN = 0.4, 0.15
+
+
+def occluder_for(alpha: np.ndarray, rng: np.random.Generator, pop: Population, palette: np.ndarray,
+                 tries: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """An occluder that hides at least ``MIN_HIDDEN`` of the person and leaves at least ``MIN_VISIBLE``
+    of them in view (after ``tries`` draws outside that range, none)."""
     for _ in range(tries):
-        colour, cover = draw_occluder(rng, h, w)
-        if (alpha * (1 - cover)).sum() >= MIN_VISIBLE * alpha.sum():
+        colour, cover = draw_occluder(rng, alpha, pop, palette)
+        hidden = (alpha * cover).sum() / max(alpha.sum(), 1e-6)
+        if MIN_HIDDEN <= hidden <= 1 - MIN_VISIBLE:
             return colour, cover
-    return colour, np.zeros((h, w), np.float32)
+    return colour, np.zeros_like(alpha)
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -523,13 +567,14 @@ def compose(ident: Identity, world: World, camera: int, streams: dict[str, np.ra
     cam = world.cameras[camera]
     view = draw_view(streams["scene"], cam, style, world.diversity, float(DOMAIN_STYLES[world.domain]["clutter"]))
     bg, scene_light = world.panorama(camera).view(view, h, w)
-    add_clutter(bg, view, streams["scene"], np.asarray(style["palette"], np.float32))
+    palette = np.asarray(style["palette"], np.float32)
+    add_clutter(bg, view, streams["scene"], palette, world.population)
     person, alpha = render_person(ident, h, w, streams["person"], back=bool(streams["person"].random() < cam.back_view),
                                   box=style["box"])
     img = (bg * ground_shadow(alpha, view)[..., None]) * (1 - alpha[..., None]) + person * alpha[..., None]
     visible = alpha
     if streams["occluder"].random() < world.occlusion_rate:
-        colour, cover = occluder_for(alpha, streams["occluder"])
+        colour, cover = occluder_for(alpha, streams["occluder"], world.population, palette)
         img = img * (1 - cover[..., None]) + colour * cover[..., None]
         visible = alpha * (1 - cover)
     yy, xx = _grid(h, w)
