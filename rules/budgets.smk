@@ -1,6 +1,8 @@
 # Budget curves (issue 24; not part of `all`): `snakemake results/budget_curves.csv` trains each
 # method at each budget of budget_curves.budgets (a full schedule at that budget) on both pairs and
 # tests it on the target's validation split; the plateau rule (crgan.budgets) chooses the budgets.
+# The calibration (issue 32; not part of `all` unless calibration.in_report) reads the re-id points at
+# reid.epochs on the calibration seeds.
 
 
 rule budget_point:
@@ -23,7 +25,7 @@ rule budget_point:
         mem_mb=4000,
         gpu=ONE_GPU,
     params:
-        cfg=device_cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval"),
+        cfg=lambda wildcards: device_cfg(*budget_curves.CURVES[wildcards.curve].sections),
         starts=budget_point_options,
     shell:
         "crgan budget-point --config-json {params.cfg} --threads {threads} --curve {wildcards.curve} "
@@ -46,3 +48,20 @@ rule budget_curves:
         cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast"),
     shell:
         "crgan budget-curves --config-json {params.cfg} --points {input} --out {output} > {log} 2>&1"
+
+
+rule calibration:
+    """results/calibration.csv: the world's method-free anchors (in-domain rank-1, Direct Transfer over it) on
+    the validation splits of the calibration seeds, beside the real datasets'."""
+    input:
+        calibration_points(config),
+    output:
+        "results/calibration.csv",
+    log:
+        "logs/calibration.log",
+    conda:
+        "../envs/crgan.yaml"
+    params:
+        cfg=cfg("reid"),
+    shell:
+        "crgan calibration --config-json {params.cfg} --points {input} --out {output} > {log} 2>&1"

@@ -9,6 +9,7 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from crgan import budget_curves, gap_sweep, plan, runs
+from crgan.calibration import points as calibration_points
 from crgan.config import RUN_WIDE
 from crgan.methods import METHODS
 
@@ -171,4 +172,5 @@ def report_inputs(wildcards):
         # the domain-gap sweep is its own target; the report shows it only when asked to (and then builds it)
         "gap_sweep": ["results/gap_sweep.csv"] if config["gap_sweep"]["in_report"] else [],
         "budget_curves": ["results/budget_curves.csv"] if config["budget_curves"]["in_report"] else [],
+        "calibration": ["results/calibration.csv"] if config["calibration"]["in_report"] else [],
     }

@@ -16,7 +16,8 @@ rule report:
         configfiles=" ".join(shlex.quote(str(f)) for f in workflow.configfiles),
         gap_sweep=lambda wildcards, input: f"--gap-sweep {input.gap_sweep}" if input.gap_sweep else "",
         budget_curves=lambda wildcards, input: (f"--budget-curves {input.budget_curves}" if input.budget_curves else ""),
+        calibration=lambda wildcards, input: f"--calibration {input.calibration}" if input.calibration else "",
     shell:
         "crgan report --config-json {params.cfg} --configfiles {params.configfiles} --tables {input.tables} "
-        "--figures {input.figures} --curves {input.curves} --evals {input.evals} --claims {input.claims} --indexes {input.indexes} {params.gap_sweep} {params.budget_curves} --benchmarks benchmarks "
+        "--figures {input.figures} --curves {input.curves} --evals {input.evals} --claims {input.claims} --indexes {input.indexes} {params.gap_sweep} {params.budget_curves} {params.calibration} --benchmarks benchmarks "
         "--out {output} > {log} 2>&1"

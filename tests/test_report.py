@@ -107,6 +107,17 @@ def test_report_shows_the_substitute_and_synthetic_labels(smoke_run: Path):
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
+def test_report_shows_how_close_the_world_is_to_the_real_datasets(smoke_run: Path):
+    """The calibration block: not measured in the smoke run (it says how to), and the run's own test-split
+    anchors for each domain and pair, beside their targets and the real values."""
+    page = (smoke_run / "results" / "report.html").read_text(encoding="utf-8")
+    section = page[page.index('<section id="calibration">'):page.index("</section>", page.index('id="calibration"'))]
+    assert "snakemake results/calibration.csv" in section
+    for subject in ("market1501", "dukemtmc", "market1501-&gt;dukemtmc", "dukemtmc-&gt;market1501"):
+        assert f"<td>{subject}</td>" in section, subject
+    assert section.count("CR-GAN Table 2") == 2 and page.index('id="calibration"') < page.index('id="claims"')
+
+
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed "
                     "(.ci/run installs them; apt-get install chromium chromium-driver)")
 def test_report_in_headless_chromium(smoke_run: Path):

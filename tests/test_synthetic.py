@@ -257,7 +257,7 @@ def test_clutter_and_occluders_take_the_domains_colours(domain):
     palette = np.asarray(world.style["palette"], np.float32)
     rng = np.random.default_rng(0)
     colours = []
-    for i in range(40):
+    for _ in range(40):
         image = np.full((64, 32, 3), np.nan, np.float32)
         synthetic.add_clutter(image, dataclasses.replace(synthetic.draw_view(rng, world.cameras[0], world.style, 1.0, 0),
                                                          clutter=3), rng, palette, world.population)

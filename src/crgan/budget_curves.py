@@ -13,6 +13,7 @@ reach a table or a claim.
 from __future__ import annotations
 
 import copy
+import csv
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -32,13 +33,14 @@ if TYPE_CHECKING:
 POINT_DIR = "results/budgets/{curve}/{source}-{target}/{budget}/seed{seed}"
 POINT_FILE = f"{POINT_DIR}/validation.json"
 COLUMNS = ["curve", "label", "source", "target", "budget", "unit", "rank1", "rank1_std", "map", "map_std", "seeds",
-           "configured", "plateau", "method_budget", "configured_at_plateau", "source_rank1"]
+           "configured", "plateau", "method_budget", "configured_at_plateau", "source_rank1", "train_accuracy"]
 
 
 @dataclass(frozen=True)
 class Curve:
-    """One budget knob: its config ``section`` and ``option``, its ``unit``, its label, and what the
-    point needs from the main run (``needs``: ``did`` the source model, ``generator`` CR-GAN's G)."""
+    """One budget knob: its config ``section`` and ``option``, its ``unit``, its label, what the point
+    needs from the main run (``needs``: ``did`` the source model, ``generator`` CR-GAN's G) and the
+    config ``sections`` its chain reads."""
 
     key: str
     section: str
@@ -46,10 +48,12 @@ class Curve:
     unit: str
     label: str
     needs: tuple[str, ...] = ("did",)
+    #: the config sections its chain reads (a point reruns when one of them changes)
+    sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
 
 
 CURVES = {curve.key: curve for curve in (
-    Curve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=()),
+    Curve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=(), sections=("reid", "data", "eval")),
     Curve("crgan", "crgan", "iterations", "iterations", f"{METHODS['crgan'].label}'s G (and its variants')"),
     Curve("finetune", "finetune", "iterations", "iterations",
           f"Fine-tuning Did ({METHODS['crgan'].label}, {METHODS['paste'].label}, {METHODS['spgan'].label})",
@@ -110,6 +114,12 @@ def _once(path: Path, make: Callable[[], Any], seed: int, deterministic: bool) -
     return path
 
 
+def final_training_accuracy(network: Path) -> float:
+    """A re-id network's training accuracy on augmented batches in its last epoch (its training log)."""
+    with open(f"{network}.log.csv", newline="") as fh:
+        return float(list(csv.DictReader(fh))[-1]["train_acc"])
+
+
 def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: tuple[dict, dict],
               masks: tuple[Path, Path], out: Path, device: torch.device, did: Path | None = None,
               generator: Path | None = None) -> dict[str, Any]:
@@ -165,6 +175,7 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
               "source_rank1": None, "record": record.to_dict()}
     if curve == "reid":
         result["source_rank1"] = _evaluate(network, source, point_cfg, seed, device).metrics["gap"]["rank1"]
+        result["train_accuracy"] = final_training_accuracy(network)
     write_json(out, result)
     return result
 
@@ -191,12 +202,14 @@ def curve_rows(results: Iterable[dict[str, Any]], cfg: dict[str, Any]) -> list[d
         for budget, rs in sorted(by_budget.items()):
             (rank1_mean, rank1_std), (map_mean, map_std) = mean_std(curve_rank1[budget]), mean_std([r["map"] for r in rs])
             sources = [r["source_rank1"] for r in rs if r["source_rank1"] is not None]
+            accuracies = [r["train_accuracy"] for r in rs if r.get("train_accuracy") is not None]
             rows.append({
                 "curve": curve, "label": spec.label, "source": source, "target": target, "budget": budget,
                 "unit": spec.unit, "rank1": rank1_mean, "rank1_std": rank1_std, "map": map_mean, "map_std": map_std,
                 "seeds": len(rs), "configured": configured, "plateau": plateau(curve_rank1).budget,
                 "method_budget": chosen, "configured_at_plateau": "yes" if configured >= chosen else "below plateau",
-                "source_rank1": mean_std(sources)[0] if sources else ""})
+                "source_rank1": mean_std(sources)[0] if sources else "",
+                "train_accuracy": f"{statistics.fmean(accuracies):.3f}" if accuracies else ""})
     return rows
 
 

@@ -257,6 +257,14 @@ def cmd_budget_curves(args, cfg):
              {r["curve"]: r["method_budget"] for r in rows})
 
 
+def cmd_calibration(args, cfg):
+    from crgan.calibration import write_calibration
+
+    rows = write_calibration(args.points, cfg["reid"]["epochs"], args.out)
+    log.info("wrote %s: %s", args.out, "; ".join(f"{r['anchor']} {r['subject']} {r['mean']} ({r['within_target'] or '-'})"
+                                                  for r in rows))
+
+
 def cmd_gap_sweep(args, cfg):
     from crgan.gap_sweep import sweep_rows, write_sweep
 
@@ -291,7 +299,8 @@ def cmd_report(args, cfg):
                  [Path(p) for p in args.curves], [Path(p) for p in args.evals], Path(args.benchmarks), Path(args.out),
                  Path(args.claims) if args.claims else None, [Path(p) for p in args.indexes],
                  Path(args.gap_sweep) if args.gap_sweep else None,
-                 Path(args.budget_curves) if args.budget_curves else None)
+                 Path(args.budget_curves) if args.budget_curves else None,
+                 Path(args.calibration) if args.calibration else None)
     log.info("wrote %s", args.out)
 
 
@@ -381,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("budget-curves", cmd_budget_curves, "gather budget points into the curves CSV and apply the plateau rule",
             out="CSV file")
     p.add_argument("--points", nargs="+", required=True, help="the points' validation JSON files")
+    p = add("calibration", cmd_calibration, "gather the re-id points at reid.epochs into the world's calibration CSV",
+            out="CSV file")
+    p.add_argument("--points", nargs="+", required=True, help="the re-id budget points' validation JSON files")
     p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",
             source_index="source index JSON", target_index="target index JSON",
             source_masks="source masks folder (LPIPS by region)", target_masks="target masks folder",
@@ -407,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims", help="the claims CSV (shown first)")
     p.add_argument("--gap-sweep", help="results/gap_sweep.csv, when the sweep has run (its figure)")
     p.add_argument("--budget-curves", help="results/budget_curves.csv, when the curves have run (their figures)")
+    p.add_argument("--calibration", help="results/calibration.csv, when the world's calibration was measured")
     return parser
 
 

@@ -287,10 +287,26 @@ def budget_figures(budget_curves: Path | None) -> list:
     return budget_curve_figures(read_rows(budget_curves))
 
 
+def calibration_view(evals: list[EvaluationRecord], calibration: Path | None, cfg: dict[str, Any]) -> dict[str, Any]:
+    """How close the world is to the real datasets on method-free baselines: the calibration's rows
+    (results/calibration.csv, when measured) and the same anchors on this run's test split (its
+    source models, mean over its seed bundles)."""
+    from crgan.calibration import anchors_on_test_split
+
+    rank1: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for record in evals:
+        if record.run.method == "reid" and record.split == "test":
+            rank1[(record.run.source, record.evaluation.test)].append(record.metrics["gap"]["rank1"])
+    means = {key: sum(values) / len(values) for key, values in rank1.items()}
+    return {"measured": read_rows(calibration) if calibration else [],
+            "test_split": anchors_on_test_split(means, cfg["reid"]["epochs"]),
+            "seeds": cfg.get("calibration", {}).get("seeds", [])}
+
+
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
                  curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
                  claims: Path | None = None, index_paths: list[Path] = (), gap_sweep: Path | None = None,
-                 budget_curves: Path | None = None) -> None:
+                 budget_curves: Path | None = None, calibration: Path | None = None) -> None:
     """Render the report from the workflow's outputs and write it atomically."""
     rows = {int(re.search(r"table(\d+)\.csv$", p.name).group(1)): read_rows(p) for p in tables}
     views = [table_view(n, rows[n]) for n in sorted(rows)]
@@ -323,7 +339,7 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
         summary=summary, tables=views, claims=claim_rows, glance=claims_at_a_glance(claim_rows),
         figures=figures(figure_paths),
         curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), ranked=ranked, sweep=gap_sweep_plots(gap_sweep),
-        budgets=budget_figures(budget_curves),
+        budgets=budget_figures(budget_curves), calibration=calibration_view(evals, calibration, cfg),
         times=times,
         total_time=sum(t["total"] for t in times))
     with atomic_file(out) as tmp:
