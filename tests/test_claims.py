@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from crgan.budgets import plateau
 from crgan.records import EvaluationRecord, QualityRecord, RecordError
-from crgan.report.claims import CLAIMS, KINDS, claim_rows
-from crgan.report.significance import holm, paired_t_test
+from crgan.report.claims import CLAIMS, FAMILIES, KINDS, claim_rows, family, versus_paper
+from crgan.report.significance import holm, p_text, paired_t_test
 from crgan.report.tables import read_records
 from crgan.runs import Evaluation, Run
 
@@ -47,7 +48,6 @@ def test_t_test_against_closed_forms():
     two = paired_t_test([1.0, 3.0])  # mean 2, sd sqrt 2, t = 2
     assert two.p_value == pytest.approx(1 - 2 / math.pi * math.atan(2.0))
     assert two.critical_value == pytest.approx(12.706, abs=1e-3)
-    assert paired_t_test([2.0, 2.0]).p_value == 0.0 and paired_t_test([0.0, 0.0]).p_value == 1.0
     assert paired_t_test([9.0]).p_value is None
 
 
@@ -57,7 +57,8 @@ def test_holm_steps_down_and_stops_at_the_first_failure():
     assert holm([0.2, 0.001]) == [False, True] and holm([]) == []
 
 
-@pytest.mark.parametrize("gains, verdict", [([5.0, 6.0, 7.0], "holds"), ([-5.0, -6.0, -4.0], "does not hold"),
+@pytest.mark.parametrize("gains, verdict", [([5.0, 6.0, 7.0], "holds, smaller than the paper's"),
+                                            ([14.0, 15.0, 17.0], "holds"), ([-5.0, -6.0, -4.0], "does not hold"),
                                             ([5.0, -6.0, 2.0], "not decided"),
                                             # beyond two standard errors (the old rule: t = 2.65) but p = 0.118 with 2 df
                                             ([1.0, 2.0, 4.0], "not decided")])
@@ -71,13 +72,16 @@ def test_paired_effect_and_verdict(gains, verdict):
     assert got["holm"] in ("survives", "does not survive") and got["kind"] == "paper"
 
 
-def test_holm_column_over_the_whole_table():
-    """Four tested rows: CR-GAN over Direct Transfer in rank-1 and mAP (p = 0.0091 < 0.05 / 4, then
-    < 0.05 / 3: both survive) and "LMP helps" (no effect here, p = 1: neither survives)."""
+def test_holm_runs_within_the_primary_family_and_map_is_shown_not_tested():
+    """Rank-1 rows of the paper's claims on the Market/Duke pairs are the primary family; mAP rows are
+    shown beside them. "LMP helps" has the same effect (0) in every bundle: no spread, no test."""
     rows = claim_rows(records([5.0, 6.0, 7.0]), CFG)
     holm_of = {(r["claim"], r["metric"]): r["holm"] for r in rows if r["holm"]}
-    assert holm_of == {("CR-GAN beats Direct Transfer", "rank1"): "survives", ("CR-GAN beats Direct Transfer", "map"): "survives",
-                       ("LMP helps CR-GAN", "rank1"): "does not survive", ("LMP helps CR-GAN", "map"): "does not survive"}
+    assert holm_of == {("CR-GAN beats Direct Transfer", "rank1"): "survives"}
+    assert row(rows, "CR-GAN beats Direct Transfer", "map")["verdict"] == "shown"
+    lmp = row(rows, "LMP helps CR-GAN")
+    assert lmp["verdict"] == "not decided" and "identical effects" in lmp["notes"] and lmp["t"] == lmp["p_value"] == ""
+    assert {r["family"] for r in rows if r["metric"] == "rank1"} == {"primary"}
 
 
 def test_one_seed_is_never_decided_and_missing_cells_give_no_row():
@@ -139,6 +143,7 @@ def test_controls_are_claims():
                  reid_record(Run.of_pair("paste", "market1501", "dukemtmc", seed), "dukemtmc", 30.0 - gain)]
     got = row(claim_rows(recs, CFG), "control: CR-GAN beats the paste control (the same person and context, no GAN)")
     assert got["kind"] == "control" and got["verdict"] == "holds" and got["paper_effect"] == ""
+    assert got["family"] == "controls" and got["holm"] == "survives" and got["versus_paper"] == ""
     assert {claim.kind for claim in CLAIMS} == set(KINDS)
 
 
@@ -163,7 +168,7 @@ def test_a_claim_on_runs_below_their_plateau_says_so():
     cfg = {**CFG, "reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
            "budget_curves": {"plateau": {"crgan": 500}}}
     got = row(claim_rows(records([5.0, 6.0, 7.0]), cfg), "CR-GAN beats Direct Transfer")
-    assert got["verdict"] == "holds" and "below plateau: crgan.iterations 250 < 500" in got["notes"]
+    assert got["verdict"].startswith("holds") and "below plateau: crgan.iterations 250 < 500" in got["notes"]
     assert "below plateau" not in row(claim_rows(records([5.0, 6.0, 7.0]), CFG), "CR-GAN beats Direct Transfer")["notes"]
 
 
@@ -180,3 +185,91 @@ def test_a_claim_about_the_datasets_is_not_testable_on_the_synthetic_benchmark(s
     assert got["verdict"] == verdict and "the real datasets" in got["needs"]
     if synthetic:
         assert "the size of its domain gaps is set by its design" in got["notes"]
+
+
+def test_holm_within_a_family_only():
+    """p = 0.03 for CR-GAN over Direct Transfer: alone in the primary family it survives (0.03 < 0.05);
+    a control's smaller p-value in its own family does not change that."""
+    gains = [1.0, 4.0, 2.0, 5.0]  # mean 3, p = 0.0263 (3 df)
+    recs = records(gains)
+    for seed, gain in enumerate([3.0, 4.0, 5.0, 3.5]):
+        recs.append(reid_record(Run.of_pair("paste", "market1501", "dukemtmc", seed), "dukemtmc", 30.0 + seed + gains[seed]
+                                - gain))
+    rows = claim_rows(recs, {**CFG, "seeds": [0, 1, 2, 3]})
+    primary = row(rows, "CR-GAN beats Direct Transfer")
+    assert primary["holm"] == "survives" and primary["verdict"].startswith("holds")
+    assert row(rows, "control: CR-GAN beats the paste control (the same person and context, no GAN)")["family"] == "controls"
+
+
+def test_p_below_alpha_alone_is_not_decided_when_holm_fails():
+    """Two primary rows, p = 0.03 and 0.04: Holm needs the smaller below 0.025, so neither is decided."""
+    recs = records([1.0, 4.0, 2.0, 5.0])
+    for seed, gain in enumerate([1.0, 5.0, 1.5, 4.0]):  # LMP helps: p about 0.04
+        recs.append(reid_record(Run.crgan("market1501", "dukemtmc", seed=seed), "dukemtmc",
+                                30.0 + seed + [1.0, 4.0, 2.0, 5.0][seed], 30.0 + seed + [1.0, 4.0, 2.0, 5.0][seed] + gain))
+    rows = claim_rows(recs, {**CFG, "seeds": [0, 1, 2, 3]})
+    got = row(rows, "CR-GAN beats Direct Transfer")
+    assert float(got["p_value"]) < 0.05 and got["holm"] == "does not survive" and got["verdict"] == "not decided"
+    assert "not under Holm over the 2 tested rows of the primary family" in got["notes"]
+
+
+def test_a_value_that_is_not_a_number_is_no_test_and_never_survives_holm():
+    recs = records([5.0, 6.0, 7.0])
+    recs[-1] = reid_record(Run.crgan("market1501", "dukemtmc", seed=2), "dukemtmc", math.nan)
+    got = row(claim_rows(recs, CFG), "CR-GAN beats Direct Transfer")
+    assert got["verdict"] == "not decided" and "not a number" in got["notes"] and got["p_value"] == ""
+    assert holm([math.nan, 0.001]) == [False, True] and holm([math.nan]) == [False]
+
+
+def test_a_bundle_missing_on_one_side_is_named():
+    recs = [r for r in records([5.0, 6.0, 7.0, 6.5]) if not (r.run.method == "crgan" and r.seed == 2)]
+    got = row(claim_rows(recs, {**CFG, "seeds": [0, 1, 2, 3]}), "CR-GAN beats Direct Transfer")
+    assert got["seeds"] == 3 and "seed bundle 2 missing on one side: left out" in got["notes"]
+
+
+def test_p_is_never_printed_rounded_across_alpha_and_significance_uses_its_alpha():
+    assert p_text(0.04997) == "0.04997" and p_text(0.0512) == "0.0512" and p_text(0.012345) == "0.0123"
+    assert p_text(0.0500001) == "0.05" and p_text(0.049999999) == "0.049999999"
+    test = paired_t_test([1.0, 2.0, 4.0], alpha=0.2)  # p = 0.118
+    assert test.significant and not paired_t_test([1.0, 2.0, 4.0]).significant
+
+
+def test_versus_the_papers_effect():
+    assert versus_paper((2.0, 5.0), 8.9) == "below the paper's" and versus_paper((2.0, 9.0), 8.9) == "contains the paper's"
+    assert versus_paper((10.0, 12.0), 8.9) == "above the paper's" and versus_paper(None, 8.9) == versus_paper((1, 2), None) == ""
+
+
+def test_every_claim_row_has_one_declared_family():
+    for claim in CLAIMS:
+        for metric in claim.metrics:
+            others = {"paper": "paper, secondary", "control": "controls", "beyond": "beyond"}
+            primary = (claim.kind, metric, claim.pairs_key) == ("paper", "rank1", "pairs")
+            expected = "" if metric == "map" else "primary" if primary else others[claim.kind]
+            assert family(claim, metric) == expected, claim.text
+    assert FAMILIES[0] == "primary"
+
+
+def test_the_taudl_learns_control_is_testable_from_scratch():
+    recs = []
+    for seed, gain in enumerate([5.0, 6.0, 7.0]):
+        taudl = Run.started("taudl", "dukemtmc", "plain", None, seed)
+        floor = Run.started("taudl", "dukemtmc", "untrained", None, seed)
+        recs += [reid_record(taudl, "dukemtmc", 10.0 + gain), reid_record(floor, "dukemtmc", 10.0)]
+    got = row(claim_rows(recs, CFG), "control: TAUDL learns (beats its untrained floor)")
+    assert got["verdict"] == "holds" and got["needs"] == ""
+
+
+def test_image_quality_rows_are_marked_below_their_generators_plateau():
+    def quality(method: str, lpips: float, seed: int) -> QualityRecord:
+        return QualityRecord(method, "market1501", "dukemtmc", seed, True, {"lpips": lpips, "fid": 1.0},
+                             {"lpips": "imagenet", "fid": "imagenet"}, {}, None, {})
+
+    recs = [quality(m, v + s / 100, s) for s in range(3) for m, v in (("crgan", 0.3), ("wo_dual", 0.1))]
+    cfg = {**CFG, "reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
+           "budget_curves": {"plateau": {"crgan": 500, "finetune": 480}}}
+    got = row(claim_rows(recs, cfg), "CR-GAN's LPIPS is above w/o dual condition's", "lpips")
+    assert "below plateau: crgan.iterations 250 < 500" in got["notes"] and "finetune" not in got["notes"]
+
+
+def test_the_plateau_rule_takes_a_gap_of_exactly_the_tolerance_as_within_it():
+    assert plateau({1: [31.2], 2: [32.2]}).budget == 1 and plateau({1: [31.1], 2: [32.2]}).budget == 2

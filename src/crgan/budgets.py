@@ -46,7 +46,8 @@ def plateau(curve: Mapping[int, Sequence[float]]) -> Plateau:
     values = curve[best]
     error = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
     tolerance = max(error, MIN_TOLERANCE)
-    chosen = min(budget for budget, mean in means.items() if mean >= means[best] - tolerance)
+    # rounded: a gap of exactly the tolerance (32.2 - 31.2 = 1.0000000000000036 in floats) is within it
+    chosen = min(budget for budget, mean in means.items() if round(means[best] - mean, 9) <= tolerance)
     return Plateau(chosen, best, means[best], tolerance, max(curve))
 
 

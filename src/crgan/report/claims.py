@@ -6,18 +6,28 @@ built from (paired: the same bundle's runs), and tested by a paired t-test (n - 
 95 %, two-sided; :mod:`crgan.report.significance`); the paper's effect is the same sum of its
 published values. Besides the paper's claims (``kind`` ``paper``) the table judges the controls
 (``control``: CR-GAN against the paste and AdaBN controls, methods against their untrained floors and
-starts) and questions the paper could not ask (``beyond``). The verdict:
+starts) and questions the paper could not ask (``beyond``).
 
-- ``holds`` / ``does not hold``: the mean effect is positive / negative with p < 0.05;
-- ``not decided``: p >= 0.05, or one seed bundle (no spread to judge by);
+Each tested row belongs to one pre-declared family (:func:`family`; docs/assumptions.md, "Verdicts"):
+``primary`` (the paper's claims, rank-1, the Market/Duke pairs), ``paper, secondary`` (its image-quality
+and CUHK03 claims), ``controls`` and ``beyond``; Holm's step-down correction runs within each family
+(family-wise error rate 5 %), and the verdict is the corrected one. mAP rows are shown beside their
+rank-1 row, which is the test. The verdict:
+
+- ``holds`` / ``does not hold``: the mean effect is positive / negative with p < 0.05 and survives
+  Holm in its family; ``holds, smaller than the paper's`` where the interval also lies below the
+  paper's effect;
+- ``not decided``: p >= 0.05, p < 0.05 alone but not under Holm, or no spread to judge by (one seed
+  bundle, identical effects, a value that is not a number); ``versus_paper`` then says whether the
+  interval contains the paper's effect (under-powered) or excludes it;
 - ``not testable here``: the run lacks what a fair test of the claim needs (:data:`NEEDS`: an
   ImageNet feature network for LPIPS/FID, TAUDL's pretrained start, the real datasets for a claim
   about the datasets themselves); the effect is still shown;
+- ``shown``: an mAP row;
 - ``rehearsal``: the paper preset's rehearsal (sizes shrunk, numbers meaningless).
 
-``holm`` says whether a row with a p-value still holds under Holm's correction over every tested row
-of the table (the family-wise error rate at 5 %). A row whose runs were trained below their measured
-plateau budget (``budget_curves.plateau``) says "below plateau" in its notes.
+A row whose runs were trained below their measured plateau budget (``budget_curves.plateau``) says
+"below plateau" in its notes; a bundle missing on one side of a claim is named in its notes.
 """
 from __future__ import annotations
 
@@ -26,23 +36,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crgan.budget_curves import below_plateau
+from crgan.budget_curves import CURVES, below_plateau
 from crgan.io import write_csv
 from crgan.methods import label
 from crgan.paper import paper_values
 from crgan.plan import TABLES, Measured, Ours, layout
 from crgan.records import EvaluationRecord, QualityRecord
-from crgan.report.significance import PairedTest, paired_t_test
+from crgan.report.significance import ALPHA, PairedTest, p_text, paired_t_test
 from crgan.report.significance import holm as holm_survivors
 from crgan.report.tables import REHEARSAL_NOTE, is_rehearsal
 
-COLUMNS = ["claim", "kind", "table", "source", "target", "metric", "paper_effect", "effect", "ci_low", "ci_high", "std",
-           "seeds", "t", "p_value", "critical_value", "holm", "verdict", "needs", "notes"]
+COLUMNS = ["claim", "kind", "family", "table", "source", "target", "metric", "paper_effect", "effect", "ci_low",
+           "ci_high", "std", "seeds", "t", "p_value", "critical_value", "holm", "verdict", "versus_paper", "needs", "notes"]
 REID = ("rank1", "map")
 #: What a claim is: one of the paper's, a control of ours, or a question beyond the paper.
 KINDS = ("paper", "control", "beyond")
 ONE_BUNDLE = ("one seed bundle: no spread to judge the effect by (presets/verdicts.yaml runs five bundles for "
               "verdicts)")
+NO_SPREAD = "identical effects in every seed bundle: no spread to judge the effect by"
+NOT_A_NUMBER = "a value that is not a number in a seed bundle: no test"
+#: The pre-declared Holm families, in the order the claims table lists them.
+FAMILIES = ("primary", "paper, secondary", "controls", "beyond")
 
 
 @dataclass(frozen=True)
@@ -134,6 +148,26 @@ CLAIMS = (
 )
 
 
+def family(claim: Claim, metric: str) -> str:
+    """The Holm family of a claim's row: ``primary`` for the paper's claims in rank-1 on the Market/Duke
+    pairs, ``paper, secondary`` for its other claims (image quality, CUHK03 pairs), ``controls`` and
+    ``beyond``; none ("") for mAP, shown beside rank-1's test rather than tested on its own."""
+    if metric == "map":
+        return ""
+    if claim.kind == "paper":
+        return FAMILIES[0] if metric == "rank1" and claim.pairs_key == "pairs" else FAMILIES[1]
+    return {"control": FAMILIES[2], "beyond": FAMILIES[3]}[claim.kind]
+
+
+def versus_paper(interval: tuple[float, float] | None, paper_effect: float | None) -> str:
+    """Where our interval lies against the paper's effect: it contains it, or lies below or above it."""
+    if interval is None or paper_effect is None:
+        return ""
+    low, high = interval
+    return "below the paper's" if high < paper_effect else "above the paper's" if low > paper_effect else \
+        "contains the paper's"
+
+
 def other_pair(cfg: dict[str, Any], target: str) -> tuple[str, str] | None:
     """The Market/Duke pair of ``cfg['pairs']`` with this target (what a CUHK03 pair is compared with)."""
     return next((tuple(p) for p in cfg["pairs"] if p[1] == target), None)
@@ -175,9 +209,15 @@ class Cells:
         return None
 
     def below_plateau(self, table: int, row: str, pair: tuple[str, str]) -> list[str]:
-        """The budgets a re-id cell's runs were trained below their measured plateau (``budget_curves.plateau``)."""
+        """The budgets a cell's runs were trained below their measured plateau (``budget_curves.plateau``):
+        a re-id cell's network's, an image-quality cell's generator's (not the fine-tuning after it)."""
         entry = self.entries.get((table, *pair, row))
-        return below_plateau(entry.evaluation.run.budgets, self.cfg) if isinstance(entry, Ours) else []
+        if isinstance(entry, Ours):
+            return below_plateau(entry.evaluation.run.budgets, self.cfg)
+        generator = entry.quality.generator_run if isinstance(entry, Measured) else None
+        if generator is None:
+            return []
+        return below_plateau([b for b in generator.budgets if "generator" not in CURVES[b].needs], self.cfg)
 
     def records(self, table: int, row: str, pair: tuple[str, str]) -> list[EvaluationRecord]:
         """Every seed's evaluation record of a re-id cell (none for an image-quality cell)."""
@@ -226,74 +266,117 @@ NEEDS = (
          "ignores the background CR-GAN renders", lambda claim, term, metric: metric in ("lpips", "fid"),
          _metric_network_lacking),
     Need("TAUDL started from ImageNet weights, as in the paper (from scratch it learns little from ~2-image "
-         "tracklets)", lambda claim, term, metric: term.row == "taudl", _taudl_start_lacking),
+         "tracklets)", lambda claim, term, metric: claim.kind == "paper" and term.row == "taudl", _taudl_start_lacking),
     Need("the real datasets: a claim about the datasets themselves (their domain gaps)",
          lambda claim, term, metric: claim.about_data, _real_data_lacking),
 )
 
 
-def _verdict(test: PairedTest, lacking: list[str], rehearsal: bool) -> tuple[str, str]:
+@dataclass
+class Judged:
+    """A claim's row before its verdict: the row, its test, what it lacks, and its Holm family."""
+
+    row: dict[str, Any]
+    test: PairedTest
+    lacking: list[str]
+    family: str
+    notes: list[str]
+    survives: bool | None = None  # under Holm in its family (None: not in a family's test)
+
+
+def _verdict(judged: Judged, rehearsal: bool, family_size: int) -> tuple[str, str]:
+    """The verdict of a row and why, from its test, its Holm family and where it lies against the paper."""
+    test = judged.test
     if rehearsal:
         return "rehearsal", REHEARSAL_NOTE
-    if lacking:
-        return "not testable here", "; ".join(lacking)
+    if judged.lacking:
+        return "not testable here", "; ".join(judged.lacking)
+    if not judged.family:
+        return "shown", "mAP: shown beside the rank-1 row, which is the test"
     if test.p_value is None:
-        return "not decided", ONE_BUNDLE
+        return "not decided", ONE_BUNDLE if test.n < 2 else NOT_A_NUMBER if test.mean != test.mean else NO_SPREAD
+    p = f"p = {p_text(test.p_value, test.alpha)}"
     if not test.significant:
-        return "not decided", f"p = {test.p_value:.3g} >= 0.05"
-    return ("holds" if test.mean > 0 else "does not hold"), f"p = {test.p_value:.3g} < 0.05"
+        return "not decided", f"{p} >= {test.alpha:g}"
+    if not judged.survives:
+        return "not decided", (f"{p} < {test.alpha:g} alone, but not under Holm over the {family_size} tested rows of "
+                               f"the {judged.family} family")
+    if test.mean < 0:
+        return "does not hold", f"{p} < {test.alpha:g}, under Holm in the {judged.family} family"
+    smaller = judged.row["versus_paper"] == "below the paper's"
+    return "holds, smaller than the paper's" if smaller else "holds", f"{p} < {test.alpha:g}, under Holm in the " \
+                                                                        f"{judged.family} family"
 
 
 def _number(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _effects(cells: Cells, claim: Claim, pairs: dict[str, tuple[str, str] | None], metric: str,
+             seeds: list[int]) -> tuple[list[float], list[int]]:
+    """A claim's effect in each seed bundle that has every cell, and the bundles that lack one."""
+    effects, missing = [], []
+    for seed in seeds:
+        values = [cells.value(t.table, t.row, pairs[t.pair], metric, seed) for t in claim.terms]
+        if all(v is not None for v in values):
+            effects.append(sum(t.sign * v for t, v in zip(claim.terms, values)))
+        else:
+            missing.append(seed)
+    return effects, missing
+
+
+def _judge(cells: Cells, claim: Claim, src: str, tgt: str, metric: str, papers: dict) -> Judged | None:
+    """A claim's row on one pair and metric, before Holm and its verdict (None where no bundle has its cells)."""
+    pairs = {"same": (src, tgt), "other": other_pair(cells.cfg, tgt)}
+    effects, missing = _effects(cells, claim, pairs, metric, cells.cfg["seeds"])
+    if not effects:
+        return None
+    digits = 4 if metric in ("lpips", "fid") else 2
+    paper = [papers.get((t.table, label(t.row), *pairs[t.pair], metric)) for t in claim.terms]
+    paper_effect = sum(t.sign * float(v) for t, v in zip(claim.terms, paper)) if all(paper) else None
+    needs = [need for need in NEEDS if any(need.concerns(claim, t, metric) for t in claim.terms)]
+    lacking = list(dict.fromkeys(
+        why for need in needs for t in claim.terms if need.concerns(claim, t, metric)
+        if (why := need.lacking(cells, t.table, t.row, pairs[t.pair], metric)) is not None))
+    test = paired_t_test(effects, ALPHA)
+    notes = [claim.source]
+    if missing:
+        notes.append(f"seed bundle{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} missing on one "
+                     f"side: left out")
+    below = list(dict.fromkeys(b for t in claim.terms for b in cells.below_plateau(t.table, t.row, pairs[t.pair])))
+    if below:
+        notes.append(f"below plateau: {', '.join(below)}")
+    low, high = test.interval or (None, None)
+    row = {"claim": claim.text, "kind": claim.kind, "family": family(claim, metric), "table": claim.terms[0].table,
+           "source": src, "target": tgt, "metric": metric,
+           "paper_effect": _number(paper_effect, digits), "effect": _number(test.mean, digits),
+           "ci_low": _number(low, digits), "ci_high": _number(high, digits), "std": _number(test.std, digits),
+           "seeds": test.n, "t": _number(test.t, 3),
+           "p_value": "" if test.p_value is None else p_text(test.p_value, test.alpha),
+           "critical_value": _number(test.critical_value, 3), "holm": "", "verdict": "",
+           "versus_paper": versus_paper(test.interval, paper_effect), "needs": "; ".join(need.text for need in needs),
+           "notes": ""}
+    return Judged(row, test, lacking, family(claim, metric), notes)
+
+
 def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per claim, pair and metric whose cells all exist, with its t-test and Holm's correction
-    over the rows that have a p-value."""
-    cells, rows, tested = Cells(records, cfg), [], []
-    papers = paper_values()
-    for claim in CLAIMS:
-        for src, tgt in cfg[claim.pairs_key]:
-            pairs = {"same": (src, tgt), "other": other_pair(cfg, tgt)}
-            if any(pairs[t.pair] is None for t in claim.terms):
-                continue
-            for metric in claim.metrics:
-                effects = []
-                for seed in cfg["seeds"]:
-                    values = [cells.value(t.table, t.row, pairs[t.pair], metric, seed) for t in claim.terms]
-                    if all(v is not None for v in values):
-                        effects.append(sum(t.sign * v for t, v in zip(claim.terms, values)))
-                if not effects:
-                    continue
-                digits = 4 if metric in ("lpips", "fid") else 2
-                paper = [papers.get((t.table, label(t.row), *pairs[t.pair], metric)) for t in claim.terms]
-                paper_effect = (f"{sum(t.sign * float(v) for t, v in zip(claim.terms, paper)):.{digits}f}"
-                                if all(paper) else "")
-                needs = [need for need in NEEDS if any(need.concerns(claim, t, metric) for t in claim.terms)]
-                lacking = list(dict.fromkeys(
-                    why for need in needs for t in claim.terms if need.concerns(claim, t, metric)
-                    if (why := need.lacking(cells, t.table, t.row, pairs[t.pair], metric)) is not None))
-                test = paired_t_test(effects)
-                verdict, why = _verdict(test, lacking, is_rehearsal(cfg))
-                below = list(dict.fromkeys(b for t in claim.terms for b in cells.below_plateau(t.table, t.row, pairs[t.pair])))
-                if below:
-                    why = f"{why}; below plateau: {', '.join(below)}"
-                low, high = test.interval or (None, None)
-                rows.append({"claim": claim.text, "kind": claim.kind, "table": claim.terms[0].table, "source": src,
-                             "target": tgt, "metric": metric, "paper_effect": paper_effect,
-                             "effect": _number(test.mean, digits), "ci_low": _number(low, digits),
-                             "ci_high": _number(high, digits), "std": _number(test.std, digits),
-                             "seeds": test.n, "t": _number(test.t, 3),
-                             "p_value": "" if test.p_value is None else f"{test.p_value:.3g}",
-                             "critical_value": _number(test.critical_value, 3), "holm": "",
-                             "verdict": verdict, "needs": "; ".join(need.text for need in needs),
-                             "notes": "; ".join(x for x in (claim.source, why) if x)})
-                if verdict in ("holds", "does not hold", "not decided") and test.p_value is not None:
-                    tested.append((len(rows) - 1, test.p_value))
-    for (index, _), survives in zip(tested, holm_survivors([p for _, p in tested])):
-        rows[index]["holm"] = "survives" if survives else "does not survive"
-    return rows
+    """One row per claim, pair and metric whose cells exist in at least one bundle, with its t-test,
+    Holm's correction within its family and the corrected verdict."""
+    cells, papers, rehearsal = Cells(records, cfg), paper_values(), is_rehearsal(cfg)
+    judged = [j for claim in CLAIMS for src, tgt in cfg[claim.pairs_key] for metric in claim.metrics
+              if (j := _judge(cells, claim, src, tgt, metric, papers)) is not None]
+    size = {}
+    for name in FAMILIES:
+        tested = [j for j in judged if j.family == name and j.test.p_value is not None and not j.lacking and not rehearsal]
+        size[name] = len(tested)
+        for j, survives in zip(tested, holm_survivors([j.test.p_value for j in tested], ALPHA)):
+            j.survives = survives
+            j.row["holm"] = "survives" if survives else "does not survive"
+    for j in judged:
+        verdict, why = _verdict(j, rehearsal, size.get(j.family, 0))
+        j.row["verdict"] = verdict
+        j.row["notes"] = "; ".join(x for x in (j.notes[0], why, *j.notes[1:]) if x)
+    return [j.row for j in judged]
 
 
 def write_claims(path: str | Path, rows: list[dict[str, Any]]) -> None:

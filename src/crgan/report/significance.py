@@ -21,8 +21,9 @@ ALPHA = 0.05
 @dataclass(frozen=True)
 class PairedTest:
     """The paired t-test of ``n`` effects: their mean, standard deviation, t, the two-sided p-value,
-    the critical |t| at ``ALPHA`` and the 95 % confidence interval of the mean (``None`` where one
-    effect leaves no spread to judge by)."""
+    the critical |t| at ``alpha`` and the confidence interval of the mean at 1 - ``alpha`` (``None``
+    where the effects leave no spread to judge by: one effect, identical effects, or a value that is
+    not a number)."""
 
     n: int
     mean: float
@@ -31,42 +32,55 @@ class PairedTest:
     p_value: float | None
     critical_value: float | None
     interval: tuple[float, float] | None
+    alpha: float = ALPHA
 
     @property
     def significant(self) -> bool:
-        """Whether the mean differs from 0 at ``ALPHA`` (two-sided)."""
-        return self.p_value is not None and self.p_value < ALPHA
+        """Whether the mean differs from 0 at the test's ``alpha`` (two-sided)."""
+        return self.p_value is not None and self.p_value < self.alpha
 
 
 def paired_t_test(effects: Sequence[float], alpha: float = ALPHA) -> PairedTest:
     """The two-sided one-sample t-test of ``effects`` against 0 (``n - 1`` degrees of freedom).
 
-    Identical effects (no spread) give p = 0 when their mean is not 0 and p = 1 when it is."""
+    No test (p ``None``) where the effects cannot be judged: one effect; identical effects (no spread:
+    t would be infinite on two bundles); an effect that is not a finite number (its mean is NaN)."""
     n = len(effects)
     if n == 0:
         raise ValueError("a t-test needs at least one effect")
+    if not all(math.isfinite(effect) for effect in effects):
+        return PairedTest(n, math.nan, None, None, None, None, None, alpha)
     mean = statistics.fmean(effects)
-    if n < 2:
-        return PairedTest(n, mean, None, None, None, None, None)
-    std = statistics.stdev(effects)
+    std = statistics.stdev(effects) if n > 1 else 0.0
+    if std == 0:
+        return PairedTest(n, mean, std if n > 1 else None, None, None, None, None, alpha)
     critical = float(special.stdtrit(n - 1, 1 - alpha / 2))  # scipy.stats.t.ppf
     se = std / math.sqrt(n)
-    if se == 0:
-        t, p = (math.copysign(math.inf, mean), 0.0) if mean != 0 else (0.0, 1.0)
-    else:
-        t = mean / se
-        p = float(2 * special.stdtr(n - 1, -abs(t)))  # 2 x scipy.stats.t.sf(|t|)
-    return PairedTest(n, mean, std, t, p, critical, (mean - critical * se, mean + critical * se))
+    t = mean / se
+    p = float(2 * special.stdtr(n - 1, -abs(t)))  # 2 x scipy.stats.t.sf(|t|)
+    return PairedTest(n, mean, std, t, p, critical, (mean - critical * se, mean + critical * se), alpha)
+
+
+def p_text(p: float, alpha: float = ALPHA) -> str:
+    """``p`` in three significant digits, or more where three would round it across ``alpha``
+    (0.04997 is "0.04997", never "0.05" beside "< 0.05")."""
+    for digits in range(3, 10):
+        text = f"{p:.{digits}g}"
+        if (float(text) < alpha) == (p < alpha):
+            return text
+    return repr(p)
 
 
 def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
     """Holm's step-down correction: which of ``p_values`` stay significant with the family-wise
     error rate at ``alpha`` (sorted ascending, the i-th smallest is compared with alpha / (m - i);
-    the first that fails stops the procedure)."""
+    the first that fails stops the procedure). A p-value that is not a number never survives and
+    sorts last."""
     m = len(p_values)
     survives = [False] * m
-    for rank, index in enumerate(sorted(range(m), key=lambda i: p_values[i])):
-        if p_values[index] >= alpha / (m - rank):
+    order = sorted(range(m), key=lambda i: (math.isnan(p_values[i]), p_values[i] if not math.isnan(p_values[i]) else 0))
+    for rank, index in enumerate(order):
+        if not p_values[index] < alpha / (m - rank):
             break
         survives[index] = True
     return survives
