@@ -39,7 +39,8 @@ rule budget_curves:
     input:
         budget_curves.points(config),
     output:
-        "results/budget_curves.csv",
+        curves="results/budget_curves.csv",
+        plateaus=budget_curves.PLATEAU_FILE,
     log:
         "logs/budget_curves.log",
     conda:
@@ -47,7 +48,8 @@ rule budget_curves:
     params:
         cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast"),
     shell:
-        "crgan budget-curves --config-json {params.cfg} --points {input} --out {output} > {log} 2>&1"
+        "crgan budget-curves --config-json {params.cfg} --points {input} --out {output.curves} "
+        "--plateaus {output.plateaus} > {log} 2>&1"
 
 
 rule calibration:

@@ -26,6 +26,12 @@ NETWORK = {key: method.network for key, method in METHODS.items()}  # the networ
 GENERATOR = {key: method.generator for key, method in METHODS.items() if method.generator}
 INDEX = runs.index_file  # a domain's index file of a data draw: INDEX("{domain}", "{draw}")
 MASKS = runs.masks_dir  # a domain's mask folder of a data draw
+# Each curve's configured budget and measured plateau (results/plateaus.json, written by
+# `snakemake results/budget_curves.csv`; none measured: rows say so). A parameter of the table and
+# claims rules, not an input: a new plateau reruns them, and the main run never runs the curves.
+BUDGET_STATUS = shlex.quote(
+    json.dumps(budget_curves.budget_status(config, budget_curves.read_plateaus(budget_curves.PLATEAU_FILE)), sort_keys=True)
+)
 
 
 # Rules call the `crgan` command. Without --use-conda, use the one installed beside the Python that

@@ -17,8 +17,10 @@ rule table:
         "../envs/crgan.yaml"
     params:
         cfg=cfg("pairs", "cuhk03_pairs", "data"),
+        budgets=BUDGET_STATUS,
     shell:
-        "crgan table --config-json {params.cfg} --table {wildcards.n} --evals {input} --out {output.table} > {log} 2>&1"
+        "crgan table --config-json {params.cfg} --table {wildcards.n} --evals {input} --budgets-json {params.budgets} "
+        "--out {output.table} > {log} 2>&1"
 
 
 rule claims:
@@ -34,5 +36,7 @@ rule claims:
         "../envs/crgan.yaml"
     params:
         cfg=cfg("pairs", "cuhk03_pairs", "seeds", "data"),
+        budgets=BUDGET_STATUS,
     shell:
-        "crgan claims --config-json {params.cfg} --evals {input.records} --out {output} > {log} 2>&1"
+        "crgan claims --config-json {params.cfg} --evals {input.records} --budgets-json {params.budgets} "
+        "--out {output} > {log} 2>&1"

@@ -1,9 +1,20 @@
 """The plateau rule on hand-made budget curves (docs/assumptions.md, "Training budgets")."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from crgan.budget_curves import curve_rows, point_config, points, run_point
+from crgan.budget_curves import (
+    budget_notes,
+    budget_status,
+    curve_rows,
+    point_config,
+    points,
+    read_plateaus,
+    run_point,
+    write_curves,
+)
 from crgan.budgets import below_plateau, method_budget, plateau
 
 
@@ -92,17 +103,20 @@ def test_budget_curve_figures_one_svg_per_curve_with_its_verdict():
 
 
 def test_a_run_depends_on_the_budgets_of_the_networks_it_begins_from():
-    from crgan.budget_curves import below_plateau
     from crgan.runs import Run
 
     assert Run.crgan("market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
     assert Run.started("taudl", "dukemtmc", "spgan", "market1501").budgets == ("reid", "spgan", "finetune", "taudl")
     assert Run.of_pair("crgan_adabn", "market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
     assert Run.started("cluster_contrast", "dukemtmc", "untrained").budgets == ()  # the floor trains nothing
-    cfg = {"reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
-           "budget_curves": {"plateau": {"crgan": 500, "reid": 16}}}
-    assert below_plateau(Run.crgan("market1501", "dukemtmc").budgets, cfg) == ["crgan.iterations 250 < 500"]
-    assert below_plateau(("reid", "finetune"), cfg) == [] and below_plateau(("crgan",), {**cfg, "budget_curves": {}}) == []
+    cfg = {"reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120}}
+    status = budget_status(cfg, {"crgan": 500, "reid": 16})
+    assert status["crgan"] == {"key": "crgan.iterations", "configured": 250, "plateau": 500} and "spgan" not in status
+    assert budget_notes(Run.crgan("market1501", "dukemtmc").budgets, status) == [
+        "below plateau: crgan.iterations 250 < 500", "plateau not measured: finetune.iterations"]
+    assert budget_notes(("reid",), status) == [] and budget_notes(("crgan",), None) == []
+    assert budget_notes(("reid", "crgan"), budget_status(cfg, {})) == [
+        "plateau not measured: reid.epochs, crgan.iterations"]
 
 
 def test_a_table_row_trained_below_its_plateau_says_so():
@@ -116,7 +130,41 @@ def test_a_table_row_trained_below_its_plateau_says_so():
     for record in records:
         record.metrics.update(chance_rank1=0.4, lmp_parts=2)
     cfg = {"seeds": [0], "pairs": [["market1501", "dukemtmc"]], "reid": {"epochs": 16}, "crgan": {"iterations": 250},
-           "finetune": {"iterations": 120}, "budget_curves": {"plateau": {"finetune": 240}}}
-    rows = build_table(3, records, cfg)
+           "finetune": {"iterations": 120}}
+    rows = build_table(3, records, cfg, budget_status(cfg, {"finetune": 240, "reid": 16, "crgan": 250}))
     assert rows and all(r["notes"].endswith("below plateau: finetune.iterations 120 < 240") for r in rows)
-    assert not any("below plateau" in r["notes"] for r in build_table(3, records, {**cfg, "budget_curves": {}}))
+    at_plateau = build_table(3, records, cfg, budget_status(cfg, {"finetune": 120, "reid": 16, "crgan": 250}))
+    assert not any("plateau" in r["notes"] for r in at_plateau)
+    unmeasured = build_table(3, records, cfg, budget_status(cfg, {}))
+    assert all(r["notes"].endswith("plateau not measured: reid.epochs, crgan.iterations, finetune.iterations")
+               for r in unmeasured)
+
+
+def test_the_curves_write_the_plateaus_the_main_run_reads(tmp_path):
+    """write_curves writes results/plateaus.json beside the CSV; read_plateaus gives each curve's method
+    budget (the larger over its pairs), and budget_status turns a changed plateau into a mark."""
+    cfg = {"crgan": {"iterations": 250}}
+    results = [result("crgan", s, t, b, seed, r + seed) for s, t, shift in (("market1501", "dukemtmc", 0.0),
+                                                                            ("dukemtmc", "market1501", 5.0))
+               for b, r in ((125, 30.0), (250, 36.0 + shift), (500, 40.0 + shift)) for seed in (0, 1)]
+    paths = []
+    for i, found in enumerate(results):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(found))
+    write_curves(paths, cfg, tmp_path / "curves.csv", tmp_path / "plateaus.json")
+    written = json.loads((tmp_path / "plateaus.json").read_text())["plateaus"]["crgan"]
+    assert written["pairs"] == {"market1501->dukemtmc": 500, "dukemtmc->market1501": 500} and written["at_edge"]
+    assert read_plateaus(tmp_path / "plateaus.json") == {"crgan": 500} and read_plateaus(tmp_path / "none.json") == {}
+    assert budget_notes(("crgan",), budget_status(cfg, read_plateaus(tmp_path / "plateaus.json"))) == [
+        "below plateau: crgan.iterations 250 < 500"]
+
+
+def test_a_hand_typed_plateau_is_refused():
+    from conftest import REPO
+
+    from crgan import config
+    from crgan.errors import ConfigError
+
+    cfg = config.load([REPO / "config.yaml"])
+    with pytest.raises(ConfigError, match="budget_curves.plateau' is no longer set by hand.*results/plateaus.json"):
+        config.validate(config.deep_merge(cfg, {"budget_curves": {"plateau": {"reid": 64}}}))

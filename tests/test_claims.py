@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from crgan.budget_curves import budget_status
 from crgan.budgets import plateau
 from crgan.records import EvaluationRecord, QualityRecord, RecordError
 from crgan.report.claims import CLAIMS, FAMILIES, KINDS, claim_rows, family, versus_paper
@@ -165,11 +166,13 @@ def test_validation_evaluations_never_reach_a_table_or_a_claim(tmp_path: Path):
 
 
 def test_a_claim_on_runs_below_their_plateau_says_so():
-    cfg = {**CFG, "reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
-           "budget_curves": {"plateau": {"crgan": 500}}}
-    got = row(claim_rows(records([5.0, 6.0, 7.0]), cfg), "CR-GAN beats Direct Transfer")
+    cfg = {**CFG, "reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120}}
+    status = budget_status(cfg, {"crgan": 500, "reid": 16, "finetune": 120})
+    got = row(claim_rows(records([5.0, 6.0, 7.0]), cfg, status), "CR-GAN beats Direct Transfer")
     assert got["verdict"].startswith("holds") and "below plateau: crgan.iterations 250 < 500" in got["notes"]
-    assert "below plateau" not in row(claim_rows(records([5.0, 6.0, 7.0]), CFG), "CR-GAN beats Direct Transfer")["notes"]
+    unmeasured = row(claim_rows(records([5.0, 6.0, 7.0]), cfg, budget_status(cfg, {})), "CR-GAN beats Direct Transfer")
+    assert "below plateau" not in unmeasured["notes"]
+    assert "plateau not measured: reid.epochs, crgan.iterations, finetune.iterations" in unmeasured["notes"]
 
 
 @pytest.mark.parametrize("synthetic, verdict", [(True, "not testable here"), (False, "holds")])
@@ -265,9 +268,9 @@ def test_image_quality_rows_are_marked_below_their_generators_plateau():
                              {"lpips": "imagenet", "fid": "imagenet"}, {}, None, {})
 
     recs = [quality(m, v + s / 100, s) for s in range(3) for m, v in (("crgan", 0.3), ("wo_dual", 0.1))]
-    cfg = {**CFG, "reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
-           "budget_curves": {"plateau": {"crgan": 500, "finetune": 480}}}
-    got = row(claim_rows(recs, cfg), "CR-GAN's LPIPS is above w/o dual condition's", "lpips")
+    cfg = {**CFG, "reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120}}
+    status = budget_status(cfg, {"crgan": 500, "finetune": 480, "reid": 16})
+    got = row(claim_rows(recs, cfg, status), "CR-GAN's LPIPS is above w/o dual condition's", "lpips")
     assert "below plateau: crgan.iterations 250 < 500" in got["notes"] and "finetune" not in got["notes"]
 
 

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 #: Where one point's networks and validation result live.
 POINT_DIR = "results/budgets/{curve}/{source}-{target}/{budget}/seed{seed}"
 POINT_FILE = f"{POINT_DIR}/validation.json"
+#: The measured plateaus the main run reads (written with results/budget_curves.csv).
+PLATEAU_FILE = "results/plateaus.json"
 COLUMNS = ["curve", "label", "source", "target", "budget", "unit", "rank1", "rank1_std", "map", "map_std", "seeds",
            "configured", "plateau", "method_budget", "configured_at_plateau", "source_rank1", "train_accuracy"]
 
@@ -64,16 +66,38 @@ CURVES = {curve.key: curve for curve in (
 )}
 
 
-def below_plateau(curves: Iterable[str], cfg: dict[str, Any]) -> list[str]:
-    """Which of ``curves`` run below their measured plateau (``budget_curves.plateau``), each as
-    ``<config key> <configured> < <plateau>``; empty where none is, or none was measured."""
-    measured = cfg.get("budget_curves", {}).get("plateau") or {}
-    found = []
-    for curve in curves:
-        spec, plateau_budget = CURVES[curve], measured.get(curve)
-        if plateau_budget is not None and cfg[spec.section][spec.option] < plateau_budget:
-            found.append(f"{spec.section}.{spec.option} {cfg[spec.section][spec.option]} < {plateau_budget}")
-    return found
+def read_plateaus(path: str | Path = PLATEAU_FILE) -> dict[str, int]:
+    """The measured plateau budget of each curve (``results/plateaus.json``, written beside the curves
+    by ``snakemake results/budget_curves.csv``); empty where none was measured."""
+    path = Path(path)
+    return {curve: int(entry["budget"]) for curve, entry in read_json(path)["plateaus"].items()} if path.is_file() else {}
+
+
+def budget_status(cfg: dict[str, Any], plateaus: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Each curve of a configured section: its config key, configured budget and measured plateau
+    (``None``: not measured). What tables and claims mark their rows with (a rule parameter, so a
+    changed plateau or budget reruns them)."""
+    return {key: {"key": f"{curve.section}.{curve.option}", "configured": cfg[curve.section][curve.option],
+                  "plateau": plateaus.get(key)} for key, curve in CURVES.items() if curve.section in cfg}
+
+
+def budget_notes(curves: Iterable[str], status: dict[str, dict[str, Any]] | None) -> list[str]:
+    """A row's notes on the budgets its runs were trained with (``curves``): those below their measured
+    plateau (``<config key> <configured> < <plateau>``) and those whose plateau was not measured; none
+    without a status (a table built outside the workflow)."""
+    if status is None:
+        return []
+    below, unmeasured = [], []
+    for curve in dict.fromkeys(curves):
+        entry = status.get(curve)
+        if entry is None:
+            continue
+        if entry["plateau"] is None:
+            unmeasured.append(entry["key"])
+        elif entry["configured"] < entry["plateau"]:
+            below.append(f"{entry['key']} {entry['configured']} < {entry['plateau']}")
+    return ([f"below plateau: {', '.join(below)}"] if below else []) + \
+        ([f"plateau not measured: {', '.join(unmeasured)}"] if unmeasured else [])
 
 
 def point_config(cfg: dict[str, Any], curve: str, budget: int) -> dict[str, Any]:
@@ -213,8 +237,25 @@ def curve_rows(results: Iterable[dict[str, Any]], cfg: dict[str, Any]) -> list[d
     return rows
 
 
-def write_curves(paths: Iterable[str | Path], cfg: dict[str, Any], out: str | Path) -> list[dict[str, Any]]:
-    """Read every point's ``validation.json`` and write the curves CSV atomically."""
+def plateau_file(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the main run reads: per curve, the method's plateau budget by the rule, each pair's, and
+    whether the best budget was the largest measured (the curve may still rise beyond it)."""
+    plateaus: dict[str, Any] = {}
+    for row in rows:
+        entry = plateaus.setdefault(row["curve"], {"budget": row["method_budget"], "unit": row["unit"], "pairs": {},
+                                                   "largest_measured": 0, "at_edge": False})
+        entry["pairs"][f"{row['source']}->{row['target']}"] = row["plateau"]
+        entry["largest_measured"] = max(entry["largest_measured"], row["budget"])
+    for entry in plateaus.values():
+        entry["at_edge"] = entry["budget"] == entry["largest_measured"]
+    return {"plateaus": plateaus, "rule": "crgan.budgets.plateau (docs/assumptions.md, 'Training budgets')"}
+
+
+def write_curves(paths: Iterable[str | Path], cfg: dict[str, Any], out: str | Path,
+                 plateaus: str | Path | None = None) -> list[dict[str, Any]]:
+    """Read every point's ``validation.json`` and write the curves CSV (and the plateau file) atomically."""
     rows = curve_rows([read_json(path) for path in paths], cfg)
     write_csv(out, COLUMNS, rows)
+    if plateaus is not None:
+        write_json(plateaus, plateau_file(rows))
     return rows

@@ -252,7 +252,7 @@ def cmd_budget_point(args, cfg):
 def cmd_budget_curves(args, cfg):
     from crgan.budget_curves import write_curves
 
-    rows = write_curves(args.points, cfg, args.out)
+    rows = write_curves(args.points, cfg, args.out, args.plateaus)
     log.info("wrote %s: %d rows; budgets by the plateau rule %s", args.out, len(rows),
              {r["curve"]: r["method_budget"] for r in rows})
 
@@ -278,7 +278,7 @@ def cmd_table(args, cfg):
     from crgan.report import tables
 
     records = tables.read_records(args.evals)
-    tables.write_table(args.out, tables.build_table(args.table, records, cfg))
+    tables.write_table(args.out, tables.build_table(args.table, records, cfg, json.loads(args.budgets_json)))
     write_json(f"{args.out}.provenance.json", tables.provenance(args.table, args.evals, records, cfg))
     log.info("wrote %s and its provenance", args.out)
 
@@ -286,7 +286,7 @@ def cmd_table(args, cfg):
 def cmd_claims(args, cfg):
     from crgan.report import claims, tables
 
-    rows = claims.claim_rows(tables.read_records(args.evals), cfg)
+    rows = claims.claim_rows(tables.read_records(args.evals), cfg, json.loads(args.budgets_json))
     claims.write_claims(args.out, rows)
     log.info("wrote %s: %d claims, verdicts %s", args.out, len(rows),
              {v: sum(r["verdict"] == v for r in rows) for v in sorted({r["verdict"] for r in rows})})
@@ -390,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("budget-curves", cmd_budget_curves, "gather budget points into the curves CSV and apply the plateau rule",
             out="CSV file")
     p.add_argument("--points", nargs="+", required=True, help="the points' validation JSON files")
+    p.add_argument("--plateaus", help="also write the measured plateaus here (results/plateaus.json, read by the main run)")
     p = add("calibration", cmd_calibration, "gather the re-id points at reid.epochs into the world's calibration CSV",
             out="CSV file")
     p.add_argument("--points", nargs="+", required=True, help="the re-id budget points' validation JSON files")
@@ -404,11 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
         model="model file", index="index JSON of the test domain", out="output folder (PNG and JSON)")
     p = add("gap-sweep", cmd_gap_sweep, "gather the domain-gap sweep's evaluations", out="CSV file")
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files inside results/gap_sweep/<point>/")
+    budgets_help = ("each curve's config key, configured budget and measured plateau (JSON; the workflow passes "
+                    "crgan.budget_curves.budget_status): rows say below plateau or plateau not measured")
     p = add("table", cmd_table, "build a result table", out="CSV file")
     p.add_argument("--table", type=int, required=True, choices=sorted(TABLES))
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")
+    p.add_argument("--budgets-json", default="null", help=budgets_help)
     p = add("claims", cmd_claims, "the paper's claims judged from the tables' results", out="CSV file")
     p.add_argument("--evals", nargs="+", required=True, help="evaluation and image-quality JSON files")
+    p.add_argument("--budgets-json", default="null", help=budgets_help)
     p = add("report", cmd_report, "the HTML report: tables beside the paper's, samples, curves, run times",
             benchmarks="folder of Snakemake benchmark files", out="HTML file")
     for opt, h in (("tables", "table CSVs"), ("figures", "sample grids and quality figures (PNG)"),

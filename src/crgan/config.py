@@ -130,6 +130,11 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     Strings where the schema wants numbers or booleans (Snakemake's nested ``--config`` values) are
     read as YAML first (:func:`coerce_strings`)."""
     top = schema()
+    if "plateau" in (cfg.get("budget_curves") or {}):
+        from crgan.budget_curves import PLATEAU_FILE
+
+        raise ConfigError(f"config key 'budget_curves.plateau' is no longer set by hand: the measured plateaus are read "
+                          f"from {PLATEAU_FILE}, which `snakemake results/budget_curves.csv` writes; remove the key")
     cfg = coerce_strings(copy.deepcopy(cfg), top)
     refuse_non_finite(cfg)
     validator = _with_defaults(jsonschema.Draft202012Validator)(top)

@@ -26,8 +26,9 @@ rank-1 row, which is the test. The verdict:
 - ``shown``: an mAP row;
 - ``rehearsal``: the paper preset's rehearsal (sizes shrunk, numbers meaningless).
 
-A row whose runs were trained below their measured plateau budget (``budget_curves.plateau``) says
-"below plateau" in its notes; a bundle missing on one side of a claim is named in its notes.
+A row whose runs were trained below their measured plateau budget (``results/plateaus.json``) says
+"below plateau" in its notes, and "plateau not measured" where no curve was measured; a bundle
+missing on one side of a claim is named in its notes.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crgan.budget_curves import CURVES, below_plateau
+from crgan.budget_curves import CURVES, budget_notes
 from crgan.io import write_csv
 from crgan.methods import label
 from crgan.paper import paper_values
@@ -176,8 +177,9 @@ def other_pair(cfg: dict[str, Any], target: str) -> tuple[str, str] | None:
 class Cells:
     """Per-seed values of table cells, from the records the tables are built from."""
 
-    def __init__(self, records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[str, Any]):
-        self.cfg = cfg
+    def __init__(self, records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[str, Any],
+                 budgets: dict[str, dict[str, Any]] | None = None):
+        self.cfg, self.budgets = cfg, budgets
         self.evaluations = {(r.evaluation.key, r.seed): r for r in records if isinstance(r, EvaluationRecord)}
         self.quality = {(r.method, r.source, r.target, r.seed): r for r in records if isinstance(r, QualityRecord)}
         self.entries = {(t, src, tgt, e.key): e for t in TABLES for src, tgt, rows in layout(t, cfg) for e in rows
@@ -208,16 +210,14 @@ class Cells:
                 return record.metric_backbone.get(metric, "")
         return None
 
-    def below_plateau(self, table: int, row: str, pair: tuple[str, str]) -> list[str]:
-        """The budgets a cell's runs were trained below their measured plateau (``budget_curves.plateau``):
-        a re-id cell's network's, an image-quality cell's generator's (not the fine-tuning after it)."""
+    def budgets_of(self, table: int, row: str, pair: tuple[str, str]) -> tuple[str, ...]:
+        """The budget curves a cell's runs depend on: a re-id cell's network's, an image-quality cell's
+        generator's (not the fine-tuning after it)."""
         entry = self.entries.get((table, *pair, row))
         if isinstance(entry, Ours):
-            return below_plateau(entry.evaluation.run.budgets, self.cfg)
+            return entry.evaluation.run.budgets
         generator = entry.quality.generator_run if isinstance(entry, Measured) else None
-        if generator is None:
-            return []
-        return below_plateau([b for b in generator.budgets if "generator" not in CURVES[b].needs], self.cfg)
+        return () if generator is None else tuple(b for b in generator.budgets if "generator" not in CURVES[b].needs)
 
     def records(self, table: int, row: str, pair: tuple[str, str]) -> list[EvaluationRecord]:
         """Every seed's evaluation record of a re-id cell (none for an image-quality cell)."""
@@ -343,9 +343,7 @@ def _judge(cells: Cells, claim: Claim, src: str, tgt: str, metric: str, papers: 
     if missing:
         notes.append(f"seed bundle{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} missing on one "
                      f"side: left out")
-    below = list(dict.fromkeys(b for t in claim.terms for b in cells.below_plateau(t.table, t.row, pairs[t.pair])))
-    if below:
-        notes.append(f"below plateau: {', '.join(below)}")
+    notes += budget_notes([b for t in claim.terms for b in cells.budgets_of(t.table, t.row, pairs[t.pair])], cells.budgets)
     low, high = test.interval or (None, None)
     row = {"claim": claim.text, "kind": claim.kind, "family": family(claim, metric), "table": claim.terms[0].table,
            "source": src, "target": tgt, "metric": metric,
@@ -359,10 +357,12 @@ def _judge(cells: Cells, claim: Claim, src: str, tgt: str, metric: str, papers: 
     return Judged(row, test, lacking, family(claim, metric), notes)
 
 
-def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+def claim_rows(records: Iterable[EvaluationRecord | QualityRecord], cfg: dict[str, Any],
+               budgets: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per claim, pair and metric whose cells exist in at least one bundle, with its t-test,
-    Holm's correction within its family and the corrected verdict."""
-    cells, papers, rehearsal = Cells(records, cfg), paper_values(), is_rehearsal(cfg)
+    Holm's correction within its family and the corrected verdict; its notes name the budgets its runs
+    were trained below their plateau or with none measured (``budgets``: :func:`budget_status`)."""
+    cells, papers, rehearsal = Cells(records, cfg, budgets), paper_values(), is_rehearsal(cfg)
     judged = [j for claim in CLAIMS for src, tgt in cfg[claim.pairs_key] for metric in claim.metrics
               if (j := _judge(cells, claim, src, tgt, metric, papers)) is not None]
     size = {}

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from crgan.budget_curves import below_plateau
+from crgan.budget_curves import budget_notes
 from crgan.io import read_json, write_csv
 from crgan.paper import paper_rows, paper_values
 from crgan.plan import TABLES, Measured, Ours, Published, Quoted, layout
@@ -161,9 +161,11 @@ def _key(record: EvaluationRecord | QualityRecord) -> Evaluation | Quality:
     return record.evaluation.key
 
 
-def build_table(table: int, records: list[EvaluationRecord | QualityRecord], cfg: dict[str, Any]
-                ) -> list[dict[str, Any]]:
-    """Every row of ``table`` from the records of its inputs (:func:`table_inputs`)."""
+def build_table(table: int, records: list[EvaluationRecord | QualityRecord], cfg: dict[str, Any],
+                budgets: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every row of ``table`` from the records of its inputs (:func:`table_inputs`); a row of ours notes
+    the budgets its runs were trained below their plateau or with no plateau measured
+    (``budgets``: :func:`crgan.budget_curves.budget_status`)."""
     by: dict[Evaluation | Quality, list] = {}
     for record in records:
         by.setdefault(_key(record), []).append(record)
@@ -179,9 +181,9 @@ def build_table(table: int, records: list[EvaluationRecord | QualityRecord], cfg
                 rows += measured_rows(table, entry.quality, by.get(entry.quality, []))
             else:
                 found = ours_rows(table, entry, by.get(entry.evaluation, []), src, tgt, metrics)
-                below = below_plateau(entry.evaluation.run.budgets, cfg)
-                for row in found if below else ():
-                    row["notes"] = f"{row['notes']}; below plateau: {', '.join(below)}"
+                notes = budget_notes(entry.evaluation.run.budgets, budgets)
+                for row in found if notes else ():
+                    row["notes"] = "; ".join(x for x in (row["notes"], *notes) if x)
                 rows += found
     if is_rehearsal(cfg):
         for row in rows:
