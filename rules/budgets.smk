@@ -52,6 +52,24 @@ rule budget_curves:
         "--plateaus {output.plateaus} > {log} 2>&1"
 
 
+rule budget_curve:
+    """results/budget_curves/{curve}.csv: one curve alone (the re-id curve for the calibration, for example)."""
+    input:
+        lambda wildcards: budget_curves.points(config, wildcards.curve),
+    output:
+        "results/budget_curves/{curve}.csv",
+    log:
+        "logs/budget_curve/{curve}.log",
+    wildcard_constraints:
+        curve="|".join(budget_curves.CURVES),
+    conda:
+        "../envs/crgan.yaml"
+    params:
+        cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast"),
+    shell:
+        "crgan budget-curves --config-json {params.cfg} --points {input} --out {output} > {log} 2>&1"
+
+
 rule calibration:
     """results/calibration.csv: the world's method-free anchors (in-domain rank-1, Direct Transfer over it) on
     the validation splits of the calibration seeds, beside the real datasets'."""

@@ -111,12 +111,13 @@ def point_config(cfg: dict[str, Any], curve: str, budget: int) -> dict[str, Any]
     return out
 
 
-def points(cfg: dict[str, Any]) -> list[str]:
-    """Every point's validation file the configured curves ask for (both Market/Duke pairs, the seeds)."""
+def points(cfg: dict[str, Any], only: str | None = None) -> list[str]:
+    """Every point's validation file the configured curves (or curve ``only``) ask for (both Market/Duke
+    pairs, the seeds)."""
     seeds = cfg["budget_curves"]["seeds"] or cfg["seeds"]
     return [POINT_FILE.format(curve=curve, source=source, target=target, budget=budget, seed=seed)
-            for curve, budgets in cfg["budget_curves"]["budgets"].items() for source, target in cfg["pairs"]
-            for budget in budgets for seed in seeds]
+            for curve, budgets in cfg["budget_curves"]["budgets"].items() if only in (None, curve)
+            for source, target in cfg["pairs"] for budget in budgets for seed in seeds]
 
 
 def _evaluate(network: Path, index: dict, cfg: dict[str, Any], seed: int, device: torch.device) -> EvaluationRecord:
