@@ -2,6 +2,8 @@
 themselves and with the named substitute."""
 from __future__ import annotations
 
+import warnings
+
 import lpips
 import numpy as np
 import pytest
@@ -116,6 +118,18 @@ def test_frechet_and_kernel_distances_on_known_gaussians():
     assert quality.frechet_distance(a, b + 2.0) == pytest.approx(4 * 4.0, rel=0.05)  # |mean shift|^2
     assert abs(quality.kernel_inception_distance(a, b)) < 0.01
     assert quality.kernel_inception_distance(a, b + 2.0) > 1.0
+
+
+@pytest.mark.parametrize("dimensions, samples", [(4, 50), (16, 8)])  # 16 x 8: singular covariances
+def test_frechet_distance_equals_pytorch_fids(dimensions, samples):
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(dimensions)
+    a, b = rng.normal(size=(samples, dimensions)), rng.normal(0.3, 1.2, size=(samples, dimensions))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+        assert quality.frechet_distance(a, b) == pytest.approx(float(theirs), rel=1e-9, abs=1e-9)
 
 
 def test_measure_end_to_end_on_a_tiny_selection(hub):
