@@ -17,6 +17,9 @@ from conftest import TINY_SYNTH
 from PIL import Image
 
 from crgan.data import synthetic
+from crgan.data import synthetic_render as render
+from crgan.data import synthetic_shots as shots
+from crgan.data import synthetic_world as worlds
 from crgan.data.datasets import load_dataset
 from crgan.data.layouts import LAYOUTS, SPLIT_DIRS, VALIDATION_DIRS
 
@@ -49,7 +52,7 @@ def test_layout_masks_and_meta(synthetic_domain, domain):
     index = load_dataset(domain, root)  # names parse and counts agree with meta.json
     meta = json.loads((root / "meta.json").read_text())
     assert meta["seed"] == 0 and meta["train_ids"] == 6
-    assert {k: meta[k] for k in synthetic.KNOBS} == dict.fromkeys(synthetic.KNOBS, 1.0)
+    assert {k: meta[k] for k in worlds.KNOBS} == dict.fromkeys(worlds.KNOBS, 1.0)
     for split in ("train", "query", "gallery"):
         for rec in index["splits"][split]:
             image = Image.open(root / rec["path"])
@@ -144,15 +147,15 @@ def test_stripes_are_at_least_two_pixels_wide(size):
     """At the default and the test size, the narrowest stripe of any person is two pixels or more,
     and a vertically striped torso shows both of its colours side by side (not a flat blend)."""
     h, w = size
-    smallest_body = 0.80 * np.exp(-max(style["box"]["scale"] for style in synthetic.DOMAIN_STYLES.values()))
+    smallest_body = 0.80 * np.exp(-max(style["box"]["scale"] for style in worlds.DOMAIN_STYLES.values()))
     for body in (smallest_body, 0.92 * np.exp(0.12)):
-        down, across = synthetic.stripe_widths(synthetic.STRIPE_WIDTH[0], body, h, w)
+        down, across = render.stripe_widths(worlds.STRIPE_WIDTH[0], body, h, w)
         assert down * h * body >= 2 - 1e-9 and across * 2 * w * w * body / h >= 2 - 1e-9
-    person = synthetic.sample_identity(np.random.default_rng(0), synthetic.population("market1501", 1.0))
+    person = worlds.sample_identity(np.random.default_rng(0), worlds.population("market1501", 1.0))
     for pattern in (2, 3):
         striped = dataclasses.replace(person, upper=np.array([0.9, 0.1, 0.1]), pattern_colour=np.array([0.1, 0.1, 0.9]),
                                       upper_pattern=pattern, long_sleeves=True, accessory=0)
-        image, alpha = synthetic.render_person(striped, h, w, np.random.default_rng(1), back=False,
+        image, alpha = render.render_person(striped, h, w, np.random.default_rng(1), back=False,
                                                box={"offset": 0.0, "scale": 0.0})
         torso = image[int(0.4 * h)][alpha[int(0.4 * h)] > 0.99]
         red, blue = torso[:, 0] > 2 * torso[:, 2], torso[:, 2] > 2 * torso[:, 0]
@@ -160,11 +163,11 @@ def test_stripes_are_at_least_two_pixels_wide(size):
 
 
 def test_silhouettes_have_soft_edges():
-    pop = synthetic.population("market1501", 1.0)
+    pop = worlds.population("market1501", 1.0)
     rng = np.random.default_rng(0)
-    box = synthetic.DOMAIN_STYLES["market1501"]["box"]
+    box = worlds.DOMAIN_STYLES["market1501"]["box"]
     for i in range(5):
-        _, alpha = synthetic.render_person(synthetic.sample_identity(np.random.default_rng(i), pop), 64, 32, rng,
+        _, alpha = render.render_person(worlds.sample_identity(np.random.default_rng(i), pop), 64, 32, rng,
                                            back=False, box=box)
         inside = alpha >= 0.5
         edge = inside ^ np.roll(inside, 1, axis=1)  # pixels where the silhouette starts or ends along a row
@@ -176,14 +179,14 @@ def hidden_shares(domain: str, knob: float, n: int, size: tuple[int, int] = (64,
     """How much of the person an occluder hides in each of ``n`` images of ``domain`` (from the written
     masks, against the same image without occluders: the random streams are separate)."""
     cfg = {**TINY_SYNTH, "height": size[0], "width": size[1]}
-    clear = synthetic.make_world(domain, {**cfg, "occlusion": 0.0}, np.random.default_rng(0))
-    occluded = synthetic.make_world(domain, {**cfg, "occlusion": knob}, np.random.default_rng(0))
+    clear = worlds.make_world(domain, {**cfg, "occlusion": 0.0}, np.random.default_rng(0))
+    occluded = worlds.make_world(domain, {**cfg, "occlusion": knob}, np.random.default_rng(0))
     shares = []
     for i in range(n):
-        person = synthetic.sample_identity(np.random.default_rng([i, 1]), clear.population)
+        person = worlds.sample_identity(np.random.default_rng([i, 1]), clear.population)
         camera = i % len(clear.cameras)
-        _, seen = synthetic.compose(person, clear, camera, synthetic.image_streams(0, 1, i))
-        _, visible = synthetic.compose(person, occluded, camera, synthetic.image_streams(0, 1, i))
+        _, seen = render.compose(person, clear, camera, shots.image_streams(0, 1, i))
+        _, visible = render.compose(person, occluded, camera, shots.image_streams(0, 1, i))
         shares.append(1 - visible.sum() / max(seen.sum(), 1))
     return np.array(shares)
 
@@ -195,14 +198,14 @@ def test_occlusion_rate_as_configured(domain, knob, size):
     the knob within 0.03 (1,200 images: 0.03 is 2.3 to 3.3 standard errors), and an occluder never
     hides more than 1 - MIN_VISIBLE of a person."""
     shares = hidden_shares(domain, knob, 1200, size)
-    expected = knob * synthetic.DOMAIN_STYLES[domain]["occlusion"]
+    expected = knob * worlds.DOMAIN_STYLES[domain]["occlusion"]
     assert abs((shares > 0.10).mean() - expected) < 0.03, ((shares > 0.10).mean(), expected)
-    assert shares.max() < 1 - synthetic.MIN_VISIBLE + 0.05
+    assert shares.max() < 1 - render.MIN_VISIBLE + 0.05
 
 
-def dressed_for_winter(pop: synthetic.Population, n: int = 400) -> float:
+def dressed_for_winter(pop: worlds.Population, n: int = 400) -> float:
     """The share of persons drawn from ``pop`` in long sleeves and dark upper garments."""
-    people = [synthetic.sample_identity(np.random.default_rng(i), pop) for i in range(n)]
+    people = [worlds.sample_identity(np.random.default_rng(i), pop) for i in range(n)]
     return float(np.mean([p.long_sleeves and p.upper.max() < 0.4 for p in people]))
 
 
@@ -212,7 +215,7 @@ def colour_bin(colour: np.ndarray) -> tuple:
     return ("grey" if s < 0.2 else int(h * 6) % 6, int(v >= 0.35) + int(v >= 0.65))
 
 
-def appearance_code(person: synthetic.Identity) -> tuple:
+def appearance_code(person: worlds.Identity) -> tuple:
     """The coarse look of a person: upper and lower colour, pattern, sleeves, lower garment, accessory."""
     return (colour_bin(person.upper), colour_bin(person.lower), person.upper_pattern, person.long_sleeves,
             person.lower_kind, person.accessory)
@@ -222,22 +225,22 @@ def appearance_code(person: synthetic.Identity) -> tuple:
 def test_most_identities_have_a_look_of_their_own(domain):
     """Of a domain's 250 training identities, at least 80 % have a coarse appearance code no other has
     (three draws), so a re-id network has cues to learn in every domain, the winter one included."""
-    pop = synthetic.population(domain, 1.0)
+    pop = worlds.population(domain, 1.0)
     for draw in range(3):
-        codes = [appearance_code(synthetic.sample_identity(np.random.default_rng([draw, 1, k, 1]), pop))
+        codes = [appearance_code(worlds.sample_identity(np.random.default_rng([draw, 1, k, 1]), pop))
                  for k in range(250)]
         counts = Counter(codes)
         assert np.mean([counts[c] == 1 for c in codes]) >= 0.8, (domain, draw)
 
 
 def test_population_shift_changes_who_walks_and_zero_removes_it():
-    summer, winter = (synthetic.population(d, 1.0) for d in ("market1501", "dukemtmc"))
+    summer, winter = (worlds.population(d, 1.0) for d in ("market1501", "dukemtmc"))
     assert dressed_for_winter(winter) > dressed_for_winter(summer) + 0.3
-    neutral = [synthetic.population(d, 0.0) for d in LAYOUTS]
+    neutral = [worlds.population(d, 0.0) for d in LAYOUTS]
     assert all(p == neutral[0] for p in neutral)
 
 
-def in_population_range(colour: np.ndarray, pop: synthetic.Population) -> bool:
+def in_population_range(colour: np.ndarray, pop: worlds.Population) -> bool:
     """Whether ``colour`` is one the population's clothing can have (its brightness and saturation ranges)."""
     _, s, v = colorsys.rgb_to_hsv(*map(float, colour))
     return pop.value[0] - 1e-6 <= v <= pop.value[1] + 1e-6 and (s <= 0.15 + 1e-6 or 0.4 - 1e-6 <= s <= 0.9 + 1e-6)
@@ -253,43 +256,43 @@ def along_palette(colour: np.ndarray, palette: np.ndarray) -> bool:
 def test_clutter_and_occluders_take_the_domains_colours(domain):
     """Passers-by wear the domain's clothing (or show its skin tones); vehicles, poles and occluding
     objects take the domain's scene palette: no colour from outside the domain's world."""
-    world = synthetic.make_world(domain, TINY_SYNTH | {"height": 64, "width": 32}, np.random.default_rng(0))
+    world = worlds.make_world(domain, TINY_SYNTH | {"height": 64, "width": 32}, np.random.default_rng(0))
     palette = np.asarray(world.style["palette"], np.float32)
     rng = np.random.default_rng(0)
     colours = []
     for _ in range(40):
         image = np.full((64, 32, 3), np.nan, np.float32)
-        synthetic.add_clutter(image, dataclasses.replace(synthetic.draw_view(rng, world.cameras[0], world.style, 1.0, 0),
+        render.add_clutter(image, dataclasses.replace(worlds.draw_view(rng, world.cameras[0], world.style, 1.0, 0),
                                                          clutter=3), rng, palette, world.population)
         colours += list(image[~np.isnan(image[..., 0])])
-        _, alpha = synthetic.render_person(synthetic.sample_identity(rng, world.population), 64, 32, rng, False,
+        _, alpha = render.render_person(worlds.sample_identity(rng, world.population), 64, 32, rng, False,
                                            world.style["box"])
-        colour, cover = synthetic.draw_occluder(rng, alpha, world.population, palette)
+        colour, cover = render.draw_occluder(rng, alpha, world.population, palette)
         colours += list(colour[cover > 0])
     colours = np.unique(np.round(np.array(colours), 5), axis=0)
     foreign = [c for c in colours if not (in_population_range(c, world.population) or along_palette(c, palette)
-                                          or np.abs(synthetic.SKIN - c).max(axis=1).min() < 1e-4)]
+                                          or np.abs(worlds.SKIN - c).max(axis=1).min() < 1e-4)]
     assert len(colours) > 20 and not foreign, foreign[:5]
 
 
 def test_windows_fall_anywhere_in_the_scene_and_none_past_its_ends():
     """At context_diversity 1 a window's centre is uniform over the scene (a camera whose own view is
     near one end included): no pile-up at the ends as clipping would give."""
-    world = synthetic.make_world("market1501", TINY_SYNTH, np.random.default_rng(0))
+    world = worlds.make_world("market1501", TINY_SYNTH, np.random.default_rng(0))
     camera = dataclasses.replace(world.cameras[0], centre=1.0)
     rng = np.random.default_rng(0)
-    xs = np.array([synthetic.draw_view(rng, camera, world.style, 1.0, 0).x for _ in range(4000)])
-    assert xs.min() >= 0.5 and xs.max() <= synthetic.SCENE_WIDTH - 0.5
-    ends = ((xs < 0.55) | (xs > synthetic.SCENE_WIDTH - 0.55)).mean()
-    assert ends < 2 * 0.05 / (synthetic.SCENE_WIDTH - 1) + 0.015, ends
+    xs = np.array([worlds.draw_view(rng, camera, world.style, 1.0, 0).x for _ in range(4000)])
+    assert xs.min() >= 0.5 and xs.max() <= worlds.SCENE_WIDTH - 0.5
+    ends = ((xs < 0.55) | (xs > worlds.SCENE_WIDTH - 0.55)).mean()
+    assert ends < 2 * 0.05 / (worlds.SCENE_WIDTH - 1) + 0.015, ends
 
 
 def test_light_direction_and_sun_spread_grow_with_context_diversity():
-    world = synthetic.make_world("market1501", TINY_SYNTH, np.random.default_rng(0))
+    world = worlds.make_world("market1501", TINY_SYNTH, np.random.default_rng(0))
     spreads = []
     for diversity in (0.0, 0.25, 0.5, 1.0):
         rng = np.random.default_rng(0)
-        views = [synthetic.draw_view(rng, world.cameras[0], world.style, diversity, 1.0) for _ in range(2000)]
+        views = [worlds.draw_view(rng, world.cameras[0], world.style, diversity, 1.0) for _ in range(2000)]
         spreads.append((np.ptp([v.direction for v in views]), np.ptp([v.sun for v in views])))
     assert spreads[0] == (0.0, 0.0)
     for kind in range(2):
@@ -298,10 +301,10 @@ def test_light_direction_and_sun_spread_grow_with_context_diversity():
 
 def test_style_gap_zero_leaves_every_camera_untinted():
     for domain in LAYOUTS:
-        cameras = synthetic.make_world(domain, TINY_SYNTH | {"style_gap": 0.0}, np.random.default_rng(0)).cameras
+        cameras = worlds.make_world(domain, TINY_SYNTH | {"style_gap": 0.0}, np.random.default_rng(0)).cameras
         assert all(np.array_equal(c.tint, np.ones(3)) and c.brightness == 1 and c.temperature == 0 for c in cameras)
-        assert all(v.colour().tolist() == [1, 1, 1] for v in (synthetic.draw_view(np.random.default_rng(i), cameras[0],
-                   synthetic.domain_style(domain, 0.0), 0.0, 0) for i in range(5)))
+        assert all(v.colour().tolist() == [1, 1, 1] for v in (worlds.draw_view(np.random.default_rng(i), cameras[0],
+                   worlds.domain_style(domain, 0.0), 0.0, 0) for i in range(5)))
 
 
 def test_style_and_diversity_at_zero_give_one_look_per_camera(synthetic_domain):
@@ -315,7 +318,7 @@ def test_generation_stays_under_a_minute_per_domain_on_one_core(tmp_path: Path):
     """The largest default domain (DukeMTMC-like, about 6,300 images), extrapolated from 300 images'
     CPU time, including writing them."""
     cfg = {"seed": 0, "height": 64, "width": 32, "images_per_camera": [1, 3],
-           **dict.fromkeys(synthetic.KNOBS, 1.0),
+           **dict.fromkeys(worlds.KNOBS, 1.0),
            "domains": {"dukemtmc": {"train_ids": 50, "test_ids": 0, "distractor_ids": 0, "junk_images": 0}}}
     start = time.process_time()
     meta = synthetic.generate_domain("dukemtmc", tmp_path / "duke", cfg, seed=0)

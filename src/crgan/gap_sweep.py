@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from crgan.data.synthetic import KNOBS
+from crgan.data.synthetic_world import KNOBS
 from crgan.io import read_json, write_csv
 from crgan.methods import label
 from crgan.plan import named_rows

@@ -8,9 +8,9 @@ synthetic benchmark) each raise :class:`DatasetError` naming the path and what w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 from PIL import Image
 
