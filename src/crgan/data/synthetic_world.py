@@ -21,20 +21,20 @@ KNOBS = ("style_gap", "context_diversity", "population_shift", "occlusion")
 #: and sensor, ``light`` the mean level, its spread over the day (log units), the colour-temperature
 #: spread and the strength of directional sun; ``box`` the detection boxes' offset and scale spread.
 DOMAIN_STYLES: dict[str, dict[str, Any]] = {
-    "market1501": dict(bg="facade", tone=(1.06, 1.00, 0.92), brightness=1.05, contrast=1.05,
-                       palette=[(0.78, 0.74, 0.66), (0.55, 0.50, 0.42), (0.40, 0.55, 0.35),
-                                (0.85, 0.83, 0.78), (0.62, 0.36, 0.28)],
-                       blur=0.35, noise=0.015, light=dict(level=1.05, spread=0.20, temperature=0.6, sun=0.8),
+    "market1501": dict(bg="facade", tone=(1.03, 1.00, 0.96), brightness=1.025, contrast=1.025,
+                       palette=[(0.71, 0.668, 0.579), (0.595, 0.548, 0.459), (0.52, 0.573, 0.424),
+                                (0.745, 0.713, 0.639), (0.63, 0.478, 0.389)],
+                       blur=0.35, noise=0.015, light=dict(level=1.025, spread=0.20, temperature=0.6, sun=0.8),
                        box=dict(offset=0.06, scale=0.10), clutter=1.5, occlusion=0.10, low_res_camera=5),
-    "dukemtmc": dict(bg="foliage", tone=(0.94, 0.98, 1.08), brightness=0.92, contrast=0.90,
+    "dukemtmc": dict(bg="foliage", tone=(0.97, 0.99, 1.04), brightness=0.96, contrast=0.95,
                      palette=[(0.90, 0.92, 0.95), (0.30, 0.35, 0.32), (0.45, 0.42, 0.50),
                               (0.20, 0.24, 0.30), (0.66, 0.70, 0.74)],
-                     blur=0.45, noise=0.02, light=dict(level=0.92, spread=0.15, temperature=0.4, sun=0.3),
+                     blur=0.45, noise=0.02, light=dict(level=0.96, spread=0.15, temperature=0.4, sun=0.3),
                      box=dict(offset=0.025, scale=0.05), clutter=2.0, occlusion=0.30, low_res_camera=None),
-    "cuhk03": dict(bg="tiles", tone=(0.95, 1.05, 0.96), brightness=0.88, contrast=0.85,
+    "cuhk03": dict(bg="tiles", tone=(0.975, 1.025, 0.98), brightness=0.94, contrast=0.925,
                    palette=[(0.70, 0.72, 0.60), (0.52, 0.50, 0.48), (0.82, 0.80, 0.70),
                             (0.35, 0.40, 0.38), (0.60, 0.66, 0.52)],
-                   blur=0.9, noise=0.04, light=dict(level=0.90, spread=0.10, temperature=0.3, sun=0.1),
+                   blur=0.9, noise=0.04, light=dict(level=0.95, spread=0.10, temperature=0.3, sun=0.1),
                    box=dict(offset=0.08, scale=0.12), clutter=1.0, occlusion=0.15, low_res_camera=None),
 }
 #: The style every domain moves to at ``style_gap`` 0 (background structure is kept).
@@ -59,7 +59,7 @@ class Population:
 #: Market-1501 was filmed in summer, DukeMTMC-reID in winter (docs/assumptions.md); CUHK03 between.
 POPULATIONS: dict[str, Population] = {
     "market1501": Population(0.70, (0.45, 0.40, 0.15), 0.03, (0.35, 0.95), 0.75, (0.45, 0.30, 0.17, 0.08)),
-    "dukemtmc": Population(0.05, (0.90, 0.02, 0.08), 0.60, (0.10, 0.65), 0.45, (0.35, 0.35, 0.10, 0.20)),
+    "dukemtmc": Population(0.05, (0.90, 0.02, 0.08), 0.60, (0.10, 0.80), 0.55, (0.35, 0.35, 0.10, 0.20)),
     "cuhk03": Population(0.45, (0.65, 0.20, 0.15), 0.15, (0.20, 0.90), 0.60, (0.40, 0.35, 0.15, 0.10)),
 }
 
