@@ -16,7 +16,7 @@ from crgan.train.finetune import finetune_on_pasted, paste
 
 DID_ARCH = {"arch": "compact", "width": 4, "last_stride": 1}
 CFG = {"data": {"height": 32, "width": 16, "workers": 0}, "eval": {"batch_size": 7},
-       "finetune": {"iterations": 6, "batch_size": 8, "lr": 1e-3, "weight_decay": 5e-4, "label_smoothing": 0.1,
+       "finetune": {"iterations": 48, "batch_size": 8, "lr": 1e-2, "weight_decay": 5e-4, "label_smoothing": 0.1,
                     "real_fraction": 0.0, "checkpoint_every": 3}}
 
 
@@ -39,7 +39,7 @@ def test_paste_finetuning_learns_and_keeps_the_source_classes(gan_inputs, tmp_pa
     info = finetune_on_pasted(did, did_info, src, tgt, masks, CFG, 0, tmp_path / "paste.pt", CPU)
     assert info.run == Run.of_pair("paste", src["domain"], tgt["domain"], 0) and info.classes == src["train_ids"]
     losses = [float(line.split(",")[1]) for line in (tmp_path / "paste.pt.log.csv").read_text().splitlines()[1:]]
-    assert len(losses) == 6 and min(losses[3:]) < losses[0]  # it learns
+    assert len(losses) == 48 and sum(losses[-8:]) / 8 < losses[0] - 0.15, losses  # it learns: well below chance (its start)
     assert load_network(tmp_path / "paste.pt", CPU)[1] == info
 
 
