@@ -30,7 +30,7 @@ DOMAIN_STYLES: dict[str, dict[str, Any]] = {
                      palette=[(0.90, 0.92, 0.95), (0.30, 0.35, 0.32), (0.45, 0.42, 0.50),
                               (0.20, 0.24, 0.30), (0.66, 0.70, 0.74)],
                      blur=0.45, noise=0.02, light=dict(level=0.96, spread=0.15, temperature=0.4, sun=0.3),
-                     box=dict(offset=0.025, scale=0.05), clutter=2.0, occlusion=0.30, low_res_camera=None),
+                     box=dict(offset=0.045, scale=0.08), clutter=2.0, occlusion=0.30, low_res_camera=None),
     "cuhk03": dict(bg="tiles", tone=(0.975, 1.025, 0.98), brightness=0.94, contrast=0.925,
                    palette=[(0.70, 0.72, 0.60), (0.52, 0.50, 0.48), (0.82, 0.80, 0.70),
                             (0.35, 0.40, 0.38), (0.60, 0.66, 0.52)],
