@@ -20,6 +20,9 @@ KNOBS = ("style_gap", "context_diversity", "population_shift", "occlusion")
 #: white balance of the domain's cameras, ``brightness``/``contrast``/``blur``/``noise`` its optics
 #: and sensor, ``light`` the mean level, its spread over the day (log units), the colour-temperature
 #: spread and the strength of directional sun; ``box`` the detection boxes' offset and scale spread.
+#: Calibrated (issue 32; docs/assumptions.md, "What the calibration changed"): white balance, exposure,
+#: contrast and light level are half-way from the designed values to NEUTRAL_STYLE's, Market's palette
+#: half-way to its own mean colour, Duke's boxes the neutral ones; written out as measured, not derived.
 DOMAIN_STYLES: dict[str, dict[str, Any]] = {
     "market1501": dict(bg="facade", tone=(1.03, 1.00, 0.96), brightness=1.025, contrast=1.025,
                        palette=[(0.71, 0.668, 0.579), (0.595, 0.548, 0.459), (0.52, 0.573, 0.424),
