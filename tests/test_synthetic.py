@@ -21,7 +21,7 @@ from crgan.data import synthetic_render as render
 from crgan.data import synthetic_shots as shots
 from crgan.data import synthetic_world as worlds
 from crgan.data.datasets import load_dataset
-from crgan.data.layouts import LAYOUTS, SPLIT_DIRS, VALIDATION_DIRS
+from crgan.data.layouts import LAYOUTS, SPLIT_DIRS
 
 #: Larger than the fixture's default, so rates and correlations are measured on enough images.
 MORE = {"domains": {d: {"train_ids": 24, "test_ids": 2, "distractor_ids": 0, "junk_images": 0} for d in LAYOUTS},
@@ -68,9 +68,11 @@ def test_validation_split_is_disjoint_and_leaves_every_other_image_as_it_was(syn
     with_validation = synthetic_domain("market1501")  # the fixture's domains have 3 validation identities
     without = synthetic_domain("market1501", domains={d: {**c, "validation_ids": 0} for d, c in TINY_SYNTH["domains"].items()})
     index = load_dataset("market1501", with_validation)
-    validation = {r["pid"] for split in VALIDATION_DIRS for r in index["splits"][split]}
+    validation = {r["pid"] for r in index["splits"]["val_query"]}
     others = {r["pid"] for split in SPLIT_DIRS for r in index["splits"][split]}
     assert len(validation) == 3 and not validation & others
+    distractors = [r for r in index["splits"]["val_gallery"] if r["pid"] not in validation]
+    assert len(distractors) == round(3 * 3 / 5) and {r["pid"] for r in distractors} == {0}  # the test's share, as "0000"
     matched = {(r["pid"], r["camid"]) for r in index["splits"]["val_gallery"]}
     assert all((r["pid"], r["camid"]) in matched for r in index["splits"]["val_query"])  # a same-camera shot exists ...
     cameras = {pid: {c for p, c in matched if p == pid} for pid in validation}

@@ -69,12 +69,27 @@ def plan_domain(layout: DomainLayout, counts: dict[str, int], images_per_camera:
 def plan_validation(layout: DomainLayout, counts: dict[str, int], images_per_camera: tuple[int, int], first: int,
                     rng: np.random.Generator) -> list[Shot]:
     """The validation split: ``counts['validation_ids']`` identities numbered from ``first`` (above every
-    train, test and distractor id), each with a query per camera and a gallery as the test split's.
+    train, test and distractor id), each with a query per camera and a gallery as the test split's, and
+    gallery-only distractors in the test split's proportion (a rank-1 depends on the gallery it ranks).
     Planned after (and from another stream than) the rest, so adding it leaves every other image as it was."""
     shots: list[Shot] = []
-    for pid in range(first, first + counts.get("validation_ids", 0)):
+
+    def add(split: str, pid: int, cam: int) -> None:
+        shots.append(Shot(split, pid, cam, layout.file_name(pid, cam, len(shots) + 1, rng)))
+
+    n_validation = counts.get("validation_ids", 0)
+    for pid in range(first, first + n_validation):
         for cam in layout.sample_cameras(rng):
-            shots.append(Shot("val_query", pid, cam, layout.file_name(pid, cam, len(shots) + 1, rng)))
+            add("val_query", pid, cam)
             for _ in range(int(rng.integers(images_per_camera[0], images_per_camera[1] + 1))):
-                shots.append(Shot("val_gallery", pid, cam, layout.file_name(pid, cam, len(shots) + 1, rng)))
+                add("val_gallery", pid, cam)
+    for pid in range(first + n_validation, first + n_validation + validation_distractors(counts)):
+        add("val_gallery", 0 if layout.distractor_pid_zero else pid, int(rng.integers(layout.num_cameras)))
     return shots
+
+
+def validation_distractors(counts: dict[str, int]) -> int:
+    """Gallery-only identities of the validation split: the test split's distractors per test identity."""
+    if not counts["test_ids"]:
+        return 0
+    return round(counts["distractor_ids"] * counts.get("validation_ids", 0) / counts["test_ids"])
