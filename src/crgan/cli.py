@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -318,11 +319,13 @@ def add_start_options(parser: argparse.ArgumentParser, method: str) -> None:
                        help="write the network as initialised, without training (the floor)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from crgan.methods import METHODS, VARIANTS
-    from crgan.plan import TABLES
-    from crgan.runs import QUALITY_METHODS
+Adder = Callable[..., argparse.ArgumentParser]
+GAN_INPUTS = dict(source_index="source index JSON", target_index="target index JSON",
+                  source_masks="source masks folder", target_masks="target masks folder")
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per workflow step, declared by step kind below."""
     parser = argparse.ArgumentParser(prog="crgan", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", action="append", metavar="FILE",
@@ -339,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{opt.replace('_', '-')}", required=True, help=h)
         return p
 
+    for declare in (declare_data_commands, declare_training_commands, declare_evaluation_commands,
+                    declare_budget_commands, declare_report_commands):
+        declare(add)
+    return parser
+
+
+def declare_data_commands(add: Adder) -> None:
+    """Configuration check, synthetic data, dataset index and masks."""
     add("validate-config", cmd_validate_config, "check a configuration and print its hash")
     draw_help = "the seed bundle's data draw (synthetic: the benchmark at synthetic.seed + draw, mask errors too)"
     p = add("synth", cmd_synth, "generate one synthetic domain", domain="market1501 | dukemtmc | cuhk03",
@@ -348,18 +359,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draw", type=int, default=0, help=draw_help)
     p = add("masks", cmd_masks, "person masks for every image", index="index JSON", out="output folder")
     p.add_argument("--draw", type=int, default=0, help=draw_help)
+
+
+def declare_training_commands(add: Adder) -> None:
+    """One command per trained method of the registry, and the steps between (fine-tuning, translation)."""
+    from crgan.methods import METHODS, VARIANTS
+
     add(METHODS["reid"].command, cmd_train_reid, "train a re-id model on a domain's labels", index="index JSON",
         out="model file")
-    gan_inputs = dict(source_index="source index JSON", target_index="target index JSON",
-                      source_masks="source masks folder", target_masks="target masks folder")
     p = add(METHODS["crgan"].command, cmd_train_crgan, "train CR-GAN's generator (Algorithm 1, parts I-II)",
-            did="source re-id model (Did)", out="generator file", **gan_inputs)
+            did="source re-id model (Did)", out="generator file", **GAN_INPUTS)
     p.add_argument("--variant", required=True, choices=list(VARIANTS))
     add("finetune", cmd_finetune, "fine-tune Did on on-the-fly renderings (Algorithm 1, part III)",
-        generator="generator file", did="source re-id model", out="fine-tuned model file", **gan_inputs)
+        generator="generator file", did="source re-id model", out="fine-tuned model file", **GAN_INPUTS)
     add(METHODS["paste"].command, cmd_finetune_paste,
         "the paste control: fine-tune Did on source persons pasted on target images",
-        did="source re-id model", out="fine-tuned model file", **gan_inputs)
+        did="source re-id model", out="fine-tuned model file", **GAN_INPUTS)
     add(METHODS["adabn"].command, cmd_adapt_bn, "the AdaBN controls: the source model (or CR-GAN's fine-tuned network) "
         "with target BatchNorm statistics",
         did="the network to re-normalise (a source re-id model or CR-GAN's fine-tuned network)",
@@ -377,12 +392,31 @@ def build_parser() -> argparse.ArgumentParser:
             "Cluster Contrast on a target's unlabelled training set (Table 8)", index="target index JSON",
             out="model file")
     add_start_options(p, "cluster_contrast")
+
+
+def declare_evaluation_commands(add: Adder) -> None:
+    """Re-id evaluation, image quality and ranked lists."""
+    from crgan.runs import QUALITY_METHODS
+
     p = add("eval-reid", cmd_eval_reid, "CMC/mAP of a model on a domain's test (or validation) set", model="model file",
             index="index JSON", out="metrics JSON")
     p.add_argument("--split", choices=["test", "validation"], default="test",
                    help="test: the record tables read (default); validation: for budget curves only")
+    p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",
+            source_index="source index JSON", target_index="target index JSON",
+            source_masks="source masks folder (LPIPS by region)", target_masks="target masks folder",
+            substitute="re-id model used when ImageNet weights are absent",
+            out="metrics JSON", figure="PNG: source images and their renderings")
+    p.add_argument("--method", required=True, choices=list(QUALITY_METHODS))
+    p.add_argument("--generator", help="the method's generator file (not for source-target)")
+    add("visrank", cmd_visrank, "ranked lists of a model's seeded queries (as torchreid's visrank)",
+        model="model file", index="index JSON of the test domain", out="output folder (PNG and JSON)")
+
+
+def declare_budget_commands(add: Adder) -> None:
+    """Budget points, their curves and the world's calibration."""
     p = add("budget-point", cmd_budget_point, "one point of a budget curve: a method's chain at one budget, tested on "
-            "the target's validation split", out="validation JSON", **gan_inputs)
+            "the target's validation split", out="validation JSON", **GAN_INPUTS)
     p.add_argument("--curve", required=True, choices=list(CURVES))
     p.add_argument("--budget", required=True, type=int, help="epochs or iterations, as the curve's config key")
     p.add_argument("--did", help="the main run's source model (every curve but re-id's)")
@@ -394,15 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("calibration", cmd_calibration, "gather the re-id points at reid.epochs into the world's calibration CSV",
             out="CSV file")
     p.add_argument("--points", nargs="+", required=True, help="the re-id budget points' validation JSON files")
-    p = add("quality", cmd_quality, "LPIPS, FID and KID of one method's images (Tables 1 and 4)",
-            source_index="source index JSON", target_index="target index JSON",
-            source_masks="source masks folder (LPIPS by region)", target_masks="target masks folder",
-            substitute="re-id model used when ImageNet weights are absent",
-            out="metrics JSON", figure="PNG: source images and their renderings")
-    p.add_argument("--method", required=True, choices=list(QUALITY_METHODS))
-    p.add_argument("--generator", help="the method's generator file (not for source-target)")
-    add("visrank", cmd_visrank, "ranked lists of a model's seeded queries (as torchreid's visrank)",
-        model="model file", index="index JSON of the test domain", out="output folder (PNG and JSON)")
+
+
+def declare_report_commands(add: Adder) -> None:
+    """The sweep's gathering, tables, claims and the HTML report."""
+    from crgan.plan import TABLES
+
     p = add("gap-sweep", cmd_gap_sweep, "gather the domain-gap sweep's evaluations", out="CSV file")
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files inside results/gap_sweep/<point>/")
     budgets_help = ("each curve's config key, configured budget and measured plateau (JSON; the workflow passes "
@@ -425,7 +456,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gap-sweep", help="results/gap_sweep.csv, when the sweep has run (its figure)")
     p.add_argument("--budget-curves", help="results/budget_curves.csv, when the curves have run (their figures)")
     p.add_argument("--calibration", help="results/calibration.csv, when the world's calibration was measured")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
