@@ -6,6 +6,7 @@ what one knob governs never shifts what another draws.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -158,6 +159,9 @@ def stripe_widths(stripe: float, body_height: float, h: int, w: int) -> tuple[fl
     return max(stripe, MIN_STRIPE_PIXELS * pixel_down), max(STRIPE_ASPECT * stripe, MIN_STRIPE_PIXELS * pixel_across)
 
 
+Painter = Callable[[np.ndarray, np.ndarray], None]
+
+
 def render_person(ident: Identity, h: int, w: int, rng: np.random.Generator, back: bool,
                   box: dict[str, float], supersample: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """The person's colours (H, W, 3) and soft silhouette (alpha in [0, 1], H x W) for one pose
@@ -181,6 +185,21 @@ def render_person(ident: Identity, h: int, w: int, rng: np.random.Generator, bac
         img[region] = colour
         mask[region] = True
 
+    _paint_legs(paint, ident, u, x, sw, stride)
+    _paint_upper_body(paint, ident, u, x, sw, side, (bh, h, w), rng)
+    _paint_head_and_accessory(paint, ident, u, x, sw, back)
+    shade = 0.85 + 0.15 * np.cos((x / (sw + 1e-6)) * 1.2).clip(0, 1)  # body shading
+    img *= shade[..., None] * rng.uniform(0.92, 1.08, 3).astype(np.float32)  # fabric and sensor response
+    coverage = mask.astype(np.float32).reshape(h, supersample, w, supersample).mean(axis=(1, 3))
+    premultiplied = (img * mask[..., None]).reshape(h, supersample, w, supersample, 3).mean(axis=(1, 3))
+    # the lens and motion soften the outline over about a pixel: blur colour and coverage together
+    soft = _blur(np.concatenate([premultiplied, coverage[..., None]], axis=2), EDGE_SOFTNESS)
+    alpha = np.clip(soft[..., 3], 0, 1)
+    return soft[..., :3] / np.maximum(alpha, 1e-6)[..., None], alpha
+
+
+def _paint_legs(paint: Painter, ident: Identity, u: np.ndarray, x: np.ndarray, sw: float, stride: float) -> None:
+    """Legs in the lower garment (trousers, shorts over bare shins, or a skirt) and shoes."""
     legs = (u > 0.52) & (u < 0.95) & ((np.abs(x - stride) < sw * 0.42) | (np.abs(x + stride) < sw * 0.42)) \
         & (np.abs(x) < sw * 0.9 + stride)
     paint(legs, ident.lower)
@@ -190,23 +209,37 @@ def render_person(ident: Identity, h: int, w: int, rng: np.random.Generator, bac
         paint((u > 0.5) & (u < 0.72) & (np.abs(x) < sw * (0.7 + (u - 0.5) * 1.5)), ident.lower)
         paint(legs & (u > 0.72), ident.skin)
     paint((u >= 0.95) & (u < 1.0) & ((np.abs(x - stride) < sw * 0.45) | (np.abs(x + stride) < sw * 0.45)), ident.shoes)
+
+
+def _paint_upper_body(paint: Painter, ident: Identity, u: np.ndarray, x: np.ndarray, sw: float, side: bool,
+                      size: tuple[float, int, int], rng: np.random.Generator) -> None:
+    """Arms (sleeves or skin) and the torso in its garment's pattern; in a side view the near arm
+    is drawn again over the torso. ``size``: the body's height in the frame and the image's H, W."""
     arm_swing = rng.uniform(-0.04, 0.04)
     arm_x = np.abs(x - arm_swing) if side else np.abs(x)
     arms = (u > 0.17) & (u < 0.52) & (np.abs(arm_x - (0.0 if side else sw * 1.05 + arm_swing)) < sw * 0.2)
-    paint(arms, ident.upper if ident.long_sleeves else ident.skin)
-    paint(arms & (u < 0.3), ident.upper)
+
+    def paint_arms() -> None:
+        paint(arms, ident.upper if ident.long_sleeves else ident.skin)
+        paint(arms & (u < 0.3), ident.upper)
+
+    paint_arms()
     torso = (u > 0.15) & (u < 0.54) & (np.abs(x) < sw * (1.0 - 0.25 * (u - 0.15)))
-    colour = np.broadcast_to(ident.upper, (hs, ws, 3)).copy()
-    down, across = stripe_widths(ident.stripe, bh, h, w)
+    colour = np.broadcast_to(ident.upper, (*u.shape, 3)).copy()
+    down, across = stripe_widths(ident.stripe, *size)
     rows, columns = np.floor(u / down), np.floor(x / across)
     pattern = {1: rows % 2 == 1, 2: columns % 2 == 1, 3: (rows + columns) % 2 == 1, 4: x > 0,
                5: np.abs(x) < sw * 0.3}.get(ident.upper_pattern)
     if pattern is not None:
         colour[pattern] = ident.pattern_colour
-    img[torso], mask[torso] = colour[torso], True
+    paint(torso, colour[torso])
     if side:  # the near arm over the torso
-        paint(arms, ident.upper if ident.long_sleeves else ident.skin)
-        paint(arms & (u < 0.3), ident.upper)
+        paint_arms()
+
+
+def _paint_head_and_accessory(paint: Painter, ident: Identity, u: np.ndarray, x: np.ndarray, sw: float,
+                              back: bool) -> None:
+    """Neck, head (face or the back of the head), hair, and the identity's accessory."""
     paint((u > 0.12) & (u <= 0.16) & (np.abs(x) < sw * 0.25), ident.skin)  # neck
     head = ((u - 0.07) / 0.065) ** 2 + (x / (ident.shoulders * 0.5 * 0.48)) ** 2 < 1
     paint(head, ident.skin if not back else ident.hair)
@@ -221,14 +254,6 @@ def render_person(ident: Identity, h: int, w: int, rng: np.random.Generator, bac
         paint((u > 0.42) & (u < 0.58) & (x > sw * 0.7) & (x < sw * 1.45), acc)
     elif ident.accessory == 3:  # hat
         paint(((u - 0.03) / 0.035) ** 2 + (x / (ident.shoulders * 0.5 * 0.55)) ** 2 < 1, acc)
-    shade = 0.85 + 0.15 * np.cos((x / (sw + 1e-6)) * 1.2).clip(0, 1)  # body shading
-    img *= shade[..., None] * rng.uniform(0.92, 1.08, 3).astype(np.float32)  # fabric and sensor response
-    coverage = mask.astype(np.float32).reshape(h, supersample, w, supersample).mean(axis=(1, 3))
-    premultiplied = (img * mask[..., None]).reshape(h, supersample, w, supersample, 3).mean(axis=(1, 3))
-    # the lens and motion soften the outline over about a pixel: blur colour and coverage together
-    soft = _blur(np.concatenate([premultiplied, coverage[..., None]], axis=2), EDGE_SOFTNESS)
-    alpha = np.clip(soft[..., 3], 0, 1)
-    return soft[..., :3] / np.maximum(alpha, 1e-6)[..., None], alpha
 
 
 def ground_shadow(alpha: np.ndarray, view: View) -> np.ndarray:
