@@ -111,6 +111,18 @@ def target_features(model: ClusterNet, loader: DataLoader, device: torch.device)
                       for images, _, _ in loader])
 
 
+def cluster_target(model: ClusterNet, in_order: Any, identities: np.ndarray, cc_cfg: dict[str, Any],
+                   device: torch.device) -> tuple[torch.Tensor, np.ndarray, dict[str, Any]]:
+    """An epoch's pseudo-labels: the target's features clustered, with the clusters' count, the share
+    clustered and (a diagnostic only, never used in training) their agreement with the true identities."""
+    features = target_features(model, in_order, device)
+    labels = pseudo_labels(features, cc_cfg)
+    kept = labels >= 0
+    agreement = adjusted_rand_score(identities[kept], labels[kept]) if kept.any() else 0.0
+    return features, labels, {"clusters": int(labels.max()) + 1, "clustered": round(float(kept.mean()), 4),
+                              "ari_diagnostic": round(float(agreement), 4)}
+
+
 def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Path, device: torch.device,
                            init_model: Path | None = None, untrained: bool = False) -> NetworkInfo:
     """Cluster Contrast on ``target``'s unlabelled training set from ``init_model`` (a source model or
@@ -140,13 +152,8 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
     batches = StepBatches(augmented, lambda gen: [], seed, Stream.CLUSTER_CONTRAST, data_cfg["workers"], device)
 
     def epoch(e: int) -> dict[str, Any]:
-        features = target_features(model, in_order, device)
-        labels = pseudo_labels(features, cc_cfg)
-        clusters = int(labels.max()) + 1
-        kept = labels >= 0
-        agreement = adjusted_rand_score(identities[kept], labels[kept]) if kept.any() else 0.0
-        row = {"epoch": e + 1, "clusters": clusters, "clustered": round(float(kept.mean()), 4),
-               "ari_diagnostic": round(float(agreement), 4)}
+        features, labels, row = cluster_target(model, in_order, identities, cc_cfg, device)
+        row, clusters = {"epoch": e + 1, **row}, row["clusters"]
         if clusters < 2:
             log.warning("epoch %d: %d clusters, nothing to contrast; the epoch is skipped", e + 1, clusters)
             return {**row, "loss_first": "", "loss": "", "chance": ""}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,18 @@ def tracklet_features(model: TaudlNet, ds: ReidImages, members: list[list[int]],
     return torch.zeros(len(members), feats.shape[1], device=device).index_add_(0, owner, feats) / sizes[:, None]
 
 
+def tracklet_draw(members: list[list[int]], cameras: list[int], tracklets_per_batch: int,
+                  per_tracklet: int) -> Callable[[torch.Generator], list[int]]:
+    """A step's image draw: ``per_tracklet`` images of each of ``tracklets_per_batch`` tracklets
+    (drawn round-robin over cameras)."""
+    def draw(gen: torch.Generator) -> list[int]:
+        picked = sample_tracklets(cameras, tracklets_per_batch, gen)
+        return [members[t][j] for t in picked
+                for j in torch.randint(len(members[t]), (per_tracklet,), generator=gen).tolist()]
+
+    return draw
+
+
 def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device: torch.device,
                 init_model: Path | None = None, untrained: bool = False) -> NetworkInfo:
     """Train TAUDL on ``target``'s unlabelled training set from ``init_model`` (a CR-GAN or SPGAN
@@ -170,12 +183,7 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
                         cfg, seed, device, total, taudl_cfg["checkpoint_every"])
     opt = torch.optim.Adam(model.parameters(), lr=taudl_cfg["lr"], weight_decay=taudl_cfg["weight_decay"])
 
-    def draw(gen: torch.Generator) -> list[int]:
-        """A step's images: ``per_tracklet`` of each of its tracklets (drawn round-robin over cameras)."""
-        picked = sample_tracklets(cameras, taudl_cfg["tracklets_per_batch"], gen)
-        return [members[t][j] for t in picked
-                for j in torch.randint(len(members[t]), (per_tracklet,), generator=gen).tolist()]
-
+    draw = tracklet_draw(members, cameras, taudl_cfg["tracklets_per_batch"], per_tracklet)
     batches = StepBatches(ds, draw, seed, Stream.TAUDL, data_cfg["workers"], device)
     batch = taudl_cfg["tracklets_per_batch"] * taudl_cfg["images_per_tracklet"]
     memory = TrackletMemory(tracklet_features(model, ds, members, batch, device) if total else torch.zeros(0),
