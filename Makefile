@@ -27,7 +27,7 @@ test: install
 
 # The linters CI runs (through the test suite): ruff, snakefmt, and Snakemake's own linter.
 lint: install
-	$(BIN)/python -m ruff check src kernels tests bench
+	$(BIN)/python -m ruff check src tests bench
 	$(BIN)/python -m snakefmt --check .
 	$(BIN)/snakemake --lint
 

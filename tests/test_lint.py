@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, snakemake_command
 
 LINTERS = {
-    "ruff": [sys.executable, "-m", "ruff", "check", "src", "kernels", "tests", "bench"],
+    "ruff": [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
     "snakefmt": [sys.executable, "-m", "snakefmt", "--check", "."],
     "snakemake --lint": snakemake_command("--lint")[0],
 }
