@@ -70,10 +70,11 @@ def cmd_validate_config(args, cfg):
 
 def cmd_synth(args, cfg):
     from crgan.data.synthetic import generate_domain
+    from crgan.runs import draw_seed
 
     if args.domain not in cfg["synthetic"]["domains"]:
         raise ConfigError(f"config key 'synthetic.domains.{args.domain}' is not set")
-    seed = cfg["synthetic"]["seed"] + args.draw  # a seed bundle's own draw of the benchmark
+    seed = draw_seed(cfg["synthetic"]["seed"], args.draw)  # a seed bundle's own draw of the benchmark
     prepared(args, cfg, seed)
     meta = generate_domain(args.domain, Path(args.out), cfg["synthetic"], seed=seed)
     log.info("wrote %s: %s", args.out, meta["counts"])

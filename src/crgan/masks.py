@@ -20,6 +20,7 @@ from tqdm import tqdm
 from crgan.data.datasets import Record, records_of
 from crgan.errors import DatasetError, WeightsError
 from crgan.io import atomic_dir, write_json
+from crgan.runs import draw_seed
 from crgan.weights import SEGMENTATION_HUB_FILES, find_weights, load_state_dict_checked
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,8 @@ def make_masks(index: dict, cfg: dict[str, Any], out: Path, dev: torch.device, d
                 if masks_cfg["method"] == "groundtruth":
                     mask = gt
                     if masks_cfg.get("parser_iou") is not None:  # seeded per image: any subset, same masks
-                        rng = np.random.default_rng([masks_cfg.get("parser_seed", 0) + draw, zlib.crc32(rec.path.encode())])
+                        rng = np.random.default_rng([draw_seed(masks_cfg.get("parser_seed", 0), draw),
+                                                     zlib.crc32(rec.path.encode())])
                         mask = parser_errors(mask, masks_cfg["parser_iou"], rng)
                 elif masks_cfg["method"] == "directory":
                     mask = _read_mask(src_root / mask_path(rec), size, f"from masks.directory for {root / rec.path}")

@@ -28,6 +28,12 @@ def draw_of(seed: int | str, synthetic: bool) -> int:
     return int(seed) if synthetic else 0
 
 
+def draw_seed(base: int, draw: int) -> int:
+    """The seed of a random source (the benchmark's ``synthetic.seed``, the masks' ``parser_seed``) in
+    data draw ``draw``: every source of a bundle moves with its draw."""
+    return base + draw
+
+
 def synthetic_dir(root: str, domain: str = "{domain}", draw: int | str = "{draw}") -> str:
     """Where one draw of a synthetic domain is generated (draw n is the benchmark at ``synthetic.seed + n``)."""
     return f"{root}/draw{draw}/{domain}"
