@@ -121,7 +121,9 @@ def test_no_import_cycles():
     src = REPO / "src" / "crgan"
     modules = {"crgan." + ".".join(p.relative_to(src).with_suffix("").parts).removesuffix(".__init__"): p
                for p in src.rglob("*.py")}
-    graph = {m: {d for d in module_level_imports(p) if d in modules and d != m} for m, p in modules.items()}
+    # a module's own parent packages are imported before it in any case: not an edge
+    graph = {m: {d for d in module_level_imports(p) if d in modules and d != m and not m.startswith(d + ".")}
+             for m, p in modules.items()}
 
     def visit(module: str, path: tuple[str, ...]) -> None:
         assert module not in path, " -> ".join([*path, module])
