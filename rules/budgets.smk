@@ -10,13 +10,13 @@ rule budget_point:
     input:
         unpack(budget_point_inputs),
     output:
-        budget_curves.POINT_FILE,
+        budgets.POINT_FILE,
     log:
         "logs/budget_point/{curve}_{source}-{target}_{budget}_seed{seed}.log",
     benchmark:
         "benchmarks/budget_point/{curve}_{source}-{target}_{budget}_seed{seed}.tsv"
     wildcard_constraints:
-        curve="|".join(budget_curves.CURVES),
+        curve="|".join(budgets.CURVES),
         budget=r"\d+",
     conda:
         "../envs/crgan.yaml"
@@ -25,7 +25,7 @@ rule budget_point:
         mem_mb=4000,
         gpu=ONE_GPU,
     params:
-        cfg=lambda wildcards: device_cfg(*budget_curves.CURVES[wildcards.curve].sections),
+        cfg=lambda wildcards: device_cfg(*budgets.CURVES[wildcards.curve].sections),
         starts=budget_point_options,
     shell:
         "crgan budget-point --config-json {params.cfg} --threads {threads} --curve {wildcards.curve} "
@@ -40,7 +40,7 @@ rule budget_curves:
         budget_curves.points(config),
     output:
         curves="results/budget_curves.csv",
-        plateaus=budget_curves.PLATEAU_FILE,
+        plateaus=budgets.PLATEAU_FILE,
     log:
         "logs/budget_curves.log",
     conda:
@@ -61,7 +61,7 @@ rule budget_curve:
     log:
         "logs/budget_curve/{curve}.log",
     wildcard_constraints:
-        curve="|".join(budget_curves.CURVES),
+        curve="|".join(budgets.CURVES),
     conda:
         "../envs/crgan.yaml"
     params:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from crgan import budget_curves, gap_sweep, plan, runs
+from crgan import budget_curves, budgets, gap_sweep, plan, runs
 from crgan.calibration import points as calibration_points
 from crgan.config import RUN_WIDE
 from crgan.methods import METHODS
@@ -30,7 +30,7 @@ MASKS = runs.masks_dir  # a domain's mask folder of a data draw
 # `snakemake results/budget_curves.csv`; none measured: rows say so). A parameter of the table and
 # claims rules, not an input: a new plateau reruns them, and the main run never runs the curves.
 BUDGET_STATUS = shlex.quote(
-    json.dumps(budget_curves.budget_status(config, budget_curves.read_plateaus(budget_curves.PLATEAU_FILE)), sort_keys=True)
+    json.dumps(budgets.budget_status(config, budgets.read_plateaus(budgets.PLATEAU_FILE)), sort_keys=True)
 )
 
 
@@ -96,7 +96,7 @@ def source_model(wildcards):
 def budget_point_inputs(wildcards):
     """What a budget point reads: both indexes and mask folders, the main run's source model (every
     curve but re-id's) and its CR-GAN generator (the fine-tuning curve)."""
-    needs = budget_curves.CURVES[wildcards.curve].needs
+    needs = budgets.CURVES[wildcards.curve].needs
     inputs = pair_data(wildcards)
     if "did" in needs:
         inputs["did"] = source_model(wildcards)

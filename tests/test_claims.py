@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crgan.budget_curves import budget_status
-from crgan.budgets import plateau
+from crgan.budgets import budget_status, plateau
 from crgan.records import EvaluationRecord, QualityRecord, RecordError
 from crgan.report.claims import CLAIMS, FAMILIES, KINDS, claim_rows, family, versus_paper
 from crgan.report.significance import holm, p_text, paired_t_test

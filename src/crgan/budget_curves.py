@@ -17,87 +17,18 @@ import csv
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crgan.budgets import method_budget, plateau
+from crgan.budgets import CURVES, POINT_FILE, method_budget, plateau
 from crgan.io import read_json, write_csv, write_json
-from crgan.methods import METHODS
 from crgan.records import EvaluationRecord
 
 if TYPE_CHECKING:
     import torch
 
-#: Where one point's networks and validation result live.
-POINT_DIR = "results/budgets/{curve}/{source}-{target}/{budget}/seed{seed}"
-POINT_FILE = f"{POINT_DIR}/validation.json"
-#: The measured plateaus the main run reads (written with results/budget_curves.csv).
-PLATEAU_FILE = "results/plateaus.json"
 COLUMNS = ["curve", "label", "source", "target", "budget", "unit", "rank1", "rank1_std", "map", "map_std", "seeds",
            "configured", "plateau", "method_budget", "configured_at_plateau", "source_rank1", "train_accuracy"]
-
-
-@dataclass(frozen=True)
-class Curve:
-    """One budget knob: its config ``section`` and ``option``, its ``unit``, its label, what the point
-    needs from the main run (``needs``: ``did`` the source model, ``generator`` CR-GAN's G) and the
-    config ``sections`` its chain reads."""
-
-    key: str
-    section: str
-    option: str
-    unit: str
-    label: str
-    needs: tuple[str, ...] = ("did",)
-    #: the config sections its chain reads (a point reruns when one of them changes)
-    sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
-
-
-CURVES = {curve.key: curve for curve in (
-    Curve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=(), sections=("reid", "data", "eval")),
-    Curve("crgan", "crgan", "iterations", "iterations", f"{METHODS['crgan'].label}'s G (and its variants')"),
-    Curve("finetune", "finetune", "iterations", "iterations",
-          f"Fine-tuning Did ({METHODS['crgan'].label}, {METHODS['paste'].label}, {METHODS['spgan'].label})",
-          needs=("did", "generator")),
-    Curve("spgan", "spgan", "iterations", "iterations", METHODS["spgan"].label),
-    Curve("taudl", "taudl", "iterations", "iterations", METHODS["taudl"].label, needs=()),
-    Curve("cluster_contrast", "cluster_contrast", "epochs", "epochs", METHODS["cluster_contrast"].label),
-)}
-
-
-def read_plateaus(path: str | Path = PLATEAU_FILE) -> dict[str, int]:
-    """The measured plateau budget of each curve (``results/plateaus.json``, written beside the curves
-    by ``snakemake results/budget_curves.csv``); empty where none was measured."""
-    path = Path(path)
-    return {curve: int(entry["budget"]) for curve, entry in read_json(path)["plateaus"].items()} if path.is_file() else {}
-
-
-def budget_status(cfg: dict[str, Any], plateaus: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """Each curve of a configured section: its config key, configured budget and measured plateau
-    (``None``: not measured). What tables and claims mark their rows with (a rule parameter, so a
-    changed plateau or budget reruns them)."""
-    return {key: {"key": f"{curve.section}.{curve.option}", "configured": cfg[curve.section][curve.option],
-                  "plateau": plateaus.get(key)} for key, curve in CURVES.items() if curve.section in cfg}
-
-
-def budget_notes(curves: Iterable[str], status: dict[str, dict[str, Any]] | None) -> list[str]:
-    """A row's notes on the budgets its runs were trained with (``curves``): those below their measured
-    plateau (``<config key> <configured> < <plateau>``) and those whose plateau was not measured; none
-    without a status (a table built outside the workflow)."""
-    if status is None:
-        return []
-    below, unmeasured = [], []
-    for curve in dict.fromkeys(curves):
-        entry = status.get(curve)
-        if entry is None:
-            continue
-        if entry["plateau"] is None:
-            unmeasured.append(entry["key"])
-        elif entry["configured"] < entry["plateau"]:
-            below.append(f"{entry['key']} {entry['configured']} < {entry['plateau']}")
-    return ([f"below plateau: {', '.join(below)}"] if below else []) + \
-        ([f"plateau not measured: {', '.join(unmeasured)}"] if unmeasured else [])
 
 
 def point_config(cfg: dict[str, Any], curve: str, budget: int) -> dict[str, Any]:

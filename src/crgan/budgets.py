@@ -6,13 +6,21 @@ training schedule at that budget. The plateau budget is the smallest whose mean 
 tolerance of the best measured: one standard error of the best budget's mean, or one point of rank-1,
 whichever is larger. A method trained on several pairs gets the largest of its pairs' plateau budgets,
 so it is at its plateau on every pair; a configured budget below it is marked "below plateau".
+
+Pure bookkeeping (no training): the curves, where their points and the measured plateaus live, and
+the notes tables and claims read; :mod:`crgan.budget_curves` runs the points.
 """
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crgan.io import read_json
+from crgan.methods import METHODS
 
 #: The smallest tolerance, in points of rank-1: differences below it are noise on these test sets.
 MIN_TOLERANCE = 1.0
@@ -58,6 +66,70 @@ def method_budget(curves: Mapping[tuple[str, str], Mapping[int, Sequence[float]]
     return max(plateau(curve).budget for curve in curves.values())
 
 
-def below_plateau(configured: int, curves: Mapping[tuple[str, str], Mapping[int, Sequence[float]]]) -> bool:
-    """Whether a configured budget is below the method's plateau budget."""
-    return configured < method_budget(curves)
+#: Where one point's networks and validation result live.
+POINT_DIR = "results/budgets/{curve}/{source}-{target}/{budget}/seed{seed}"
+POINT_FILE = f"{POINT_DIR}/validation.json"
+#: The measured plateaus the main run reads (written with results/budget_curves.csv).
+PLATEAU_FILE = "results/plateaus.json"
+
+
+@dataclass(frozen=True)
+class BudgetCurve:
+    """One budget knob: its config ``section`` and ``option``, its ``unit``, its label, what the point
+    needs from the main run (``needs``: ``did`` the source model, ``generator`` CR-GAN's G) and the
+    config ``sections`` its chain reads."""
+
+    key: str
+    section: str
+    option: str
+    unit: str
+    label: str
+    needs: tuple[str, ...] = ("did",)
+    #: the config sections its chain reads (a point reruns when one of them changes)
+    sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
+
+
+CURVES = {curve.key: curve for curve in (
+    BudgetCurve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=(), sections=("reid", "data", "eval")),
+    BudgetCurve("crgan", "crgan", "iterations", "iterations", f"{METHODS['crgan'].label}'s G (and its variants')"),
+    BudgetCurve("finetune", "finetune", "iterations", "iterations",
+                f"Fine-tuning Did ({METHODS['crgan'].label}, {METHODS['paste'].label}, {METHODS['spgan'].label})",
+                needs=("did", "generator")),
+    BudgetCurve("spgan", "spgan", "iterations", "iterations", METHODS["spgan"].label),
+    BudgetCurve("taudl", "taudl", "iterations", "iterations", METHODS["taudl"].label, needs=()),
+    BudgetCurve("cluster_contrast", "cluster_contrast", "epochs", "epochs", METHODS["cluster_contrast"].label),
+)}
+
+
+def read_plateaus(path: str | Path = PLATEAU_FILE) -> dict[str, int]:
+    """The measured plateau budget of each curve (``results/plateaus.json``, written beside the curves
+    by ``snakemake results/budget_curves.csv``); empty where none was measured."""
+    path = Path(path)
+    return {curve: int(entry["budget"]) for curve, entry in read_json(path)["plateaus"].items()} if path.is_file() else {}
+
+
+def budget_status(cfg: dict[str, Any], plateaus: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Each curve of a configured section: its config key, configured budget and measured plateau
+    (``None``: not measured). What tables and claims mark their rows with (a rule parameter, so a
+    changed plateau or budget reruns them)."""
+    return {key: {"key": f"{curve.section}.{curve.option}", "configured": cfg[curve.section][curve.option],
+                  "plateau": plateaus.get(key)} for key, curve in CURVES.items() if curve.section in cfg}
+
+
+def budget_notes(curves: Iterable[str], status: dict[str, dict[str, Any]] | None) -> list[str]:
+    """A row's notes on the budgets its runs were trained with (``curves``): those below their measured
+    plateau (``<config key> <configured> < <plateau>``) and those whose plateau was not measured; none
+    without a status (a table built outside the workflow)."""
+    if status is None:
+        return []
+    below, unmeasured = [], []
+    for curve in dict.fromkeys(curves):
+        entry = status.get(curve)
+        if entry is None:
+            continue
+        if entry["plateau"] is None:
+            unmeasured.append(entry["key"])
+        elif entry["configured"] < entry["plateau"]:
+            below.append(f"{entry['key']} {entry['configured']} < {entry['plateau']}")
+    return ([f"below plateau: {', '.join(below)}"] if below else []) + \
+        ([f"plateau not measured: {', '.join(unmeasured)}"] if unmeasured else [])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crgan.budget_curves import POINT_FILE
+from crgan.budgets import POINT_FILE
 from crgan.io import read_json, write_csv
 
 COLUMNS = ["anchor", "subject", "epochs", "seeds", "values", "mean", "std", "target", "within_target", "real",

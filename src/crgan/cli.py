@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from crgan import config as config_mod
-from crgan.budget_curves import CURVES
+from crgan.budgets import CURVES
 from crgan.errors import ConfigError, CrganError
 from crgan.io import read_json, write_json
 
@@ -438,7 +438,7 @@ def declare_report_commands(add: Adder) -> None:
     p = add("gap-sweep", cmd_gap_sweep, "gather the domain-gap sweep's evaluations", out="CSV file")
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files inside results/gap_sweep/<point>/")
     budgets_help = ("each curve's config key, configured budget and measured plateau (JSON; the workflow passes "
-                    "crgan.budget_curves.budget_status): rows say below plateau or plateau not measured")
+                    "crgan.budgets.budget_status): rows say below plateau or plateau not measured")
     p = add("table", cmd_table, "build a result table", out="CSV file")
     p.add_argument("--table", type=int, required=True, choices=sorted(TABLES))
     p.add_argument("--evals", nargs="+", required=True, help="metrics JSON files")

@@ -131,7 +131,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     read as YAML first (:func:`coerce_strings`)."""
     top = schema()
     if "plateau" in (cfg.get("budget_curves") or {}):
-        from crgan.budget_curves import PLATEAU_FILE
+        from crgan.budgets import PLATEAU_FILE
 
         raise ConfigError(f"config key 'budget_curves.plateau' is no longer set by hand: the measured plateaus are read "
                           f"from {PLATEAU_FILE}, which `snakemake results/budget_curves.csv` writes; remove the key")

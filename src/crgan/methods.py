@@ -52,7 +52,7 @@ class Start:
 
 
 @dataclass(frozen=True)
-class Curve:
+class TrainingPlot:
     """How the report plots one training log of a method's runs: the plot group (``kind``), the plot's
     title (``{pair}`` and ``{target}`` filled in), what names the run's line (``series``: ``source``,
     ``start``, or ``variant``: the run's variant, its method where it has none; ``columns``: every
@@ -89,9 +89,9 @@ class Method:
     generator_file: str | None = None
     variants: Mapping[str, Variant] = field(default_factory=dict)
     starts: Mapping[str, Start] = field(default_factory=dict)
-    curves: Mapping[str, Curve] = field(default_factory=dict)
+    curves: Mapping[str, TrainingPlot] = field(default_factory=dict)
     adapts: str | None = None  # AdaBN: the method whose network it re-normalises
-    budgets: tuple[str, ...] = ()  # the budget curves of its own training (crgan.budget_curves.CURVES) on the target
+    budgets: tuple[str, ...] = ()  # the budget curves of its own training (crgan.budgets.CURVES) on the target
 
     @property
     def layout(self) -> str:
@@ -115,12 +115,12 @@ class Method:
         return f"{self.run_dir}/{self.generator_file}" if self.generator_file else None
 
 
-_FINE_TUNING = {"reid.pt.log.csv": Curve("fine-tuning", "Fine-tuning Did, {pair}", "variant")}
+_FINE_TUNING = {"reid.pt.log.csv": TrainingPlot("fine-tuning", "Fine-tuning Did, {pair}", "variant")}
 
 _REGISTRY = (
     Method("reid", "re-id on {source}", "results/reid/{domain}/seed{seed}",
            "results/eval/reid/{domain}/seed{seed}/on_{test}.json", "model.pt", "train-reid",
-           "#7f7f7f", curves={"model.pt.log.csv": Curve("re-id", "Re-id training (source models)", "source")},
+           "#7f7f7f", curves={"model.pt.log.csv": TrainingPlot("re-id", "Re-id training (source models)", "source")},
            budgets=("reid",)),
     Method("crgan", "CR-GAN", "results/crgan/{source}-{target}/{variant}/seed{seed}",
            "results/eval/crgan/{source}-{target}/{variant}/seed{seed}.json", "reid.pt", "train-crgan", "#0072B2",
@@ -130,13 +130,13 @@ _REGISTRY = (
                      "wo_id": Variant("w/o identity loss", drops=("id",)),
                      "wo_cam": Variant("w/o camera loss", drops=("cam",)),
                      "wo_con": Variant("w/o context loss", drops=("con",))},
-           curves={**_FINE_TUNING, "G.pt.loss.csv": Curve("CR-GAN losses", "CR-GAN losses, {pair}", "columns",
+           curves={**_FINE_TUNING, "G.pt.loss.csv": TrainingPlot("CR-GAN losses", "CR-GAN losses, {pair}", "columns",
                                                           ("crgan",))},
            budgets=("crgan", "finetune")),
     Method("spgan", "SPGAN", "results/spgan/{source}-{target}/seed{seed}",
            "results/eval/spgan/{source}-{target}/seed{seed}.json", "reid.pt", "train-spgan",
            "#009E73", generator_file="G.pt",
-           curves={**_FINE_TUNING, "G.pt.loss.csv": Curve("SPGAN losses", "SPGAN losses, {pair}", "columns")},
+           curves={**_FINE_TUNING, "G.pt.loss.csv": TrainingPlot("SPGAN losses", "SPGAN losses, {pair}", "columns")},
            budgets=("spgan", "finetune")),
     Method("paste", "Paste (control)", "results/paste/{source}-{target}/seed{seed}",
            "results/eval/paste/{source}-{target}/seed{seed}.json", "reid.pt", "finetune-paste",
@@ -155,14 +155,14 @@ _REGISTRY = (
                    "spgan": Start("spgan+taudl", "SPGAN+TAUDL", method="spgan"),
                    "reid": Start("taudl_reid", "TAUDL from the source model (control)", method="reid"),
                    "untrained": Start("taudl_floor", "Untrained network (floor)", "untrained")},
-           curves={"model.pt.log.csv": Curve("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",)),
+           curves={"model.pt.log.csv": TrainingPlot("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",)),
     Method("cluster_contrast", "Cluster Contrast", "results/cluster_contrast/{target}/{start}/seed{seed}",
            "results/eval/cluster_contrast/{target}/{start}/seed{seed}.json", "model.pt", "train-cluster-contrast",
            "#882255", architecture="cluster",
            starts={"reid": Start("cluster_contrast", "Cluster Contrast", method="reid"),
                    "crgan": Start("crgan+cluster_contrast", "CR-GAN+Cluster Contrast", method="crgan"),
                    "untrained": Start("cluster_contrast_floor", "Untrained network (floor)", "untrained")},
-           curves={"model.pt.log.csv": Curve("Cluster Contrast", "Cluster Contrast on {target} (per epoch)", "start")},
+           curves={"model.pt.log.csv": TrainingPlot("Cluster Contrast", "Cluster Contrast on {target} (per epoch)", "start")},
            budgets=("cluster_contrast",)),
 )
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crgan.budget_curves import CURVES, budget_notes
+from crgan.budgets import CURVES, budget_notes
 from crgan.io import write_csv
 from crgan.methods import label
 from crgan.paper import paper_values

@@ -110,7 +110,7 @@ def read_curve(path: Path) -> tuple[str, dict[str, list[tuple[float, float]]]]:
 
 
 def curve_of(path: Path) -> tuple[str, str, str, bool] | None:
-    """Where a training log is plotted, as its method declares (crgan.methods.Curve): (kind, plot
+    """Where a training log is plotted, as its method declares (crgan.methods.TrainingPlot): (kind, plot
     title, series label, plot every loss column or just ``loss``), or None for logs not plotted."""
     run = Run.from_path(path.as_posix())
     curve = run.spec.curves.get(path.name) if run is not None else None

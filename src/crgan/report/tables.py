@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from crgan.budget_curves import budget_notes
+from crgan.budgets import budget_notes
 from crgan.io import read_json, write_csv
 from crgan.paper import paper_rows, paper_values
 from crgan.plan import TABLES, Measured, Ours, Published, Quoted, layout
@@ -165,7 +165,7 @@ def build_table(table: int, records: list[EvaluationRecord | QualityRecord], cfg
                 budgets: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every row of ``table`` from the records of its inputs (:func:`table_inputs`); a row of ours notes
     the budgets its runs were trained below their plateau or with no plateau measured
-    (``budgets``: :func:`crgan.budget_curves.budget_status`)."""
+    (``budgets``: :func:`crgan.budgets.budget_status`)."""
     by: dict[Evaluation | Quality, list] = {}
     for record in records:
         by.setdefault(_key(record), []).append(record)
