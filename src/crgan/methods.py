@@ -91,6 +91,7 @@ class Method:
     starts: Mapping[str, Start] = field(default_factory=dict)
     curves: Mapping[str, TrainingPlot] = field(default_factory=dict)
     adapts: str | None = None  # AdaBN: the method whose network it re-normalises
+    sections: tuple[str, ...] = ()  # the config sections its trainer reads (a started method's rule passes them)
     budgets: tuple[str, ...] = ()  # the budget curves of its own training (crgan.budgets.CURVES) on the target
 
     @property
@@ -155,7 +156,8 @@ _REGISTRY = (
                    "spgan": Start("spgan+taudl", "SPGAN+TAUDL", method="spgan"),
                    "reid": Start("taudl_reid", "TAUDL from the source model (control)", method="reid"),
                    "untrained": Start("taudl_floor", "Untrained network (floor)", "untrained")},
-           curves={"model.pt.log.csv": TrainingPlot("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",)),
+           curves={"model.pt.log.csv": TrainingPlot("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",),
+           sections=("taudl", "reid", "data")),
     Method("cluster_contrast", "Cluster Contrast", "results/cluster_contrast/{target}/{start}/seed{seed}",
            "results/eval/cluster_contrast/{target}/{start}/seed{seed}.json", "model.pt", "train-cluster-contrast",
            "#882255", architecture="cluster",
@@ -163,7 +165,7 @@ _REGISTRY = (
                    "crgan": Start("crgan+cluster_contrast", "CR-GAN+Cluster Contrast", method="crgan"),
                    "untrained": Start("cluster_contrast_floor", "Untrained network (floor)", "untrained")},
            curves={"model.pt.log.csv": TrainingPlot("Cluster Contrast", "Cluster Contrast on {target} (per epoch)", "start")},
-           budgets=("cluster_contrast",)),
+           budgets=("cluster_contrast",), sections=("cluster_contrast", "reid", "data", "eval")),
 )
 
 #: Every method, by key.
