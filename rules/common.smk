@@ -11,7 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from crgan import budget_curves, budgets, gap_sweep, plan, runs
 from crgan.calibration import points as calibration_points
 from crgan.config import RUN_WIDE
-from crgan.methods import METHODS
+from crgan.methods import METHODS, loss_log, sample_grid, training_log
 
 SEEDS = config["seeds"]
 SYNTHETIC = config["data"]["source"] == "synthetic"

@@ -10,7 +10,7 @@ rule finetune_paste:
         unpack(gan_inputs),
     output:
         model=NETWORK["paste"],
-        curve=f"{NETWORK['paste']}.log.csv",
+        curve=training_log(NETWORK["paste"]),
     log:
         "logs/finetune_paste/{source}-{target}_seed{seed}.log",
     benchmark:
@@ -40,7 +40,7 @@ for method in (m for m in METHODS.values() if m.adapts):
             target_index=index_of("target"),
         output:
             model=NETWORK[method.key],
-            curve=f"{NETWORK[method.key]}.log.csv",
+            curve=training_log(NETWORK[method.key]),
         log:
             f"logs/adapt_bn/{method.key}_{{source}}-{{target}}_seed{{seed}}.log",
         benchmark:

@@ -9,9 +9,9 @@ rule train_crgan:
         unpack(gan_inputs),
     output:
         g=GENERATOR["crgan"],
-        curve=f"{GENERATOR['crgan']}.loss.csv",
+        curve=loss_log(GENERATOR["crgan"]),
         grid=report(
-            f"{GENERATOR['crgan']}.grid.png",
+            sample_grid(GENERATOR["crgan"]),
             caption="captions/grid.rst",
             category="CR-GAN samples",
             subcategory="{source}-{target}",
@@ -43,7 +43,7 @@ rule finetune_crgan:
         generator=GENERATOR["crgan"],
     output:
         model=NETWORK["crgan"],
-        curve=f"{NETWORK['crgan']}.log.csv",
+        curve=training_log(NETWORK["crgan"]),
     log:
         "logs/finetune_crgan/{source}-{target}_{variant}_seed{seed}.log",
     benchmark:

@@ -9,7 +9,7 @@ rule train_reid:
         index=index_of("domain"),
     output:
         model=NETWORK["reid"],
-        curve=f"{NETWORK['reid']}.log.csv",
+        curve=training_log(NETWORK["reid"]),
     log:
         "logs/train_reid/{domain}_seed{seed}.log",
     benchmark:

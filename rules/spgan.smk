@@ -9,9 +9,9 @@ rule train_spgan:
         target_index=index_of("target"),
     output:
         g=GENERATOR["spgan"],
-        curve=f"{GENERATOR['spgan']}.loss.csv",
+        curve=loss_log(GENERATOR["spgan"]),
         grid=report(
-            f"{GENERATOR['spgan']}.grid.png",
+            sample_grid(GENERATOR["spgan"]),
             caption="captions/grid.rst",
             category="SPGAN samples",
             subcategory="{source}-{target}",
@@ -64,7 +64,7 @@ rule finetune_spgan:
         did=source_model,
     output:
         model=NETWORK["spgan"],
-        curve=f"{NETWORK['spgan']}.log.csv",
+        curve=training_log(NETWORK["spgan"]),
     log:
         "logs/finetune_spgan/{source}-{target}_seed{seed}.log",
     benchmark:

@@ -15,7 +15,7 @@ for method in (m for m in METHODS.values() if m.starts):
             init=start_network(method.key),
         output:
             model=NETWORK[method.key],
-            curve=f"{NETWORK[method.key]}.log.csv",
+            curve=training_log(NETWORK[method.key]),
         log:
             f"logs/train_{method.key}/{{target}}_{{start}}_seed{{seed}}.log",
         benchmark:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from crgan.budgets import CURVES, POINT_FILE, method_budget, plateau
 from crgan.io import read_json, write_csv, write_json
+from crgan.methods import training_log
 from crgan.records import EvaluationRecord
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def _once(path: Path, make: Callable[[], Any], seed: int, deterministic: bool) -
 
 def final_training_accuracy(network: Path) -> float:
     """A re-id network's training accuracy on augmented batches in its last epoch (its training log)."""
-    with open(f"{network}.log.csv", newline="") as fh:
+    with open(training_log(network), newline="") as fh:
         return float(list(csv.DictReader(fh))[-1]["train_acc"])
 
 

@@ -20,6 +20,21 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 DOMAINS = ("market1501", "dukemtmc", "cuhk03")
+
+
+def training_log(network: object) -> str:
+    """The per-step (or per-epoch) training log a trainer writes beside a re-id network file."""
+    return f"{network}.log.csv"
+
+
+def loss_log(generator: object) -> str:
+    """The loss log a GAN trainer writes beside its generator file."""
+    return f"{generator}.loss.csv"
+
+
+def sample_grid(generator: object) -> str:
+    """The sample grid (PNG) a GAN trainer draws beside its generator file."""
+    return f"{generator}.grid.png"
 #: How the report names each domain.
 DOMAIN_SHORT = {"market1501": "Market", "dukemtmc": "Duke", "cuhk03": "CUHK03"}
 
@@ -116,12 +131,12 @@ class Method:
         return f"{self.run_dir}/{self.generator_file}" if self.generator_file else None
 
 
-_FINE_TUNING = {"reid.pt.log.csv": TrainingPlot("fine-tuning", "Fine-tuning Did, {pair}", "variant")}
+_FINE_TUNING = {training_log("reid.pt"): TrainingPlot("fine-tuning", "Fine-tuning Did, {pair}", "variant")}
 
 _REGISTRY = (
     Method("reid", "re-id on {source}", "results/reid/{domain}/seed{seed}",
            "results/eval/reid/{domain}/seed{seed}/on_{test}.json", "model.pt", "train-reid",
-           "#7f7f7f", curves={"model.pt.log.csv": TrainingPlot("re-id", "Re-id training (source models)", "source")},
+           "#7f7f7f", curves={training_log("model.pt"): TrainingPlot("re-id", "Re-id training (source models)", "source")},
            budgets=("reid",)),
     Method("crgan", "CR-GAN", "results/crgan/{source}-{target}/{variant}/seed{seed}",
            "results/eval/crgan/{source}-{target}/{variant}/seed{seed}.json", "reid.pt", "train-crgan", "#0072B2",
@@ -131,13 +146,13 @@ _REGISTRY = (
                      "wo_id": Variant("w/o identity loss", drops=("id",)),
                      "wo_cam": Variant("w/o camera loss", drops=("cam",)),
                      "wo_con": Variant("w/o context loss", drops=("con",))},
-           curves={**_FINE_TUNING, "G.pt.loss.csv": TrainingPlot("CR-GAN losses", "CR-GAN losses, {pair}", "columns",
+           curves={**_FINE_TUNING, loss_log("G.pt"): TrainingPlot("CR-GAN losses", "CR-GAN losses, {pair}", "columns",
                                                           ("crgan",))},
            budgets=("crgan", "finetune")),
     Method("spgan", "SPGAN", "results/spgan/{source}-{target}/seed{seed}",
            "results/eval/spgan/{source}-{target}/seed{seed}.json", "reid.pt", "train-spgan",
            "#009E73", generator_file="G.pt",
-           curves={**_FINE_TUNING, "G.pt.loss.csv": TrainingPlot("SPGAN losses", "SPGAN losses, {pair}", "columns")},
+           curves={**_FINE_TUNING, loss_log("G.pt"): TrainingPlot("SPGAN losses", "SPGAN losses, {pair}", "columns")},
            budgets=("spgan", "finetune")),
     Method("paste", "Paste (control)", "results/paste/{source}-{target}/seed{seed}",
            "results/eval/paste/{source}-{target}/seed{seed}.json", "reid.pt", "finetune-paste",
@@ -156,7 +171,7 @@ _REGISTRY = (
                    "spgan": Start("spgan+taudl", "SPGAN+TAUDL", method="spgan"),
                    "reid": Start("taudl_reid", "TAUDL from the source model (control)", method="reid"),
                    "untrained": Start("taudl_floor", "Untrained network (floor)", "untrained")},
-           curves={"model.pt.log.csv": TrainingPlot("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",),
+           curves={training_log("model.pt"): TrainingPlot("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",),
            sections=("taudl", "reid", "data")),
     Method("cluster_contrast", "Cluster Contrast", "results/cluster_contrast/{target}/{start}/seed{seed}",
            "results/eval/cluster_contrast/{target}/{start}/seed{seed}.json", "model.pt", "train-cluster-contrast",
@@ -164,7 +179,8 @@ _REGISTRY = (
            starts={"reid": Start("cluster_contrast", "Cluster Contrast", method="reid"),
                    "crgan": Start("crgan+cluster_contrast", "CR-GAN+Cluster Contrast", method="crgan"),
                    "untrained": Start("cluster_contrast_floor", "Untrained network (floor)", "untrained")},
-           curves={"model.pt.log.csv": TrainingPlot("Cluster Contrast", "Cluster Contrast on {target} (per epoch)", "start")},
+           curves={training_log("model.pt"): TrainingPlot("Cluster Contrast", "Cluster Contrast on {target} (per epoch)",
+                                                          "start")},
            budgets=("cluster_contrast",), sections=("cluster_contrast", "reid", "data", "eval")),
 )
 

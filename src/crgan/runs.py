@@ -14,7 +14,18 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from crgan.methods import DATA_ROWS, DOMAIN_SHORT, DOMAINS, METHODS, VARIANTS, Method, label
+from crgan.methods import (
+    DATA_ROWS,
+    DOMAIN_SHORT,
+    DOMAINS,
+    METHODS,
+    VARIANTS,
+    Method,
+    label,
+    loss_log,
+    sample_grid,
+    training_log,
+)
 
 #: A dataset's checked index and its person masks, per data draw (``{domain}`` may be any wildcard name).
 INDEX_FILE = "results/data/draw{draw}/{domain}.json"
@@ -159,9 +170,9 @@ class Run:
     @property
     def training_logs(self) -> list[str]:
         """Loss curves (CSV) and the sample grid (PNG) of this run's training steps."""
-        logs = [f"{self.network}.log.csv"]
+        logs = [training_log(self.network)]
         if self.generator:
-            logs += [f"{self.generator}.loss.csv", f"{self.generator}.grid.png"]
+            logs += [loss_log(self.generator), sample_grid(self.generator)]
         return logs
 
     @property

@@ -23,7 +23,7 @@ from PIL import Image
 from crgan.config import config_hash
 from crgan.eval.ranked_lists import draw_lists
 from crgan.io import atomic_file, read_json
-from crgan.methods import CURVE_KINDS, LMP, colour, label
+from crgan.methods import CURVE_KINDS, LMP, colour, label, sample_grid
 from crgan.plan import TABLES, named_rows
 from crgan.provenance import git_commit
 from crgan.records import EvaluationRecord
@@ -186,7 +186,7 @@ def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
             out["quality"].append({"pair": pair_name(quality.source, quality.target), "method": quality.method,
                                    "label": STRIP_LABELS[quality.method], "order": STRIP_ORDER.index(quality.method),
                                    **image(path)})
-        elif run is not None and path.name == "G.pt.grid.png":
+        elif run is not None and run.spec.generator_file and path.name == sample_grid(run.spec.generator_file):
             entry = {"pair": pair_name(run.source, run.target), "rows": GRID_ROWS[run.method], **image(path)}
             out[run.method].append({**entry, "variant": run.variant} if run.method == "crgan" else entry)
     return out

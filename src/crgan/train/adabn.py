@@ -18,7 +18,7 @@ from torch import nn
 
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, make_loader
-from crgan.methods import adabn_of
+from crgan.methods import adabn_of, training_log
 from crgan.models.reid import ReIDNet
 from crgan.records import NetworkInfo
 from crgan.runs import Run
@@ -55,5 +55,5 @@ def adapt_batch_norm(did: ReIDNet, did_info: NetworkInfo, target: dict, cfg: dic
     for norm in norms:
         norm.momentum = 0.1  # torch's default, for anyone who trains the network further
     info = replace(did_info, run=run, final=rows[-1], provenance=loop.provenance, details={"batch_norm_layers": len(norms)})
-    loop.finish(info, did.state_dict(), f"{out}.log.csv")
+    loop.finish(info, did.state_dict(), training_log(out))
     return info

@@ -35,6 +35,7 @@ from crgan import runtime
 from crgan.data.datasets import records_of
 from crgan.data.loader import Draw, ReidImages, StepBatches, Stream, make_loader, to_device
 from crgan.eval.k_reciprocal import feature_jaccard_distance
+from crgan.methods import training_log
 from crgan.models.cluster_contrast import ClusterNet
 from crgan.records import NetworkInfo
 from crgan.train.loop import TrainingLoop
@@ -180,5 +181,5 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
                        image_size=(data_cfg["height"], data_cfg["width"]), synthetic=target["synthetic"],
                        final=rows[-1] if rows else {}, provenance=loop.provenance,
                        details={"clusters": [r["clusters"] for r in rows]})
-    loop.finish(info, model.state_dict(), f"{out}.log.csv")
+    loop.finish(info, model.state_dict(), training_log(out))
     return info

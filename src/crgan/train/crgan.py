@@ -18,7 +18,7 @@ from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages, Stream, pair_batches, to_reid_input, uniform_batches
 from crgan.grids import fixed_batch, write_grid
 from crgan.kernels import blend_context_loss
-from crgan.methods import VARIANTS
+from crgan.methods import VARIANTS, loss_log, sample_grid
 from crgan.models.discriminators import CameraDiscriminator, PatchDiscriminator
 from crgan.models.generator import DualConditionalGenerator, build_generator, masked_target
 from crgan.models.reid import ReIDNet
@@ -110,10 +110,10 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
 
     rows = loop.run(step, lr_at=lambda it: crgan_cfg["lr"] * lr_factor(it, total))
     g.eval()
-    save_sample_grid(g, src_ds, tgt_ds, Path(f"{out}.grid.png"), crgan_cfg["grid_columns"], device)
+    save_sample_grid(g, src_ds, tgt_ds, Path(sample_grid(out)), crgan_cfg["grid_columns"], device)
     info = GeneratorInfo(run=run, architecture=crgan_cfg["generator"], iterations=total, final=rows[-1],
                          provenance=loop.provenance, details={"dcam_train_acc": loop.values["dcam_train_acc"]})
-    loop.finish(info, g.state_dict(), f"{out}.loss.csv")
+    loop.finish(info, g.state_dict(), loss_log(out))
     return info
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages, Stream, pair_batches, to_reid_input, uniform_batches
-from crgan.methods import VARIANTS
+from crgan.methods import VARIANTS, training_log
 from crgan.models.generator import masked_target
 from crgan.models.reid import ReIDNet
 from crgan.models.store import load_generator
@@ -60,7 +60,7 @@ def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, cfg: di
 
     rows = loop.run(step, lr_at=cosine_lr)
     info = replace(did_info, run=run, final=rows[-1], provenance=loop.provenance, details=details)
-    loop.finish(info, did.state_dict(), f"{out}.log.csv")
+    loop.finish(info, did.state_dict(), training_log(out))
     return info
 
 

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from crgan import distributed, runtime
 from crgan.data.datasets import records_of
 from crgan.data.loader import ReidImages, epoch_of, make_loader
+from crgan.methods import training_log
 from crgan.models.reid import build_reid
 from crgan.records import NetworkInfo
 from crgan.runs import Run
@@ -69,5 +70,5 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
     info = NetworkInfo(run=Run.reid(domain, seed), domain=domain, init=init, arch=reid_cfg, classes=ds.num_classes,
                        image_size=(data_cfg["height"], data_cfg["width"]), synthetic=index["synthetic"],
                        final=rows[-1], provenance=loop.provenance)
-    loop.finish(info, model.state_dict(), f"{out}.log.csv")
+    loop.finish(info, model.state_dict(), training_log(out))
     return info

@@ -26,6 +26,7 @@ from crgan.data.datasets import records_of
 from crgan.data.loader import MaskedImages, Stream, pair_batches
 from crgan.grids import fixed_batch, to_uint8, write_grid
 from crgan.io import atomic_dir, write_json
+from crgan.methods import loss_log, sample_grid
 from crgan.models.cyclegan import build_translator
 from crgan.models.discriminators import PatchDiscriminator
 from crgan.models.sianet import SiaNet, contrastive_loss
@@ -159,10 +160,10 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
         return row
 
     rows = loop.run(step, lr_at=lambda it: spgan_cfg["lr"] * lr_factor(it, total))
-    write_translation_grid(nets, src_ds, tgt_ds, spgan_cfg["grid_columns"], Path(f"{out}.grid.png"), device)
+    write_translation_grid(nets, src_ds, tgt_ds, spgan_cfg["grid_columns"], Path(sample_grid(out)), device)
     info = GeneratorInfo(run=run, architecture=spgan_cfg["generator"], iterations=total, final=rows[-1],
                          provenance=loop.provenance)
-    loop.finish(info, nets["g"].state_dict(), f"{out}.loss.csv")
+    loop.finish(info, nets["g"].state_dict(), loss_log(out))
     return info
 
 

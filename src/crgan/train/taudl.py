@@ -35,6 +35,7 @@ from crgan import runtime
 from crgan.data.datasets import Record, records_of
 from crgan.data.loader import ReidImages, StepBatches, Stream, to_device
 from crgan.errors import DatasetError
+from crgan.methods import training_log
 from crgan.models.taudl import TaudlNet
 from crgan.records import NetworkInfo
 from crgan.train.loop import Logged, TrainingLoop
@@ -218,5 +219,5 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
                        image_size=(data_cfg["height"], data_cfg["width"]), synthetic=target["synthetic"],
                        final=rows[-1] if rows else {}, provenance=loop.provenance,
                        details={"num_tracklets": len(members), "top_k": top_k})
-    loop.finish(info, model.state_dict(), f"{out}.log.csv")
+    loop.finish(info, model.state_dict(), training_log(out))
     return info
