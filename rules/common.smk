@@ -168,8 +168,8 @@ def report_inputs(wildcards):
     quality = sorted(runs.Quality.from_path(f).figure for f in files if runs.Quality.from_path(f))
     logs = sorted({log for e in evals for log in runs.Evaluation.from_path(e).run.training_logs})
     return {
-        "tables": [f"results/table{n}.csv" for n in inputs],
-        "claims": "results/claims.csv",
+        "tables": [plan.TABLE_FILE.format(n=n) for n in inputs],
+        "claims": plan.CLAIMS_FILE,
         "evals": evals,
         "figures": [f for f in logs if f.endswith(".png")] + quality,
         "curves": [f for f in logs if f.endswith(".csv")],

@@ -7,8 +7,8 @@ rule table:
     input:
         lambda wildcards: plan.table_inputs(int(wildcards.n), config),
     output:
-        table=report("results/table{n}.csv", caption="captions/table.rst", category="Tables"),
-        provenance="results/table{n}.csv.provenance.json",
+        table=report(plan.TABLE_FILE, caption="captions/table.rst", category="Tables"),
+        provenance=f"{plan.TABLE_FILE}.provenance.json",
     log:
         "logs/tables/table{n}.log",
     wildcard_constraints:
@@ -26,10 +26,10 @@ rule table:
 rule claims:
     """results/claims.csv: each of the paper's qualitative claims judged from our per-seed results."""
     input:
-        tables=expand("results/table{n}.csv", n=sorted(plan.TABLES)),
+        tables=expand(plan.TABLE_FILE, n=sorted(plan.TABLES)),
         records=lambda wildcards: all_table_inputs(),
     output:
-        report("results/claims.csv", caption="captions/claims.rst", category="Tables"),
+        report(plan.CLAIMS_FILE, caption="captions/claims.rst", category="Tables"),
     log:
         "logs/claims.log",
     conda:

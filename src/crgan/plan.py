@@ -234,6 +234,10 @@ class Table:
         return self.paper_table or self.number
 
 
+#: Where each table and the claims are written (``{n}``: the table's number).
+TABLE_FILE = "results/table{n}.csv"
+CLAIMS_FILE = "results/claims.csv"
+
 TABLES = {table.number: table for table in (
     Table(1, "Image quality: LPIPS and FID, w/o dual condition vs CR-GAN", "pairs", (),
           quality_table(("source-target", "wo_dual", "crgan"))),
