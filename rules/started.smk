@@ -27,8 +27,10 @@ for method in (m for m in METHODS.values() if m.starts):
             mem_mb=4000,
             gpu=ONE_GPU,
         params:
+            # a directive's value is taken here; the shell string is formatted when the job runs, after the loop
+            command=method.command,
             cfg=device_cfg(*method.sections),
             init=start_option,
         shell:
-            f"crgan {method.command} --config-json {{params.cfg}} --threads {{threads}} --seed {{wildcards.seed}} "
+            "crgan {params.command} --config-json {params.cfg} --threads {threads} --seed {wildcards.seed} "
             "--index {input.index} {params.init} --out {output.model} > {log} 2>&1"

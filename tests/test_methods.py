@@ -92,3 +92,20 @@ def test_labels_come_from_keys():
 def test_the_report_header_counts_the_plans_tables():
     template = (REPO / "src/crgan/report/templates/report.html.j2").read_text()
     assert "Tables 1-7" not in template and "Tables 1-7" not in Path(REPO / "rules/report.smk").read_text()
+
+
+def test_the_papers_values_are_joined_to_our_rows_by_row_key(monkeypatch):
+    """The paper's CSV names each row we compute by its row key: a renamed label keeps its paper value and
+    its place in Tables 5-7 (it used to turn silently into a quoted row)."""
+    from crgan.paper import paper_rows
+    from crgan.report import tables
+
+    keys = {r["row"] for r in paper_rows()} - {""}
+    assert {"crgan", "crgan+lmp", "wo_dual", "direct_transfer", "spgan+taudl", "source-target"} <= keys
+    assert all(label(key) for key in keys)  # each a known row key
+    monkeypatch.setattr(tables, "label", lambda row: f"renamed {row}")
+    row = tables.summary_row(2, "crgan", "market1501", "dukemtmc", "rank1", [50.0], [0], "synthetic", "", "")
+    assert row["method"] == "renamed crgan" and row["paper_value"] == "52.2"
+    monkeypatch.setattr(plan, "label", lambda row: f"renamed {row}")
+    computed = [e.key for e in plan.entries(5, "market1501", "dukemtmc") if isinstance(e, plan.Ours)]
+    assert computed == list(plan.COMPARISONS[5])

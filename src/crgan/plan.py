@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crgan.methods import LMP, label
-from crgan.paper import paper_rows, paper_values
+from crgan.paper import paper_rows
 from crgan.runs import Evaluation, Quality, Run
 
 REID_METRICS = ("rank1", "rank5", "rank10", "map")
@@ -171,15 +171,15 @@ def comparison_table(number: int) -> Callable[[str, str], list[Entry]]:
 
     def rows(src: str, tgt: str) -> list[Entry]:
         ours = comparison_rows(src, tgt)
-        by_label = {label(key): ours[key] for key in COMPARISONS[number]}
-        methods = dict.fromkeys(r["method"] for r in paper_rows() if int(r["table"]) == number)
-        reported = {(method, (source, target)) for (t, method, source, target, _) in paper_values() if t == number}
+        published = [r for r in paper_rows() if int(r["table"]) == number]
+        methods = dict.fromkeys((r["row"], r["method"]) for r in published)
+        reported = {(r["row"], (r["source"], r["target"])) for r in published}
         direct = [Ours("direct_transfer", Evaluation.of(Run.reid(src), tgt),
                        "not in the paper's Table 7: the source model tested on the target")] if number == 7 else []
         floor = [ours["taudl_floor"], ours["taudl_reid"]] if number in (6, 7) else []
         # a method the paper does not report on this pair is not run for it either (Table 7: SPGAN from CUHK03 to Duke)
-        return direct + floor + [by_label[m] if m in by_label and (m, (src, tgt)) in reported else Quoted(m)
-                                 for m in methods]
+        return direct + floor + [ours[row] if row in COMPARISONS[number] and (row, (src, tgt)) in reported
+                                 else Quoted(name) for row, name in methods]
 
     return rows
 

@@ -332,7 +332,7 @@ def _judge(cells: Cells, claim: Claim, src: str, tgt: str, metric: str, papers: 
     if not effects:
         return None
     digits = 4 if metric in ("lpips", "fid") else 2
-    paper = [papers.get((t.table, label(t.row), *pairs[t.pair], metric)) for t in claim.terms]
+    paper = [papers.get((t.table, t.row, *pairs[t.pair], metric)) for t in claim.terms]
     paper_effect = sum(t.sign * float(v) for t, v in zip(claim.terms, paper)) if all(paper) else None
     needs = [need for need in NEEDS if any(need.concerns(claim, t, metric) for t in claim.terms)]
     lacking = list(dict.fromkeys(

@@ -17,6 +17,7 @@ from typing import Any
 
 from crgan.budgets import budget_notes
 from crgan.io import read_json, write_csv
+from crgan.methods import label
 from crgan.paper import paper_rows, paper_values
 from crgan.plan import TABLES, Measured, Ours, Published, Quoted, layout
 from crgan.provenance import code_provenance
@@ -40,13 +41,14 @@ def read_records(paths: Iterable[str | Path]) -> list[EvaluationRecord | Quality
     return records
 
 
-def summary_row(table: int, method: str, source: str, target: str, metric: str, values: list[float],
+def summary_row(table: int, row: str, source: str, target: str, metric: str, values: list[float],
                 seeds: list[int], data: str, init: str, notes: str, metric_backbone: str = "",
                 digits: int = 2) -> dict[str, Any]:
-    """One reproduced row: the mean over seeds and their standard deviation, the paper's value beside
-    it (looked up under the paper's metric name; a substitute metric is ``<metric>_substitute``)."""
-    paper = paper_values().get((TABLES[table].paper, method, source, target, metric.removesuffix("_substitute")), "")
-    return {"table": table, "method": method, "source": source, "target": target, "metric": metric,
+    """One reproduced row (by its row key, printed as its label): the mean over seeds and their standard
+    deviation, the paper's value beside it (looked up under the paper's metric name; a substitute
+    metric is ``<metric>_substitute``)."""
+    paper = paper_values().get((TABLES[table].paper, row, source, target, metric.removesuffix("_substitute")), "")
+    return {"table": table, "method": label(row), "source": source, "target": target, "metric": metric,
             "value": f"{statistics.fmean(values):.{digits}f}",
             "std": f"{statistics.stdev(values):.{digits}f}" if len(values) > 1 else "", "paper_value": paper,
             "data": data, "seeds": ";".join(map(str, sorted(seeds))), "init": init, "metric_backbone": metric_backbone,
@@ -100,7 +102,7 @@ def ours_rows(table: int, row: Ours, records: list[EvaluationRecord], src: str, 
     notes = row.notes
     if row.pooling == "lmp":
         notes = f"LMP P={first.metrics['lmp_parts']}; {notes}"
-    group = next((r["group"] for r in paper_rows() if int(r["table"]) == table and r["method"] == row.label), "")
+    group = next((r["group"] for r in paper_rows() if int(r["table"]) == table and r["row"] == row.key), "")
     rerank = first.metrics.get("rerank")
     if rerank:
         notes = (f"{notes}; k-reciprocal re-ranking (eval.rerank: k1 {rerank['k1']}, k2 {rerank['k2']}, "
@@ -108,7 +110,7 @@ def ours_rows(table: int, row: Ours, records: list[EvaluationRecord], src: str, 
     notes = "; ".join(x for x in (group, notes, f"chance rank1 {first.metrics['chance_rank1']:.2f}") if x)
     data = "synthetic" if first.synthetic else "real"
     seeds = [r.seed for r in records]
-    return [summary_row(table, row.label, src, tgt, m, [r.metrics[row.pooling][m] for r in records], seeds, data,
+    return [summary_row(table, row.key, src, tgt, m, [r.metrics[row.pooling][m] for r in records], seeds, data,
                         init_text(first), notes) for m in metrics]
 
 
@@ -147,7 +149,7 @@ def measured_rows(table: int, quality: Quality, records: list[QualityRecord]) ->
             notes.append("computed on a substitute feature network (ImageNet weights absent): not on the paper's scale")
         if base.startswith("lpips_diversity") and quality.method in ("wo_dual", "spgan"):
             notes.append("G does not see XT, so one source image has one rendering: diversity 0 by definition")
-        rows.append(summary_row(table, quality.label, quality.source, quality.target, metric,
+        rows.append(summary_row(table, quality.method, quality.source, quality.target, metric,
                                 [r.metrics[metric] for r in records], [r.seed for r in records],
                                 "synthetic" if first.synthetic else "real", "", "; ".join(notes),
                                 metric_backbone=first.metric_backbone["lpips" if base.startswith("lpips") else "fid"],
