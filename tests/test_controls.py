@@ -7,7 +7,7 @@ import torch
 from conftest import CPU, save_network, weights_of
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import ReidImages
+from crgan.data.images import ReidImages
 from crgan.models.generator import masked_target
 from crgan.models.store import load_network
 from crgan.runs import Run

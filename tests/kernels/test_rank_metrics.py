@@ -105,7 +105,8 @@ def test_matches_the_oracle_on_features_of_a_trained_network(synthetic_domain, t
     from test_reid import CFG
 
     from crgan.data.datasets import load_dataset, records_of
-    from crgan.data.loader import ReidImages, make_loader
+    from crgan.data.draws import make_loader
+    from crgan.data.images import ReidImages
     from crgan.eval.features import extract
     from crgan.models.store import load_network
     from crgan.train.reid import train_reid

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages
+from crgan.data.images import MaskedImages
 from crgan.eval.quality_nets import FidNet, LpipsNet
 
 #: (XS, XT, MT), all (N, C, H, W), images in [-1, 1] -> renderings (N, 3, H, W) in [-1, 1].

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crgan.data.loader import to_reid_input
+from crgan.data.images import to_reid_input
 from crgan.weights import ALEXNET_HUB_FILES, INCEPTION_HUB_FILES, find_weights, load_state_dict_checked
 
 #: File names in the torch hub cache (torchvision's AlexNet, pytorch-fid's FID Inception).

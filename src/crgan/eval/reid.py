@@ -9,8 +9,9 @@ import torch
 
 from crgan import runtime
 from crgan.data.datasets import records_of
+from crgan.data.draws import make_loader
+from crgan.data.images import ReidImages
 from crgan.data.layouts import EVALUATION_SPLITS
-from crgan.data.loader import ReidImages, make_loader
 from crgan.errors import DatasetError
 from crgan.eval.features import extract
 from crgan.eval.k_reciprocal import rerank_distance

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import ReidImages, make_loader
+from crgan.data.draws import make_loader
+from crgan.data.images import ReidImages
 from crgan.methods import adabn_of, training_log
 from crgan.models.reid import ReIDNet
 from crgan.records import NetworkInfo

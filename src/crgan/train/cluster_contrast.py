@@ -33,7 +33,8 @@ from torch.utils.data import DataLoader
 
 from crgan import runtime
 from crgan.data.datasets import records_of
-from crgan.data.loader import Draw, ReidImages, StepBatches, Stream, make_loader, to_device
+from crgan.data.draws import Draw, StepBatches, Stream, make_loader, to_device
+from crgan.data.images import ReidImages
 from crgan.eval.k_reciprocal import feature_jaccard_distance
 from crgan.methods import training_log
 from crgan.models.cluster_contrast import ClusterNet

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, Stream, pair_batches, to_reid_input, uniform_batches
+from crgan.data.draws import Stream, pair_batches, uniform_batches
+from crgan.data.images import MaskedImages, to_reid_input
 from crgan.grids import fixed_batch, write_grid
 from crgan.kernels import blend_context_loss
 from crgan.methods import VARIANTS, loss_log, sample_grid

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, Stream, pair_batches, to_reid_input, uniform_batches
+from crgan.data.draws import Stream, pair_batches, uniform_batches
+from crgan.data.images import MaskedImages, to_reid_input
 from crgan.methods import VARIANTS, training_log
 from crgan.models.generator import masked_target
 from crgan.models.reid import ReIDNet

@@ -16,7 +16,7 @@ weights it touched). On a CPU this changes nothing but when a divergence is repo
 A trainer builds its networks, registers them with :meth:`TrainingLoop.track`, and calls
 :meth:`TrainingLoop.run` with ``step(i) -> row``.
 A resumed run ends with the same weights as an uninterrupted one on CPU: a step's batch depends on
-its step number alone (crgan.data.loader.StepBatches), and every other random stream a step draws
+its step number alone (crgan.data.draws.StepBatches), and every other random stream a step draws
 from is tracked (the global torch generator always is).
 """
 from __future__ import annotations

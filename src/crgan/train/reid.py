@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from crgan import distributed, runtime
 from crgan.data.datasets import records_of
-from crgan.data.loader import ReidImages, epoch_of, make_loader
+from crgan.data.draws import epoch_of, make_loader
+from crgan.data.images import ReidImages
 from crgan.methods import training_log
 from crgan.models.reid import build_reid
 from crgan.records import NetworkInfo

@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from crgan import distributed
 from crgan.data.datasets import records_of
-from crgan.data.loader import MaskedImages, Stream, pair_batches
+from crgan.data.draws import Stream, pair_batches
+from crgan.data.images import MaskedImages
 from crgan.grids import fixed_batch, to_uint8, write_grid
 from crgan.io import atomic_dir, write_json
 from crgan.methods import loss_log, sample_grid

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 
 from crgan import runtime
 from crgan.data.datasets import Record, records_of
-from crgan.data.loader import ReidImages, StepBatches, Stream, to_device
+from crgan.data.draws import StepBatches, Stream, to_device
+from crgan.data.images import ReidImages
 from crgan.errors import DatasetError
 from crgan.methods import training_log
 from crgan.models.taudl import TaudlNet

@@ -9,18 +9,8 @@ from conftest import CPU
 from PIL import Image
 
 from crgan.data.datasets import load_dataset, records_of
-from crgan.data.loader import (
-    DecodedImages,
-    MaskedImages,
-    ReidImages,
-    StepBatches,
-    Stream,
-    epoch_of,
-    make_loader,
-    step_generator,
-    uniform_batches,
-    uniform_draw,
-)
+from crgan.data.draws import StepBatches, Stream, epoch_of, make_loader, step_generator, uniform_batches, uniform_draw
+from crgan.data.images import DecodedImages, MaskedImages, ReidImages
 
 
 def masked(synthetic_domain, train: bool = True) -> MaskedImages:
