@@ -12,8 +12,8 @@ from conftest import REPO
 from crgan.config import load
 from crgan.methods import label
 from crgan.plan import named_rows
+from crgan.report.figures import line_plot
 from crgan.report.html import RANKED_METHODS, claims_at_a_glance, table_view
-from crgan.report.plots import line_plot, nice_ticks
 from crgan.runs import pair_name
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -65,10 +65,11 @@ def test_claims_at_a_glance_is_one_line_per_claim_and_one_cell_per_pair_and_metr
     assert claims_at_a_glance([])["bundles"] == 0
 
 
-def test_plots_are_svg_with_round_ticks():
-    assert nice_ticks(0.0, 0.93) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    svg = line_plot({"a": [(1, 2.0), (2, 1.0)], "b": [(1, 3.0), (2, float("nan"))]}, "t", "x", "y")
-    assert svg.startswith("<svg") and svg.count("<polyline") == 2 and "nan" not in svg
+def test_line_plots_are_deterministic_svg_through_matplotlib():
+    series = {"a": [(1, 2.0), (2, 1.0)], "b": [(1, 3.0), (2, float("nan"))]}
+    svg = line_plot(series, "t", "x", "y", colours={"a": "#123456"}, dashed=frozenset({"b"}))
+    assert svg.startswith("<svg") and svg.count('id="series-') == 2 and "nan" not in svg.lower()
+    assert "#123456" in svg and svg == line_plot(series, "t", "x", "y", colours={"a": "#123456"}, dashed=frozenset({"b"}))
     assert "no data" in line_plot({"a": []}, "t", "x", "y")
 
 

@@ -1,22 +1,27 @@
-"""Figures with spread (error bands) as inline SVG, drawn by matplotlib: the budget curves.
-
-The hand-written plotter of :mod:`crgan.report.plots` draws lines; a mean with a band over seeds,
-log-scaled budgets and markers for the chosen budgets are what matplotlib is for.
+"""Every figure of the report as inline SVG, drawn by matplotlib: line plots (training curves, CMC
+curves, the sweep) and the budget curves with their bands over seeds. Deterministic: a fixed hash
+salt and no date, so one run's report is byte-identical when rebuilt.
 """
 from __future__ import annotations
 
 import io
+import math
 from collections import defaultdict
+from html import escape
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from crgan.report.plots import PALETTE  # noqa: E402
 from crgan.runs import pair_name  # noqa: E402
 
 matplotlib.rcParams.update({"svg.hashsalt": "crgan", "svg.fonttype": "none", "font.size": 9})
+
+#: Colour-blind-safe palette (Okabe-Ito), cycled over series.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+
+Series = dict[str, list[tuple[float, float]]]
 
 
 def _svg(figure: matplotlib.figure.Figure) -> str:
@@ -25,6 +30,27 @@ def _svg(figure: matplotlib.figure.Figure) -> str:
     plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg"):]
+
+
+def line_plot(series: Series, title: str, xlabel: str, ylabel: str, colours: dict[str, str] | None = None,
+              dashed: frozenset[str] = frozenset()) -> str:
+    """An SVG plot of ``series`` (name -> [(x, y), ...]; non-finite values leave a gap) with a legend;
+    ``colours`` fixes a series' colour (else the palette in turn), ``dashed`` names series drawn dashed."""
+    if not any(math.isfinite(y) for points in series.values() for _, y in points):
+        return f'<p class="empty">{escape(title)}: no data</p>'
+    figure, axes = plt.subplots(figsize=(4.4, 2.9))
+    for i, (name, points) in enumerate(series.items()):
+        xs, ys = zip(*points) if points else ((), ())
+        (line,) = axes.plot(xs, [y if math.isfinite(y) else math.nan for y in ys], linewidth=1.6, label=name,
+                            color=(colours or {}).get(name, PALETTE[i % len(PALETTE)]),
+                            linestyle="--" if name in dashed else "-")
+        line.set_gid(f"series-{i}")
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.grid(alpha=0.3)
+    axes.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
+    return _svg(figure)
 
 
 def budget_curve_figures(rows: list[dict[str, str]]) -> list[str]:

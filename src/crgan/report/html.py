@@ -27,7 +27,6 @@ from crgan.methods import CURVE_KINDS, LMP, colour, label, sample_grid
 from crgan.plan import TABLES, named_rows
 from crgan.provenance import git_commit
 from crgan.records import EvaluationRecord
-from crgan.report.plots import line_plot
 from crgan.runs import QUALITY_METHODS, Evaluation, Quality, Run, pair_name, seed_of
 
 METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lpips": "LPIPS",
@@ -130,6 +129,8 @@ def first_seed(paths: list[Path]) -> list[Path]:
 
 def curve_plots(paths: list[Path]) -> list[str]:
     """SVG plots of the first seed's training logs, grouped as :func:`curve_of` says."""
+    from crgan.report.figures import line_plot
+
     plots: dict[str, dict[str, Any]] = {}
     for path in first_seed(paths):
         where = curve_of(path)
@@ -149,6 +150,8 @@ def curve_plots(paths: list[Path]) -> list[str]:
 
 def cmc_plots(records: list[EvaluationRecord], pairs: list[tuple[str, str]], ranks: int = 20) -> list[str]:
     """One CMC plot per pair: the mean CMC over seeds of each row of CMC_SERIES."""
+    from crgan.report.figures import line_plot
+
     by_evaluation: dict[Evaluation, list[EvaluationRecord]] = defaultdict(list)
     for record in records:
         by_evaluation[record.evaluation.key].append(record)
@@ -225,6 +228,8 @@ def gap_sweep_plots(path: Path | None) -> list[str]:
     when run): one figure per knob and metric."""
     if path is None or not path.is_file():
         return []
+    from crgan.report.figures import line_plot
+
     rows = read_rows(path)
     if rows and "knob" not in rows[0]:
         raise ValueError(f"{path} is a sweep over the retired context_gap (no 'knob' column): rerun "
