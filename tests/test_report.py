@@ -10,10 +10,10 @@ import pytest
 from conftest import REPO
 
 from crgan.config import load
-from crgan.methods import label
+from crgan.methods import RANKED_ROWS, label
 from crgan.plan import named_rows
 from crgan.report.figures import line_plot
-from crgan.report.html import RANKED_METHODS, claims_at_a_glance, table_view
+from crgan.report.html import claims_at_a_glance, table_view
 from crgan.runs import pair_name
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -94,7 +94,7 @@ def test_report_shows_ranked_lists_of_the_same_queries_for_each_method(smoke_run
     config = load([REPO / "config.yaml", REPO / "presets" / "smoke.yaml"])
     for src, tgt in config["pairs"] + config["cuhk03_pairs"]:  # one strip per evaluated method the report ranks
         rows = named_rows(src, tgt)
-        shown = [label(key) for key in RANKED_METHODS
+        shown = [label(key) for key in RANKED_ROWS
                  if key in rows and (smoke_run / rows[key].evaluation.at(0).path).is_file()]
         assert len(shown) >= 4 and section.count(f', {pair_name(src, tgt)}"') == len(shown)
     assert 'alt="ranked lists, SPGAN, CUHK03 → Duke"' not in section  # not run: the paper has no such cell

@@ -21,6 +21,7 @@ import yaml
 
 from crgan.data.layouts import LAYOUTS
 from crgan.errors import ConfigError
+from crgan.methods import METHODS
 
 
 @lru_cache(maxsize=1)
@@ -228,7 +229,7 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"config key 'data.roots' has no folder for {', '.join(missing)} "
                               f"(data.source is 'real' and 'pairs' or 'cuhk03_pairs' use them)")
     n = cfg["gpus"]["train"]
-    for key in ("reid", "crgan", "spgan"):
+    for key in (method.key for method in METHODS.values() if method.data_parallel):
         if n > 1 and key in cfg and cfg[key]["batch_size"] % n:
             raise ConfigError(f"config key '{key}.batch_size': {cfg[key]['batch_size']} does not split over "
                               f"gpus.train = {n} processes; use a multiple of {n}")

@@ -107,6 +107,10 @@ class Method:
     curves: Mapping[str, TrainingPlot] = field(default_factory=dict)
     adapts: str | None = None  # AdaBN: the method whose network it re-normalises
     sections: tuple[str, ...] = ()  # the config sections its trainer reads (a started method's rule passes them)
+    data_parallel: bool = False  # trains on all of a job's GPUs (torchrun); its batch must split over them
+    cmc_rows: tuple[str, ...] = ()  # its row keys drawn in the report's CMC plots (+lmp dashed)
+    ranked_rows: tuple[str, ...] = ()  # its row keys whose ranked lists the report shows
+    grid_rows: tuple[str, ...] = ()  # the row labels of its generator's sample grid (none: no grid shown)
     budgets: tuple[str, ...] = ()  # the budget curves of its own training (crgan.budgets.CURVES) on the target
 
     @property
@@ -137,7 +141,8 @@ _REGISTRY = (
     Method("reid", "re-id on {source}", "results/reid/{domain}/seed{seed}",
            "results/eval/reid/{domain}/seed{seed}/on_{test}.json", "model.pt", "train-reid",
            "#7f7f7f", curves={training_log("model.pt"): TrainingPlot("re-id", "Re-id training (source models)", "source")},
-           budgets=("reid",)),
+           budgets=("reid",), data_parallel=True, cmc_rows=("direct_transfer",),
+           ranked_rows=("direct_transfer", "target_supervised")),
     Method("crgan", "CR-GAN", "results/crgan/{source}-{target}/{variant}/seed{seed}",
            "results/eval/crgan/{source}-{target}/{variant}/seed{seed}.json", "reid.pt", "train-crgan", "#0072B2",
            generator_file="G.pt",
@@ -148,18 +153,20 @@ _REGISTRY = (
                      "wo_con": Variant("w/o context loss", drops=("con",))},
            curves={**_FINE_TUNING, loss_log("G.pt"): TrainingPlot("CR-GAN losses", "CR-GAN losses, {pair}", "columns",
                                                           ("crgan",))},
-           budgets=("crgan", "finetune")),
+           budgets=("crgan", "finetune"), data_parallel=True, cmc_rows=("wo_dual", "crgan", "crgan+lmp"),
+           ranked_rows=("crgan",), grid_rows=("XS", "XT", "X'T", "XC", "XR", "XG")),
     Method("spgan", "SPGAN", "results/spgan/{source}-{target}/seed{seed}",
            "results/eval/spgan/{source}-{target}/seed{seed}.json", "reid.pt", "train-spgan",
            "#009E73", generator_file="G.pt",
            curves={**_FINE_TUNING, loss_log("G.pt"): TrainingPlot("SPGAN losses", "SPGAN losses, {pair}", "columns")},
-           budgets=("spgan", "finetune")),
+           budgets=("spgan", "finetune"), data_parallel=True, cmc_rows=("spgan", "spgan+lmp"), ranked_rows=("spgan",),
+           grid_rows=("xS", "G(xS)", "F(G(xS))", "xT", "F(xT)")),
     Method("paste", "Paste (control)", "results/paste/{source}-{target}/seed{seed}",
            "results/eval/paste/{source}-{target}/seed{seed}.json", "reid.pt", "finetune-paste",
-           "#D55E00", curves=_FINE_TUNING, budgets=("finetune",)),
+           "#D55E00", curves=_FINE_TUNING, budgets=("finetune",), cmc_rows=("paste",), ranked_rows=("paste",)),
     Method("adabn", "AdaBN (control)", "results/adabn/{source}-{target}/seed{seed}",
            "results/eval/adabn/{source}-{target}/seed{seed}.json", "reid.pt", "adapt-bn",
-           "#F0E442", adapts="reid"),
+           "#F0E442", adapts="reid", cmc_rows=("adabn",), ranked_rows=("adabn",)),
     Method("crgan_adabn", "CR-GAN+AdaBN (control)", "results/crgan_adabn/{source}-{target}/seed{seed}",
            "results/eval/crgan_adabn/{source}-{target}/seed{seed}.json", "reid.pt", "adapt-bn",
            "#332288", adapts="crgan"),
@@ -172,7 +179,8 @@ _REGISTRY = (
                    "reid": Start("taudl_reid", "TAUDL from the source model (control)", method="reid"),
                    "untrained": Start("taudl_floor", "Untrained network (floor)", "untrained")},
            curves={training_log("model.pt"): TrainingPlot("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",),
-           sections=("taudl", "reid", "data")),
+           sections=("taudl", "reid", "data"), cmc_rows=("taudl", "spgan+taudl", "crgan+taudl"),
+           ranked_rows=("taudl", "crgan+taudl")),
     Method("cluster_contrast", "Cluster Contrast", "results/cluster_contrast/{target}/{start}/seed{seed}",
            "results/eval/cluster_contrast/{target}/{start}/seed{seed}.json", "model.pt", "train-cluster-contrast",
            "#882255", architecture="cluster",
@@ -181,11 +189,15 @@ _REGISTRY = (
                    "untrained": Start("cluster_contrast_floor", "Untrained network (floor)", "untrained")},
            curves={training_log("model.pt"): TrainingPlot("Cluster Contrast", "Cluster Contrast on {target} (per epoch)",
                                                           "start")},
-           budgets=("cluster_contrast",), sections=("cluster_contrast", "reid", "data", "eval")),
+           budgets=("cluster_contrast",), sections=("cluster_contrast", "reid", "data", "eval"),
+           cmc_rows=("cluster_contrast", "crgan+cluster_contrast"), ranked_rows=("cluster_contrast", "crgan+cluster_contrast")),
 )
 
 #: Every method, by key.
 METHODS: Mapping[str, Method] = MappingProxyType({method.key: method for method in _REGISTRY})
+#: The rows the report draws in its CMC plots and whose ranked lists it shows, in registry order.
+CMC_ROWS = tuple(row for method in _REGISTRY for row in method.cmc_rows)
+RANKED_ROWS = tuple(row for method in _REGISTRY for row in method.ranked_rows)
 #: CR-GAN and its ablations (Tables 1-3), by the name used in paths and on the command line.
 VARIANTS: Mapping[str, Variant] = METHODS["crgan"].variants
 

@@ -23,7 +23,7 @@ from PIL import Image
 from crgan.config import config_hash
 from crgan.eval.ranked_lists import draw_lists
 from crgan.io import atomic_file, read_json
-from crgan.methods import CURVE_KINDS, LMP, colour, label, sample_grid
+from crgan.methods import CMC_ROWS, CURVE_KINDS, LMP, METHODS, RANKED_ROWS, colour, label, sample_grid
 from crgan.plan import TABLES, named_rows
 from crgan.provenance import git_commit
 from crgan.records import EvaluationRecord
@@ -33,11 +33,6 @@ METRIC_NAMES = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "map": "mAP", "lp
                 "lpips_person": "LPIPS (MF)", "lpips_background": "LPIPS (MB)", "fid": "FID", "kid": "KID",
                 "lpips_diversity": "LPIPS diversity", "lpips_diversity_person": "LPIPS diversity (MF)",
                 "lpips_diversity_background": "LPIPS diversity (MB)"}
-#: Row labels of the sample grids (as the paper's Figures 1 and 4, and SPGAN's own rows).
-GRID_ROWS = {"crgan": ["XS", "XT", "X'T", "XC", "XR", "XG"], "spgan": ["xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"]}
-#: Rows drawn in the CMC plots, in this order (row keys of the plan; +lmp rows dashed in their row's colour).
-CMC_SERIES = ("direct_transfer", "adabn", "paste", "wo_dual", "crgan", "crgan+lmp", "spgan", "spgan+lmp", "taudl",
-              "spgan+taudl", "crgan+taudl", "cluster_contrast", "crgan+cluster_contrast")
 
 
 def metric_label(metric: str) -> str:
@@ -149,7 +144,7 @@ def curve_plots(paths: list[Path]) -> list[str]:
 
 
 def cmc_plots(records: list[EvaluationRecord], pairs: list[tuple[str, str]], ranks: int = 20) -> list[str]:
-    """One CMC plot per pair: the mean CMC over seeds of each row of CMC_SERIES."""
+    """One CMC plot per pair: the mean CMC over seeds of each row the registry draws (methods.CMC_ROWS)."""
     from crgan.report.figures import line_plot
 
     by_evaluation: dict[Evaluation, list[EvaluationRecord]] = defaultdict(list)
@@ -159,7 +154,7 @@ def cmc_plots(records: list[EvaluationRecord], pairs: list[tuple[str, str]], ran
     for src, tgt in pairs:
         rows = named_rows(src, tgt)
         curves = {key: [r.metrics[rows[key].pooling]["cmc"][:ranks] for r in by_evaluation[rows[key].evaluation]]
-                  for key in CMC_SERIES if key in rows and by_evaluation.get(rows[key].evaluation)}
+                  for key in CMC_ROWS if key in rows and by_evaluation.get(rows[key].evaluation)}
         series = {label(key): [(i + 1, statistics.fmean(c[i] for c in curves[key])) for i in range(len(curves[key][0]))]
                   for key in curves}
         plots.append(line_plot(series, f"CMC, {pair_name(src, tgt)}", "rank", "matching rate (%)",
@@ -182,7 +177,7 @@ def image(path: Path, scale: int = 2) -> dict[str, Any]:
 
 def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
     """Sample grids and the quality strips of the first seed, by kind, with their row labels."""
-    out: dict[str, list[dict[str, Any]]] = {"crgan": [], "spgan": [], "quality": []}
+    out: dict[str, list[dict[str, Any]]] = {**{m.key: [] for m in METHODS.values() if m.grid_rows}, "quality": []}
     for path in first_seed(paths):
         quality, run = Quality.from_path(path.as_posix()), Run.from_path(path.as_posix())
         if quality is not None:
@@ -190,19 +185,15 @@ def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
                                    "label": STRIP_LABELS[quality.method], "order": STRIP_ORDER.index(quality.method),
                                    **image(path)})
         elif run is not None and run.spec.generator_file and path.name == sample_grid(run.spec.generator_file):
-            entry = {"pair": pair_name(run.source, run.target), "rows": GRID_ROWS[run.method], **image(path)}
+            entry = {"pair": pair_name(run.source, run.target), "rows": list(run.spec.grid_rows), **image(path)}
             out[run.method].append({**entry, "variant": run.variant} if run.method == "crgan" else entry)
     return out
 
 
-#: Rows whose ranked lists the report shows, in this order (row keys of the plan, GAP features).
-RANKED_METHODS = ("direct_transfer", "adabn", "paste", "crgan", "spgan", "taudl", "crgan+taudl", "cluster_contrast",
-                  "crgan+cluster_contrast", "target_supervised")
-
 
 def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]], indexes: dict[str, dict],
                   workdir: Path) -> list[dict[str, Any]]:
-    """Per pair, the first seed's ranked lists of each method of RANKED_METHODS (the same queries for
+    """Per pair, the first seed's ranked lists of each row the registry ranks (methods.RANKED_ROWS) (the same queries for
     every method), drawn from the target's images."""
     seed = min((r.run.seed for r in records), default=None)
     by_evaluation = {r.evaluation.key: r for r in records if r.run.seed == seed and "ranked" in r.metrics}
@@ -212,7 +203,7 @@ def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]],
             continue
         rows = named_rows(src, tgt)
         found = {key: by_evaluation[rows[key].evaluation].metrics["ranked"]["lists"]
-                 for key in RANKED_METHODS if key in rows and rows[key].evaluation in by_evaluation}
+                 for key in RANKED_ROWS if key in rows and rows[key].evaluation in by_evaluation}
         strips = []
         for key, lists in found.items():
             # JPEG: photographs of people compress ten times better than as PNG in a self-contained page
