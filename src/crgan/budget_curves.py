@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from crgan.budgets import CURVES, POINT_FILE, method_budget, plateau
 from crgan.io import read_json, write_csv, write_json
-from crgan.methods import training_log
+from crgan.methods import METHODS, training_log
 from crgan.records import EvaluationRecord
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
     """Train one point's chain at ``budget`` and test its network on the target's validation split
     (the re-id curve also on the source's); writes and returns ``validation.json``'s content."""
     from crgan.models.store import load_network
-    from crgan.train import cluster_contrast, crgan, finetune, reid, spgan, taudl
+    from crgan.train import crgan, finetune, reid, spgan
 
     spec = CURVES[curve]
     missing = [need for need, given in (("did", did), ("generator", generator)) if need in spec.needs and given is None]
@@ -120,12 +120,11 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
                                             folder / "reid.pt", device)
 
         network = once(folder / "reid.pt", on_translations)
-    elif curve == "taudl":
-        network = once(folder / "model.pt", lambda: taudl.train_taudl(target, point_cfg, seed, folder / "model.pt",
-                                                                          device))
-    else:
-        network = once(folder / "model.pt", lambda: cluster_contrast.train_cluster_contrast(
-            target, point_cfg, seed, folder / "model.pt", device, did))
+    else:  # a started method: its trainer from its first start (TAUDL: plain; Cluster Contrast: the source model)
+        method = METHODS[curve]
+        init = did if next(iter(method.starts.values())).kind == "network" else None
+        network = once(folder / "model.pt", lambda: method.train_function()(target, point_cfg, seed, folder / "model.pt",
+                                                                           device, init))
     record = _evaluate(network, target, point_cfg, seed, device)
     result = {"curve": curve, "source": source["domain"], "target": target["domain"], "budget": int(budget),
               "seed": seed, "rank1": record.metrics["gap"]["rank1"], "map": record.metrics["gap"]["map"],

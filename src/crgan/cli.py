@@ -183,24 +183,17 @@ def cmd_finetune_translated(args, cfg):
     log.info("fine-tuned %s on SPGAN translations: final loss %.4f", args.out, info.final["loss"])
 
 
-def cmd_train_taudl(args, cfg):
-    from crgan.train.taudl import train_taudl
+def cmd_train_started(args, cfg):
+    """Any started method of the registry (TAUDL, Cluster Contrast): its trainer from a start."""
+    from crgan.methods import METHODS
 
+    method = METHODS[args.method]
+    train = method.train_function()
     device = prepared(args, cfg, args.seed)
-    info = train_taudl(read_json(args.index), cfg, args.seed, Path(args.out), device,
-                       Path(args.init) if args.init else None, untrained=args.untrained)
-    log.info("TAUDL (%s, init %s) on %s: %d tracklets, final losses %s", info.run.variant, info.init, info.domain,
-             info.details["num_tracklets"], info.final or "none (untrained)")
-
-
-def cmd_train_cluster_contrast(args, cfg):
-    from crgan.train.cluster_contrast import train_cluster_contrast
-
-    device = prepared(args, cfg, args.seed)
-    info = train_cluster_contrast(read_json(args.index), cfg, args.seed, Path(args.out), device,
-                                  Path(args.init) if args.init else None, untrained=args.untrained)
-    log.info("Cluster Contrast (%s, init %s) on %s: clusters per epoch %s, final %s", info.run.start_name, info.init,
-             info.domain, info.details["clusters"], info.final or "none (untrained)")
+    info = train(read_json(args.index), cfg, args.seed, Path(args.out), device,
+                 Path(args.init) if args.init else None, untrained=args.untrained)
+    log.info("%s (%s, init %s) on %s: %s, final %s", method.label, info.run.start_name, info.init, info.domain,
+             info.details, info.final or "none (untrained)")
 
 
 def cmd_eval_reid(args, cfg):
@@ -386,13 +379,10 @@ def declare_training_commands(add: Adder) -> None:
         generator="SPGAN generator file", source_index="source index JSON", out="output folder")
     add("finetune-translated", cmd_finetune_translated, "fine-tune the source model on translated images",
         translated="folder written by translate", did="source re-id model", out="fine-tuned model file")
-    p = add(METHODS["taudl"].command, cmd_train_taudl, "TAUDL on a target's unlabelled training set (per-camera tracklets)",
-            index="target index JSON", out="model file")
-    add_start_options(p, "taudl")
-    p = add(METHODS["cluster_contrast"].command, cmd_train_cluster_contrast,
-            "Cluster Contrast on a target's unlabelled training set (Table 8)", index="target index JSON",
-            out="model file")
-    add_start_options(p, "cluster_contrast")
+    for method in (m for m in METHODS.values() if m.starts):
+        p = add(method.command, cmd_train_started, method.summary, index="target index JSON", out="model file")
+        p.set_defaults(method=method.key)
+        add_start_options(p, method.key)
 
 
 def declare_evaluation_commands(add: Adder) -> None:

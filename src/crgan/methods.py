@@ -15,9 +15,11 @@ without importing torch.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 DOMAINS = ("market1501", "dukemtmc", "cuhk03")
 
@@ -108,6 +110,11 @@ class Method:
     adapts: str | None = None  # AdaBN: the method whose network it re-normalises
     sections: tuple[str, ...] = ()  # the config sections its trainer reads (a started method's rule passes them)
     data_parallel: bool = False  # trains on all of a job's GPUs (torchrun); its batch must split over them
+    #: a started method's trainer, ``module:function``, called as
+    #: ``train(target_index, cfg, seed, out, device, init_model, untrained=...)``: its command, rule and
+    #: budget chain follow from it
+    trainer: str | None = None
+    summary: str = ""  # what its command does, for the command line's help
     cmc_rows: tuple[str, ...] = ()  # its row keys drawn in the report's CMC plots (+lmp dashed)
     ranked_rows: tuple[str, ...] = ()  # its row keys whose ranked lists the report shows
     grid_rows: tuple[str, ...] = ()  # the row labels of its generator's sample grid (none: no grid shown)
@@ -128,6 +135,13 @@ class Method:
     def network(self) -> str:
         """The re-id network a run ends with, as a template."""
         return f"{self.run_dir}/{self.network_file}"
+
+    def train_function(self) -> Callable[..., Any]:
+        """A started method's trainer (imported when asked: it imports torch)."""
+        if self.trainer is None:
+            raise ValueError(f"{self.key} declares no trainer")
+        module, function = self.trainer.split(":")
+        return getattr(importlib.import_module(module), function)
 
     @property
     def generator(self) -> str | None:
@@ -179,7 +193,9 @@ _REGISTRY = (
                    "reid": Start("taudl_reid", "TAUDL from the source model (control)", method="reid"),
                    "untrained": Start("taudl_floor", "Untrained network (floor)", "untrained")},
            curves={training_log("model.pt"): TrainingPlot("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",),
-           sections=("taudl", "reid", "data"), cmc_rows=("taudl", "spgan+taudl", "crgan+taudl"),
+           sections=("taudl", "reid", "data"), trainer="crgan.train.taudl:train_taudl",
+           summary="TAUDL on a target's unlabelled training set (per-camera tracklets)",
+           cmc_rows=("taudl", "spgan+taudl", "crgan+taudl"),
            ranked_rows=("taudl", "crgan+taudl")),
     Method("cluster_contrast", "Cluster Contrast", "results/cluster_contrast/{target}/{start}/seed{seed}",
            "results/eval/cluster_contrast/{target}/{start}/seed{seed}.json", "model.pt", "train-cluster-contrast",
@@ -190,6 +206,8 @@ _REGISTRY = (
            curves={training_log("model.pt"): TrainingPlot("Cluster Contrast", "Cluster Contrast on {target} (per epoch)",
                                                           "start")},
            budgets=("cluster_contrast",), sections=("cluster_contrast", "reid", "data", "eval"),
+           trainer="crgan.train.cluster_contrast:train_cluster_contrast",
+           summary="Cluster Contrast on a target's unlabelled training set (Table 8)",
            cmc_rows=("cluster_contrast", "crgan+cluster_contrast"), ranked_rows=("cluster_contrast", "crgan+cluster_contrast")),
 )
 
