@@ -33,12 +33,12 @@ COLUMNS = ["curve", "label", "source", "target", "budget", "unit", "rank1", "ran
 
 
 def point_config(cfg: dict[str, Any], curve: str, budget: int) -> dict[str, Any]:
-    """The config of one point: the curve's budget set, everything else as configured (Cluster
-    Contrast's lr step keeps its share of the schedule)."""
+    """The config of one point: the curve's budget set, everything else as configured (a step
+    schedule, as Cluster Contrast's lr step, keeps its share of the training length)."""
     spec, out = CURVES[curve], copy.deepcopy(cfg)
     section = out[spec.section]
-    if curve == "cluster_contrast":
-        section["step_size"] = max(1, round(budget * section["step_size"] / section["epochs"]))
+    if "step_size" in section:
+        section["step_size"] = max(1, round(budget * section["step_size"] / section[spec.option]))
     section[spec.option] = int(budget)
     return out
 

@@ -96,8 +96,11 @@ CURVES = {curve.key: curve for curve in (
                 f"Fine-tuning Did ({METHODS['crgan'].label}, {METHODS['paste'].label}, {METHODS['spgan'].label})",
                 needs=("did", "generator")),
     BudgetCurve("spgan", "spgan", "iterations", "iterations", METHODS["spgan"].label),
-    BudgetCurve("taudl", "taudl", "iterations", "iterations", METHODS["taudl"].label, needs=()),
-    BudgetCurve("cluster_contrast", "cluster_contrast", "epochs", "epochs", METHODS["cluster_contrast"].label),
+    # a started method's curve: its trainer from its first start, at its own length option
+    *(BudgetCurve(m.key, m.key, m.length_option, m.length_option, m.label,
+                  needs=("did",) if next(iter(m.starts.values())).kind == "network" else (),
+                  sections=tuple(dict.fromkeys((*BudgetCurve.sections, *m.sections))))
+      for m in METHODS.values() if m.starts),
 )}
 
 

@@ -115,6 +115,7 @@ class Method:
     #: budget chain follow from it
     trainer: str | None = None
     summary: str = ""  # what its command does, for the command line's help
+    length_option: str = ""  # a started method's option (in its own section) that sets its training length
     cmc_rows: tuple[str, ...] = ()  # its row keys drawn in the report's CMC plots (+lmp dashed)
     ranked_rows: tuple[str, ...] = ()  # its row keys whose ranked lists the report shows
     grid_rows: tuple[str, ...] = ()  # the row labels of its generator's sample grid (none: no grid shown)
@@ -194,7 +195,7 @@ _REGISTRY = (
                    "untrained": Start("taudl_floor", "Untrained network (floor)", "untrained")},
            curves={training_log("model.pt"): TrainingPlot("TAUDL", "TAUDL on {target}", "start")}, budgets=("taudl",),
            sections=("taudl", "reid", "data"), trainer="crgan.train.taudl:train_taudl",
-           summary="TAUDL on a target's unlabelled training set (per-camera tracklets)",
+           summary="TAUDL on a target's unlabelled training set (per-camera tracklets)", length_option="iterations",
            cmc_rows=("taudl", "spgan+taudl", "crgan+taudl"),
            ranked_rows=("taudl", "crgan+taudl")),
     Method("cluster_contrast", "Cluster Contrast", "results/cluster_contrast/{target}/{start}/seed{seed}",
@@ -207,7 +208,7 @@ _REGISTRY = (
                                                           "start")},
            budgets=("cluster_contrast",), sections=("cluster_contrast", "reid", "data", "eval"),
            trainer="crgan.train.cluster_contrast:train_cluster_contrast",
-           summary="Cluster Contrast on a target's unlabelled training set (Table 8)",
+           summary="Cluster Contrast on a target's unlabelled training set (Table 8)", length_option="epochs",
            cmc_rows=("cluster_contrast", "crgan+cluster_contrast"), ranked_rows=("cluster_contrast", "crgan+cluster_contrast")),
 )
 
