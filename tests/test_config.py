@@ -156,3 +156,22 @@ def test_every_job_that_runs_networks_gets_the_run_wide_settings():
             for block in text.split("\nrule ")[1:]:
                 if f"crgan {command}" in block:
                     assert "device_cfg(" in block, f"{path.name}: rule {block.split(':')[0]} runs crgan {command}"
+
+
+def test_a_method_declares_its_own_options_in_its_registry_entry(monkeypatch):
+    """A new method's config section comes from its registry entry: defaults filled, bad values refused."""
+    from dataclasses import replace
+
+    from crgan.methods import METHODS
+
+    mmt = replace(METHODS["cluster_contrast"], key="mmt", label="MMT-like", options={
+        "epochs": {"type": "integer", "minimum": 1, "default": 4}, "alpha": {"type": "number", "default": 0.999}})
+    monkeypatch.setattr(config, "METHODS", {**METHODS, "mmt": mmt})
+    config.schema.cache_clear()  # the schema is read once per process
+    monkeypatch.setattr(config, "schema", config.schema.__wrapped__)  # and this test's is not kept
+    defaults = config.load([REPO / "config.yaml"])
+    assert defaults["mmt"] == {"epochs": 4, "alpha": 0.999}
+    with pytest.raises(ConfigError, match=r"config key 'mmt.epochs': 0 is less than the minimum of 1"):
+        config.validate({**defaults, "mmt": {"epochs": 0}})
+    with pytest.raises(ConfigError, match=r"unknown config key 'mmt.beta'"):
+        config.validate({**defaults, "mmt": {"beta": 1}})

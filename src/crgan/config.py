@@ -26,8 +26,17 @@ from crgan.methods import METHODS
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
-    """The JSON schema of config.yaml (shipped inside the package)."""
-    return yaml.safe_load(resources.files("crgan").joinpath("schemas/config.schema.yaml").read_text())
+    """The JSON schema of config.yaml (shipped inside the package), with the section of each method
+    that declares its options in its registry entry (``Method.options``)."""
+    top = yaml.safe_load(resources.files("crgan").joinpath("schemas/config.schema.yaml").read_text())
+    for method in METHODS.values():
+        if method.options:
+            if method.key in top["properties"]:
+                raise ValueError(f"{method.key}'s options are declared twice: in its registry entry and the schema")
+            top["properties"][method.key] = {
+                "type": "object", "additionalProperties": False, "default": {}, "properties": dict(method.options),
+                "description": f"{method.label}'s options (declared by its registry entry, crgan.methods)"}
+    return top
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -116,6 +116,9 @@ class Method:
     trainer: str | None = None
     summary: str = ""  # what its command does, for the command line's help
     length_option: str = ""  # a started method's option (in its own section) that sets its training length
+    #: its own config section, declared here rather than in the schema file: option -> JSON-schema
+    #: property with its ``default`` (a new method's options; the paper's methods keep theirs in the schema)
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cmc_rows: tuple[str, ...] = ()  # its row keys drawn in the report's CMC plots (+lmp dashed)
     ranked_rows: tuple[str, ...] = ()  # its row keys whose ranked lists the report shows
     grid_rows: tuple[str, ...] = ()  # the row labels of its generator's sample grid (none: no grid shown)
