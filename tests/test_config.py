@@ -175,3 +175,5 @@ def test_a_method_declares_its_own_options_in_its_registry_entry(monkeypatch):
         config.validate({**defaults, "mmt": {"epochs": 0}})
     with pytest.raises(ConfigError, match=r"unknown config key 'mmt.beta'"):
         config.validate({**defaults, "mmt": {"beta": 1}})
+    curves = {**defaults["budget_curves"], "budgets": {**defaults["budget_curves"]["budgets"], "mmt": [2, 4]}}
+    assert config.validate({**defaults, "budget_curves": curves})["budget_curves"]["budgets"]["mmt"] == [2, 4]

@@ -29,7 +29,10 @@ def schema() -> dict[str, Any]:
     """The JSON schema of config.yaml (shipped inside the package), with the section of each method
     that declares its options in its registry entry (``Method.options``)."""
     top = yaml.safe_load(resources.files("crgan").joinpath("schemas/config.schema.yaml").read_text())
+    curves = top["properties"]["budget_curves"]["properties"]["budgets"]["properties"]
     for method in METHODS.values():
+        if method.starts:  # a started method's budget curve is derived from its entry (crgan.budgets.CURVES)
+            curves.setdefault(method.key, {"$ref": "#/definitions/budgets"})
         if method.options:
             if method.key in top["properties"]:
                 raise ValueError(f"{method.key}'s options are declared twice: in its registry entry and the schema")
