@@ -95,13 +95,14 @@ def source_model(wildcards):
 
 def budget_point_inputs(wildcards):
     """What a budget point reads: both indexes and mask folders, the main run's source model (every
-    curve but re-id's) and its CR-GAN generator (the fine-tuning curve)."""
-    needs = budgets.CURVES[wildcards.curve].needs
+    curve but re-id's) and the main run's generator its fine-tuning starts from (CR-GAN's or SPGAN's)."""
+    curve = budgets.CURVES[wildcards.curve]
+    needs = curve.needs
     inputs = pair_data(wildcards)
     if "did" in needs:
         inputs["did"] = source_model(wildcards)
     if "generator" in needs:
-        inputs["generator"] = runs.Run.crgan(wildcards.source, wildcards.target, seed=int(wildcards.seed)).generator
+        inputs["generator"] = runs.Run.main(curve.generator_of, wildcards.source, wildcards.target, int(wildcards.seed)).generator
     return inputs
 
 

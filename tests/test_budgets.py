@@ -97,7 +97,8 @@ def test_a_run_depends_on_the_budgets_of_the_networks_it_begins_from():
     from crgan.runs import Run
 
     assert Run.crgan("market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
-    assert Run.started("taudl", "dukemtmc", "spgan", "market1501").budgets == ("reid", "spgan", "finetune", "taudl")
+    assert Run.started("taudl", "dukemtmc", "spgan", "market1501").budgets == ("reid", "spgan", "finetune_spgan", "taudl")
+    assert Run.of_pair("paste", "market1501", "dukemtmc").budgets == ("reid", "finetune_paste")
     assert Run.of_pair("crgan_adabn", "market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
     assert Run.started("cluster_contrast", "dukemtmc", "untrained").budgets == ()  # the floor trains nothing
     cfg = {"reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120}}

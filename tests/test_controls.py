@@ -64,3 +64,21 @@ def test_adabn_moves_batchnorm_statistics_to_the_target_and_keeps_weights(gan_in
                                rtol=1e-4, atol=1e-5)
     assert adapted_info.run == Run.of_pair("adabn", src["domain"], tgt["domain"], 0)
     assert adapted_info.final["images"] == len(ds) and adapted.backbone.stem[1].momentum == 0.1
+
+
+def test_the_paste_fine_tuning_has_its_own_budget_curve(gan_inputs, tmp_path: Path):
+    """Issue 33: paste's fine-tuning plateau is measured on paste's own composites (its curve's point
+    fine-tunes the main run's source model on them), not read off CR-GAN's renderings."""
+    from crgan.budget_curves import run_point
+
+    (src, tgt), masks, did = gan_inputs
+    did_path = save_network(tmp_path / "did.pt", did, src["domain"], DID_ARCH, src["train_ids"])
+    out = tmp_path / "point" / "validation.json"
+    from test_reid import CFG as REID_CFG
+
+    cfg = {**CFG, "reid": DID_ARCH, "eval": REID_CFG["eval"]}
+    found = run_point("finetune_paste", 2, cfg, 0, (src, tgt), masks, out, CPU, did=did_path)
+    assert found["curve"] == "finetune_paste" and found["record"]["split"] == "validation"
+    assert found["record"]["evaluation"]["run"]["method"] == "paste"
+    assert len((out.parent / "reid.pt.log.csv").read_text().splitlines()) == 3  # two iterations: the point's budget
+    assert Run.of_pair("paste", src["domain"], tgt["domain"]).budgets == ("reid", "finetune_paste")

@@ -101,16 +101,7 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
         return once(folder / "reid.pt", lambda: finetune.finetune_on_rendered(
             network, info, g_path, source, target, masks, point_cfg, seed, folder / "reid.pt", device))
 
-    if curve == "reid":
-        network = once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device))
-    elif curve == "crgan":
-        g_path = once(folder / "G.pt", lambda: crgan.train_generator(
-            source, target, masks, load_network(did, device)[0], point_cfg, "crgan", seed, folder / "G.pt", device))
-        network = finetuned_on(g_path)
-    elif curve == "finetune":
-        network = finetuned_on(generator)
-    elif curve == "spgan":
-        g_path = once(folder / "G.pt", lambda: spgan.train_spgan(source, target, point_cfg, seed, folder / "G.pt", device))
+    def finetuned_on_translations(g_path: Path) -> Path:
         translated = folder / "translated"
         once(translated / "index.json", lambda: spgan.translate_split(g_path, source, point_cfg, translated, device))
 
@@ -119,7 +110,24 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
             finetune.finetune_on_translated(network, info, read_json(translated / "index.json"), point_cfg, seed,
                                             folder / "reid.pt", device)
 
-        network = once(folder / "reid.pt", on_translations)
+        return once(folder / "reid.pt", on_translations)
+
+    if curve == "reid":
+        network = once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device))
+    elif curve == "crgan":
+        g_path = once(folder / "G.pt", lambda: crgan.train_generator(
+            source, target, masks, load_network(did, device)[0], point_cfg, "crgan", seed, folder / "G.pt", device))
+        network = finetuned_on(g_path)
+    elif curve == "finetune":
+        network = finetuned_on(generator)
+    elif curve == "finetune_paste":
+        network = once(folder / "reid.pt", lambda: finetune.finetune_on_pasted(
+            *load_network(did, device), source, target, masks, point_cfg, seed, folder / "reid.pt", device))
+    elif curve == "spgan":
+        g_path = once(folder / "G.pt", lambda: spgan.train_spgan(source, target, point_cfg, seed, folder / "G.pt", device))
+        network = finetuned_on_translations(g_path)
+    elif curve == "finetune_spgan":
+        network = finetuned_on_translations(generator)
     else:  # a started method: its trainer from its first start (TAUDL: plain; Cluster Contrast: the source model)
         method = METHODS[curve]
         init = did if next(iter(method.starts.values())).kind == "network" else None

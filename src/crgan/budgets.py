@@ -85,6 +85,7 @@ class BudgetCurve:
     unit: str
     label: str
     needs: tuple[str, ...] = ("did",)
+    generator_of: str = "crgan"  # whose main-run generator a point starts from (when it needs one)
     #: the config sections its chain reads (a point reruns when one of them changes)
     sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
 
@@ -92,9 +93,15 @@ class BudgetCurve:
 CURVES = {curve.key: curve for curve in (
     BudgetCurve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=(), sections=("reid", "data", "eval")),
     BudgetCurve("crgan", "crgan", "iterations", "iterations", f"{METHODS['crgan'].label}'s G (and its variants')"),
+    # the fine-tuning (one option, finetune.iterations) on each method's own images: its plateau is the
+    # largest of the three curves'
     BudgetCurve("finetune", "finetune", "iterations", "iterations",
-                f"Fine-tuning Did ({METHODS['crgan'].label}, {METHODS['paste'].label}, {METHODS['spgan'].label})",
-                needs=("did", "generator")),
+                f"Fine-tuning Did on {METHODS['crgan'].label}'s renderings", needs=("did", "generator")),
+    BudgetCurve("finetune_paste", "finetune", "iterations", "iterations",
+                f"Fine-tuning Did on {METHODS['paste'].label}'s composites"),
+    BudgetCurve("finetune_spgan", "finetune", "iterations", "iterations",
+                f"Fine-tuning Did on {METHODS['spgan'].label}'s translations", needs=("did", "generator"),
+                generator_of="spgan"),
     BudgetCurve("spgan", "spgan", "iterations", "iterations", METHODS["spgan"].label),
     # a started method's curve: its trainer from its first start, at its own length option
     *(BudgetCurve(m.key, m.key, m.length_option, m.length_option, m.label,

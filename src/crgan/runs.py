@@ -130,6 +130,12 @@ class Run:
         return cls(method, source, target, None, seed)
 
     @classmethod
+    def main(cls, method: str, source: str, target: str, seed: int | None = None) -> Run:
+        """A pair method's main run: CR-GAN's full variant, or the method's only run."""
+        variants = METHODS[method].variants
+        return cls(method, source, target, next(iter(variants)) if variants else None, seed)
+
+    @classmethod
     def started(cls, method: str, target: str, start: str, source: str | None = None, seed: int | None = None) -> Run:
         """A run of a method that adapts on the unlabelled ``target`` from ``start`` (TAUDL, Cluster
         Contrast): a start from another method's network names that network's ``source``."""
