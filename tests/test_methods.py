@@ -79,7 +79,7 @@ def test_every_run_of_the_registry_finds_its_way_back_from_its_paths():
             if method.layout != "domain":
                 assert label(run.row) == run.label
             if run.start_run is not None:
-                assert run.start_run.method == method.starts[run.variant].method
+                assert run.start_run.method == method.starts[run.start].method
 
 
 def test_labels_come_from_keys():

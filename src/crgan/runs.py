@@ -86,9 +86,9 @@ class Run:
 
     ``source`` is the labelled domain it learnt from (a re-id model's own domain; CR-GAN's and
     SPGAN's source; a started run's starting pair's source, None for a plain or untrained start);
-    ``target`` the unlabelled domain it adapts to (None for re-id); ``variant`` the CR-GAN variant, or
-    the start of a TAUDL or Cluster Contrast run (its method's ``starts``). ``seed`` None stands for
-    every seed (a table row).
+    ``target`` the unlabelled domain it adapts to (None for re-id); ``variant`` the CR-GAN variant
+    (its method's ``variants``); ``start`` where a TAUDL or Cluster Contrast run begins (its method's
+    ``starts``). ``seed`` None stands for every seed (a table row).
     """
 
     method: str
@@ -96,18 +96,22 @@ class Run:
     target: str | None = None
     variant: str | None = None
     seed: int | None = None
+    start: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r} (expected one of {', '.join(METHODS)})")
         spec = METHODS[self.method]
-        if spec.variants and self.variant not in spec.variants:
-            raise ValueError(f"unknown {spec.label} variant {self.variant!r} (expected one of {', '.join(spec.variants)})")
+        if (self.variant is not None or spec.variants) and self.variant not in spec.variants:
+            raise ValueError(f"unknown {spec.label} variant {self.variant!r} (expected one of "
+                             f"{', '.join(spec.variants) or 'none'})")
+        if self.start is not None and not spec.starts:
+            raise ValueError(f"{spec.label} has no starts (given {self.start!r})")
         if spec.starts:
-            start = spec.starts.get(self.variant)
+            start = spec.starts.get(self.start)
             if start is None or (start.kind == "network") != (self.source is not None):
                 bare = [k for k, s in spec.starts.items() if s.kind != "network"]
-                raise ValueError(f"{spec.label} start {self.variant!r} from {self.source!r}: expected "
+                raise ValueError(f"{spec.label} start {self.start!r} from {self.source!r}: expected "
                                  f"{' or '.join(bare)} without a source, or "
                                  f"{'/'.join(k for k in spec.starts if k not in bare)} with one")
 
@@ -139,7 +143,7 @@ class Run:
     def started(cls, method: str, target: str, start: str, source: str | None = None, seed: int | None = None) -> Run:
         """A run of a method that adapts on the unlabelled ``target`` from ``start`` (TAUDL, Cluster
         Contrast): a start from another method's network names that network's ``source``."""
-        return cls(method, source, target, start, seed)
+        return cls(method, source, target, None, seed, start)
 
     def at(self, seed: int) -> Run:
         """This run for one seed."""
@@ -148,7 +152,7 @@ class Run:
     @property
     def start_name(self) -> str:
         """A started run's ``{start}`` folder: ``plain``, ``untrained`` or ``<method>-<source>``."""
-        return self.variant if self.source is None else f"{self.variant}-{self.source}"
+        return self.start if self.source is None else f"{self.start}-{self.source}"
 
     def wildcards(self) -> dict[str, Any]:
         """The values of this run's path wildcards."""
@@ -185,7 +189,7 @@ class Run:
     def start_run(self) -> Run | None:
         """The run whose network a started run begins from (None for a plain or untrained start, and
         for methods that do not start from another network)."""
-        start = self.spec.starts.get(self.variant)
+        start = self.spec.starts.get(self.start)
         if start is None or start.method is None:
             return None
         starting = METHODS[start.method]
@@ -211,7 +215,7 @@ class Run:
     def budgets(self) -> tuple[str, ...]:
         """The budget curves this run's network depends on: its own training's, then those of the
         networks it begins from (none for an untrained floor, which trains nothing)."""
-        if self.spec.starts and self.spec.starts[self.variant].kind == "untrained":
+        if self.spec.starts and self.spec.starts[self.start].kind == "untrained":
             return ()
         upstream = self.begins_from.budgets if self.begins_from is not None else ()
         return tuple(dict.fromkeys(upstream + self.spec.budgets))
@@ -221,7 +225,7 @@ class Run:
         """The row key of this run's network in a table (a re-id model has roles in a pair instead:
         the plan's ``direct_transfer``, ``source_source`` and ``target_supervised`` rows)."""
         if self.spec.starts:
-            return self.spec.starts[self.variant].row
+            return self.spec.starts[self.start].row
         return self.variant if self.spec.variants else self.method
 
     @property
@@ -231,11 +235,16 @@ class Run:
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "source": self.source, "target": self.target, "variant": self.variant,
-                "seed": self.seed}
+                "start": self.start, "seed": self.seed}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
-        return cls(data["method"], data["source"], data["target"], data["variant"], data["seed"])
+        """A run from its record; a record written before runs named their start apart (2026-12-06)
+        holds a started run's start in ``variant``."""
+        variant, start = data["variant"], data.get("start")
+        if "start" not in data and METHODS[data["method"]].starts:
+            variant, start = None, data["variant"]
+        return cls(data["method"], data["source"], data["target"], variant, data["seed"], start)
 
     @classmethod
     def from_wildcards(cls, method: str, wildcards: Any) -> Run:

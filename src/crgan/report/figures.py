@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections import defaultdict
 from html import escape
 
@@ -29,7 +30,10 @@ def _svg(figure: matplotlib.figure.Figure) -> str:
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)
     text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    # inline in HTML: no RDF metadata (links to vocabularies and to matplotlib's site), no xlink namespace
+    # (the HTML parser reads xlink:href in SVG without it); the report links nowhere
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
+    return text.replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', "").replace("<svg ", '<svg class="plot" ', 1)
 
 
 def line_plot(series: Series, title: str, xlabel: str, ylabel: str, colours: dict[str, str] | None = None,

@@ -179,7 +179,7 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
     ds = ReidImages(target["root"], records, data_cfg["height"], data_cfg["width"], train=True)
     top_k = taudl_cfg["top_k"] or max(1, target["num_cameras"] // 2)
     per_tracklet = taudl_cfg["images_per_tracklet"]
-    loop = TrainingLoop(out, f"TAUDL ({run.variant}) on {run.target}",
+    loop = TrainingLoop(out, f"TAUDL ({run.start_name}) on {run.target}",
                         {"taudl": taudl_cfg, "data": data_cfg, "reid": beginning.arch, "domain": run.target,
                          "init": beginning.init, "start": start.to_dict() if start else None},
                         cfg, seed, device, total, taudl_cfg["checkpoint_every"])
