@@ -109,6 +109,9 @@ def test_a_run_depends_on_the_budgets_of_the_networks_it_begins_from():
     assert budget_notes(("reid",), status) == [] and budget_notes(("crgan",), None) == []
     assert budget_notes(("reid", "crgan"), budget_status(cfg, {})) == [
         "plateau not measured: reid.epochs, crgan.iterations"]
+    # a claim comparing CR-GAN with SPGAN reads both fine-tuning curves: one option, named once
+    assert budget_notes(("finetune", "finetune_spgan"), budget_status(cfg, {})) == [
+        "plateau not measured: finetune.iterations"]
 
 
 def test_a_table_row_trained_below_its_plateau_says_so():

@@ -141,5 +141,7 @@ def budget_notes(curves: Iterable[str], status: dict[str, dict[str, Any]] | None
             unmeasured.append(entry["key"])
         elif entry["configured"] < entry["plateau"]:
             below.append(f"{entry['key']} {entry['configured']} < {entry['plateau']}")
+    # curves of one option (the fine-tuning on each method's images) are named once
+    below, unmeasured = list(dict.fromkeys(below)), list(dict.fromkeys(unmeasured))
     return ([f"below plateau: {', '.join(below)}"] if below else []) + \
         ([f"plateau not measured: {', '.join(unmeasured)}"] if unmeasured else [])
