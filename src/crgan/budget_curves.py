@@ -133,14 +133,23 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
         init = did if next(iter(method.starts.values())).kind == "network" else None
         network = once(folder / "model.pt", lambda: method.train_function()(target, point_cfg, seed, folder / "model.pt",
                                                                            device, init))
-    record = _evaluate(network, target, point_cfg, seed, device)
+    result = point_result(curve, budget, network, indexes, point_cfg, seed, device)
+    write_json(out, result)
+    return result
+
+
+def point_result(curve: str, budget: int, network: Path, indexes: tuple[dict, dict], cfg: dict[str, Any], seed: int,
+                 device: torch.device) -> dict[str, Any]:
+    """A point's ``validation.json``: its network on the target's validation split (a re-id point also
+    on the source's, with its last epoch's training accuracy)."""
+    source, target = indexes
+    record = _evaluate(network, target, cfg, seed, device)
     result = {"curve": curve, "source": source["domain"], "target": target["domain"], "budget": int(budget),
               "seed": seed, "rank1": record.metrics["gap"]["rank1"], "map": record.metrics["gap"]["map"],
               "source_rank1": None, "record": record.to_dict()}
     if curve == "reid":
-        result["source_rank1"] = _evaluate(network, source, point_cfg, seed, device).metrics["gap"]["rank1"]
+        result["source_rank1"] = _evaluate(network, source, cfg, seed, device).metrics["gap"]["rank1"]
         result["train_accuracy"] = final_training_accuracy(network)
-    write_json(out, result)
     return result
 
 
