@@ -21,9 +21,11 @@ def rules() -> dict[str, str]:
     """Rule name -> its text, for every rule in rules/*.smk; a ``use rule A as B with:`` rule's text
     is A's followed by what it overrides; a rule made in a loop over the method registry is one rule per
     value its name takes, each with the loop's text: ``name: f"eval_{method}"`` one per method but reid,
-    ``name: f"adapt_bn_{method.adapts}"`` one per method an AdaBN control adapts."""
+    ``name: f"adapt_bn_{method.adapts}"`` one per method an AdaBN control adapts, ``name:
+    f"train_{method.key}"`` one per started method."""
     names = {"method": [key for key in METHODS if key != "reid"],
-             "method.adapts": [m.adapts for m in METHODS.values() if m.adapts]}
+             "method.adapts": [m.adapts for m in METHODS.values() if m.adapts],
+             "method.key": [m.key for m in METHODS.values() if m.starts]}
     out, derived = {}, {}
     for path in sorted((REPO / "rules").glob("*.smk")):
         text = path.read_text()
