@@ -97,6 +97,7 @@ def test_a_run_depends_on_the_budgets_of_the_networks_it_begins_from():
     from crgan.runs import Run
 
     assert Run.crgan("market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
+    assert Run.crgan("market1501", "dukemtmc", "wo_dual").budgets == ("reid", "crgan_wo_dual", "finetune")
     assert Run.started("taudl", "dukemtmc", "spgan", "market1501").budgets == ("reid", "spgan", "finetune_spgan", "taudl")
     assert Run.of_pair("paste", "market1501", "dukemtmc").budgets == ("reid", "finetune_paste")
     assert Run.of_pair("crgan_adabn", "market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
@@ -126,10 +127,16 @@ def test_a_table_row_trained_below_its_plateau_says_so():
         record.metrics.update(chance_rank1=0.4, lmp_parts=2)
     cfg = {"seeds": [0], "pairs": [["market1501", "dukemtmc"]], "reid": {"epochs": 16}, "crgan": {"iterations": 250},
            "finetune": {"iterations": 120}}
-    rows = build_table(3, records, cfg, budget_status(cfg, {"finetune": 240, "reid": 16, "crgan": 250}))
+    variants = {f"crgan_{v}": 250 for v in ("wo_id", "wo_cam", "wo_con")}
+    rows = build_table(3, records, cfg, budget_status(cfg, {"finetune": 240, "reid": 16, "crgan": 250, **variants}))
     assert rows and all(r["notes"].endswith("below plateau: finetune.iterations 120 < 240") for r in rows)
-    at_plateau = build_table(3, records, cfg, budget_status(cfg, {"finetune": 120, "reid": 16, "crgan": 250}))
+    at_plateau = build_table(3, records, cfg, budget_status(cfg, {"finetune": 120, "reid": 16, "crgan": 250, **variants}))
     assert not any("plateau" in r["notes"] for r in at_plateau)
+    # each ablation's G is marked against its own curve (issue 33): CR-GAN's plateau does not speak for w/o identity loss
+    own = build_table(3, records, cfg, budget_status(cfg, {"finetune": 120, "reid": 16, "crgan": 250,
+                                                           **variants, "crgan_wo_id": 500}))
+    marked = {r["method"] for r in own if "below plateau: crgan.iterations 250 < 500" in r["notes"]}
+    assert marked == {"w/o identity loss"}
     unmeasured = build_table(3, records, cfg, budget_status(cfg, {}))
     assert all(r["notes"].endswith("plateau not measured: reid.epochs, crgan.iterations, finetune.iterations")
                for r in unmeasured)

@@ -114,9 +114,10 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
 
     if curve == "reid":
         network = once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device))
-    elif curve == "crgan":
+    elif curve == "crgan" or spec.variant:
         g_path = once(folder / "G.pt", lambda: crgan.train_generator(
-            source, target, masks, load_network(did, device)[0], point_cfg, "crgan", seed, folder / "G.pt", device))
+            source, target, masks, load_network(did, device)[0], point_cfg, spec.variant or "crgan", seed,
+            folder / "G.pt", device))
         network = finetuned_on(g_path)
     elif curve == "finetune":
         network = finetuned_on(generator)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crgan.io import read_json
-from crgan.methods import METHODS
+from crgan.methods import METHODS, generator_curve
 
 #: The smallest tolerance, in points of rank-1: differences below it are noise on these test sets.
 MIN_TOLERANCE = 1.0
@@ -86,13 +86,17 @@ class BudgetCurve:
     label: str
     needs: tuple[str, ...] = ("did",)
     generator_of: str = "crgan"  # whose main-run generator a point starts from (when it needs one)
+    variant: str | None = None  # a CR-GAN variant's generator curve: the variant it trains
     #: the config sections its chain reads (a point reruns when one of them changes)
     sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
 
 
 CURVES = {curve.key: curve for curve in (
     BudgetCurve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=(), sections=("reid", "data", "eval")),
-    BudgetCurve("crgan", "crgan", "iterations", "iterations", f"{METHODS['crgan'].label}'s G (and its variants')"),
+    BudgetCurve("crgan", "crgan", "iterations", "iterations", f"{METHODS['crgan'].label}'s G"),
+    # each ablation's G on its own curve (one option, crgan.iterations, for all of them)
+    *(BudgetCurve(generator_curve("crgan", key, "crgan"), "crgan", "iterations", "iterations", f"{variant.label}'s G",
+                  variant=key) for key, variant in METHODS["crgan"].variants.items() if key != "crgan"),
     # the fine-tuning (one option, finetune.iterations) on each method's own images: its plateau is the
     # largest of the three curves'
     BudgetCurve("finetune", "finetune", "iterations", "iterations",

@@ -24,6 +24,12 @@ from typing import Any
 DOMAINS = ("market1501", "dukemtmc", "cuhk03")
 
 
+def generator_curve(method: str, variant: str | None, main: str | None) -> str:
+    """The budget curve of a variant's generator: the method's own for its main variant, and
+    ``<method>_<variant>`` for each other (the ablations share CR-GAN's option, not its plateau)."""
+    return method if variant == main else f"{method}_{variant}"
+
+
 def training_log(network: object) -> str:
     """The per-step (or per-epoch) training log a trainer writes beside a re-id network file."""
     return f"{network}.log.csv"

@@ -21,6 +21,7 @@ from crgan.methods import (
     METHODS,
     VARIANTS,
     Method,
+    generator_curve,
     label,
     loss_log,
     sample_grid,
@@ -218,7 +219,10 @@ class Run:
         if self.spec.starts and self.spec.starts[self.start].kind == "untrained":
             return ()
         upstream = self.begins_from.budgets if self.begins_from is not None else ()
-        return tuple(dict.fromkeys(upstream + self.spec.budgets))
+        main = next(iter(self.spec.variants), None)
+        own = tuple(generator_curve(self.method, self.variant, main) if curve == self.method else curve
+                    for curve in self.spec.budgets)
+        return tuple(dict.fromkeys(upstream + own))
 
     @property
     def row(self) -> str:
