@@ -114,10 +114,10 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
 
     if curve == "reid":
         network = once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device))
-    elif curve == "crgan" or spec.variant:
+    elif spec.variant:  # CR-GAN's G or an ablation's
         g_path = once(folder / "G.pt", lambda: crgan.train_generator(
-            source, target, masks, load_network(did, device)[0], point_cfg, spec.variant or "crgan", seed,
-            folder / "G.pt", device))
+            source, target, masks, load_network(did, device)[0], point_cfg, spec.variant, seed, folder / "G.pt",
+            device))
         network = finetuned_on(g_path)
     elif curve == "finetune":
         network = finetuned_on(generator)
@@ -131,7 +131,7 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
         network = finetuned_on_translations(generator)
     else:  # a started method: its trainer from its first start (TAUDL: plain; Cluster Contrast: the source model)
         method = METHODS[curve]
-        init = did if next(iter(method.starts.values())).kind == "network" else None
+        init = did if method.first_start.kind == "network" else None
         network = once(folder / "model.pt", lambda: method.train_function()(target, point_cfg, seed, folder / "model.pt",
                                                                            device, init))
     result = point_result(curve, budget, network, indexes, point_cfg, seed, device)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crgan.io import read_json
-from crgan.methods import METHODS, generator_curve
+from crgan.methods import METHODS
 
 #: The smallest tolerance, in points of rank-1: differences below it are noise on these test sets.
 MIN_TOLERANCE = 1.0
@@ -86,17 +86,17 @@ class BudgetCurve:
     label: str
     needs: tuple[str, ...] = ("did",)
     generator_of: str = "crgan"  # whose main-run generator a point starts from (when it needs one)
-    variant: str | None = None  # a CR-GAN variant's generator curve: the variant it trains
+    variant: str | None = None  # a CR-GAN generator's curve: the variant it trains
     #: the config sections its chain reads (a point reruns when one of them changes)
     sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
 
 
 CURVES = {curve.key: curve for curve in (
     BudgetCurve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=(), sections=("reid", "data", "eval")),
-    BudgetCurve("crgan", "crgan", "iterations", "iterations", f"{METHODS['crgan'].label}'s G"),
-    # each ablation's G on its own curve (one option, crgan.iterations, for all of them)
-    *(BudgetCurve(generator_curve("crgan", key, "crgan"), "crgan", "iterations", "iterations", f"{variant.label}'s G",
-                  variant=key) for key, variant in METHODS["crgan"].variants.items() if key != "crgan"),
+    # CR-GAN's G and each ablation's, each on its own curve (one option, crgan.iterations, for all of them)
+    *(BudgetCurve(METHODS["crgan"].generator_curve(key), "crgan", "iterations", "iterations",
+                  f"{METHODS['crgan'].label if key == 'crgan' else variant.label}'s G", variant=key)
+      for key, variant in METHODS["crgan"].variants.items()),
     # the fine-tuning (one option, finetune.iterations) on each method's own images: its plateau is the
     # largest of the three curves'
     BudgetCurve("finetune", "finetune", "iterations", "iterations",
@@ -109,7 +109,7 @@ CURVES = {curve.key: curve for curve in (
     BudgetCurve("spgan", "spgan", "iterations", "iterations", METHODS["spgan"].label),
     # a started method's curve: its trainer from its first start, at its own length option
     *(BudgetCurve(m.key, m.key, m.length_option, m.length_option, m.label,
-                  needs=("did",) if next(iter(m.starts.values())).kind == "network" else (),
+                  needs=("did",) if m.first_start.kind == "network" else (),
                   sections=tuple(dict.fromkeys((*BudgetCurve.sections, *m.sections))))
       for m in METHODS.values() if m.starts),
 )}
@@ -137,7 +137,7 @@ def budget_notes(curves: Iterable[str], status: dict[str, dict[str, Any]] | None
     if status is None:
         return []
     below, unmeasured = [], []
-    for curve in dict.fromkeys(curves):
+    for curve in curves:
         entry = status.get(curve)
         if entry is None:
             continue
@@ -145,7 +145,7 @@ def budget_notes(curves: Iterable[str], status: dict[str, dict[str, Any]] | None
             unmeasured.append(entry["key"])
         elif entry["configured"] < entry["plateau"]:
             below.append(f"{entry['key']} {entry['configured']} < {entry['plateau']}")
-    # curves of one option (the fine-tuning on each method's images) are named once
+    # each note once: a curve may repeat, and curves of one option (the fine-tunings) share its key
     below, unmeasured = list(dict.fromkeys(below)), list(dict.fromkeys(unmeasured))
     return ([f"below plateau: {', '.join(below)}"] if below else []) + \
         ([f"plateau not measured: {', '.join(unmeasured)}"] if unmeasured else [])

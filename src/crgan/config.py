@@ -21,7 +21,7 @@ import yaml
 
 from crgan.data.layouts import LAYOUTS
 from crgan.errors import ConfigError
-from crgan.methods import METHODS, generator_curve
+from crgan.methods import METHODS
 
 
 @lru_cache(maxsize=1)
@@ -33,9 +33,8 @@ def schema() -> dict[str, Any]:
     for method in METHODS.values():
         if method.starts:  # a started method's budget curve is derived from its entry (crgan.budgets.CURVES)
             curves.setdefault(method.key, {"$ref": "#/definitions/budgets"})
-        main = next(iter(method.variants), None)
         for variant in method.variants:  # each variant's generator has its own curve
-            curves.setdefault(generator_curve(method.key, variant, main), {"$ref": "#/definitions/budgets"})
+            curves.setdefault(method.generator_curve(variant), {"$ref": "#/definitions/budgets"})
         if method.options:
             if method.key in top["properties"]:
                 raise ValueError(f"{method.key}'s options are declared twice: in its registry entry and the schema")

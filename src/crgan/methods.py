@@ -23,11 +23,8 @@ from typing import Any
 
 DOMAINS = ("market1501", "dukemtmc", "cuhk03")
 
-
-def generator_curve(method: str, variant: str | None, main: str | None) -> str:
-    """The budget curve of a variant's generator: the method's own for its main variant, and
-    ``<method>_<variant>`` for each other (the ablations share CR-GAN's option, not its plateau)."""
-    return method if variant == main else f"{method}_{variant}"
+#: How the report names each domain.
+DOMAIN_SHORT = {"market1501": "Market", "dukemtmc": "Duke", "cuhk03": "CUHK03"}
 
 
 def training_log(network: object) -> str:
@@ -43,8 +40,6 @@ def loss_log(generator: object) -> str:
 def sample_grid(generator: object) -> str:
     """The sample grid (PNG) a GAN trainer draws beside its generator file."""
     return f"{generator}.grid.png"
-#: How the report names each domain.
-DOMAIN_SHORT = {"market1501": "Market", "dukemtmc": "Duke", "cuhk03": "CUHK03"}
 
 
 @dataclass(frozen=True)
@@ -152,6 +147,21 @@ class Method:
             raise ValueError(f"{self.key} declares no trainer")
         module, function = self.trainer.split(":")
         return getattr(importlib.import_module(module), function)
+
+    @property
+    def main_variant(self) -> str | None:
+        """The variant a run of this method means when none is named (CR-GAN's full one); None without variants."""
+        return next(iter(self.variants), None)
+
+    @property
+    def first_start(self) -> Start | None:
+        """The start a started method's budget curve trains from (TAUDL: plain; Cluster Contrast: the source model)."""
+        return next(iter(self.starts.values()), None)
+
+    def generator_curve(self, variant: str | None) -> str:
+        """The budget curve of a variant's generator: the method's own for its main variant, and
+        ``<method>_<variant>`` for each other (the ablations share CR-GAN's option, not its plateau)."""
+        return self.key if variant == self.main_variant else f"{self.key}_{variant}"
 
     @property
     def generator(self) -> str | None:

@@ -21,7 +21,6 @@ from crgan.methods import (
     METHODS,
     VARIANTS,
     Method,
-    generator_curve,
     label,
     loss_log,
     sample_grid,
@@ -137,8 +136,7 @@ class Run:
     @classmethod
     def main(cls, method: str, source: str, target: str, seed: int | None = None) -> Run:
         """A pair method's main run: CR-GAN's full variant, or the method's only run."""
-        variants = METHODS[method].variants
-        return cls(method, source, target, next(iter(variants)) if variants else None, seed)
+        return cls(method, source, target, METHODS[method].main_variant, seed)
 
     @classmethod
     def started(cls, method: str, target: str, start: str, source: str | None = None, seed: int | None = None) -> Run:
@@ -195,8 +193,7 @@ class Run:
             return None
         starting = METHODS[start.method]
         target = None if starting.layout == "domain" else self.target  # a re-id model has no target
-        first = next(iter(starting.variants), None)  # a method with variants starts from its main one
-        return Run(start.method, self.source, target, first, self.seed)
+        return Run(start.method, self.source, target, starting.main_variant, self.seed)  # a variant method: its main one
 
     @property
     def begins_from(self) -> Run | None:
@@ -210,7 +207,7 @@ class Run:
         begins = self.spec.adapts or "reid"
         if begins == "reid":
             return Run.reid(self.source, self.seed)
-        return Run(begins, self.source, self.target, next(iter(METHODS[begins].variants), None), self.seed)
+        return Run(begins, self.source, self.target, METHODS[begins].main_variant, self.seed)
 
     @property
     def budgets(self) -> tuple[str, ...]:
@@ -219,8 +216,7 @@ class Run:
         if self.spec.starts and self.spec.starts[self.start].kind == "untrained":
             return ()
         upstream = self.begins_from.budgets if self.begins_from is not None else ()
-        main = next(iter(self.spec.variants), None)
-        own = tuple(generator_curve(self.method, self.variant, main) if curve == self.method else curve
+        own = tuple(self.spec.generator_curve(self.variant) if curve == self.method else curve
                     for curve in self.spec.budgets)
         return tuple(dict.fromkeys(upstream + own))
 

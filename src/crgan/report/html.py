@@ -193,8 +193,8 @@ def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
 
 def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]], indexes: dict[str, dict],
                   workdir: Path) -> list[dict[str, Any]]:
-    """Per pair, the first seed's ranked lists of each row the registry ranks (methods.RANKED_ROWS) (the same queries for
-    every method), drawn from the target's images."""
+    """Per pair, the first seed's ranked lists of each row the registry ranks (``methods.RANKED_ROWS``),
+    the same queries for every method, drawn from the target's images."""
     seed = min((r.run.seed for r in records), default=None)
     by_evaluation = {r.evaluation.key: r for r in records if r.run.seed == seed and "ranked" in r.metrics}
     out = []
