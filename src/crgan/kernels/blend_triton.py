@@ -41,6 +41,15 @@ def _mix(xr, xc, xs):
 
 
 @triton.jit
+def _context_channel(xr_ptr, xs_ptr, xt_ptr, xc, off, live):
+    """One channel of the fused blend + context loss: XR, XS and XT loaded (float32) and XG blended."""
+    xr = _load(xr_ptr, off, live)
+    xs = _load(xs_ptr, off, live)
+    xt = _load(xt_ptr, off, live)
+    return xr, xs, xt, _mix(xr, xc, xs)
+
+
+@triton.jit
 def _blend_fwd(xr_ptr, xc_ptr, xs_ptr, xg_ptr, P, C, HW, BLOCK: tl.constexpr):
     p, live, base = _pixels(P, C, HW, BLOCK)
     xc = _load(xc_ptr, p, live)
@@ -79,10 +88,7 @@ def _blend_con_fwd(xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr, xg_ptr, partial_ptr, 
     acc = tl.zeros((BLOCK,), tl.float32)
     for c in range(C):
         off = base + c * HW
-        xr = _load(xr_ptr, off, live)
-        xs = _load(xs_ptr, off, live)
-        xt = _load(xt_ptr, off, live)
-        xg = _mix(xr, xc, xs)
+        xr, xs, xt, xg = _context_channel(xr_ptr, xs_ptr, xt_ptr, xc, off, live)
         tl.store(xg_ptr + off, xg.to(xg_ptr.dtype.element_ty), mask=live)
         ds = (xg - xs) * mf
         dt = (xg - xt) * mb
@@ -105,10 +111,7 @@ def _blend_con_bwd(gxg_ptr, glcon_ptr, xr_ptr, xc_ptr, xs_ptr, xt_ptr, mf_ptr,
     for c in range(C):
         off = base + c * HW
         g = _load(gxg_ptr, off, live)
-        xr = _load(xr_ptr, off, live)
-        xs = _load(xs_ptr, off, live)
-        xt = _load(xt_ptr, off, live)
-        xg = _mix(xr, xc, xs)
+        xr, xs, xt, xg = _context_channel(xr_ptr, xs_ptr, xt_ptr, xc, off, live)
         es = xg - xs
         et = xg - xt
         gs = scale * es * mf * mf   # d Lcon / d XG through the person term
