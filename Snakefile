@@ -45,6 +45,7 @@ include: "rules/tables.smk"
 include: "rules/report.smk"
 include: "rules/gap_sweep.smk"
 include: "rules/budgets.smk"
+include: "rules/precision.smk"
 
 
 # The report, which depends on every table, grid and curve of the configured pairs and seeds.

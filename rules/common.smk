@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from crgan import budget_curves, budgets, gap_sweep, plan, runs
+from crgan import budget_curves, budgets, gap_sweep, plan, precision_check, runs
 from crgan.calibration import points as calibration_points
 from crgan.config import RUN_WIDE
 from crgan.methods import METHODS, loss_log, sample_grid, training_log
@@ -104,6 +104,12 @@ def budget_point_inputs(wildcards):
     if "generator" in needs:
         inputs["generator"] = runs.Run.main(curve.generator_of, wildcards.source, wildcards.target, int(wildcards.seed)).generator
     return inputs
+
+
+def configured_budget(curve):
+    """A curve's configured budget (its config key's value): where the precision check trains it."""
+    spec = budgets.CURVES[curve]
+    return config[spec.section][spec.option]
 
 
 def budget_point_options(wildcards, input):

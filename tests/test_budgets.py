@@ -57,6 +57,8 @@ def test_a_point_sets_its_budget_and_keeps_cluster_contrasts_lr_step_share():
     cfg = {"cluster_contrast": {"epochs": 8, "step_size": 6}, "crgan": {"iterations": 250}}
     assert point_config(cfg, "cluster_contrast", 16)["cluster_contrast"] == {"epochs": 16, "step_size": 12}
     assert point_config(cfg, "crgan", 1000)["crgan"]["iterations"] == 1000 and cfg["crgan"]["iterations"] == 250
+    checked = point_config(cfg, "crgan_wo_id", 250, "bfloat16")  # the precision check: the curve's own trainer only
+    assert checked["crgan"]["precision"] == "bfloat16" and "precision" not in checked["cluster_contrast"]
     points_cfg = {"seeds": [0], "pairs": [["market1501", "dukemtmc"], ["dukemtmc", "market1501"]],
                   "budget_curves": {"seeds": None, "budgets": {"reid": [1, 2]}}}
     assert points(points_cfg) == [f"results/budgets/reid/{pair}/{b}/seed0/validation.json"
@@ -74,6 +76,7 @@ def test_a_reid_point_trains_to_its_budget_and_is_tested_on_validation_only(synt
     found = run_point("reid", 1, CFG, 0, indexes, (tmp_path, tmp_path), out, CPU)
     record = found["record"]
     assert record["split"] == "validation" and found["budget"] == 1 and found["source_rank1"] is not None
+    assert set(found["train_seconds"]) == {"reid"} and found["train_seconds"]["reid"] > 0  # the trainer's own time
     assert record["metrics"]["num_query"] == len(indexes[1]["splits"]["val_query"])
     log = (out.parent / "model.pt.log.csv").read_text().splitlines()
     assert len(log) == 2  # one epoch: the point's budget, not the config's

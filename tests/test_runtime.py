@@ -82,6 +82,23 @@ def test_channels_last_leaves_networks_with_narrow_strided_pointwise_convolution
     assert runtime.conv_layout(plain, {"memory_format": "contiguous"}).get_parameter(stem).is_contiguous()
 
 
+def test_a_trainer_section_may_set_its_own_precision_and_auto_asks_the_cpu(monkeypatch):
+    """A section's own key overrides the run-wide one; ``auto`` on a CPU is bfloat16 only for a cleared
+    section on a CPU that computes it, and always on CUDA."""
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    cfg = {"precision": "float32", "crgan": {"precision": "bfloat16"}, "reid": {}}
+    assert runtime.autocast_dtype(cfg, cpu, "crgan") == torch.bfloat16
+    assert runtime.autocast_dtype(cfg, cpu, "reid") is None and runtime.autocast_dtype(cfg, cpu) is None
+    monkeypatch.setattr(runtime, "CPU_BFLOAT16_SECTIONS", frozenset({"crgan"}))
+    for computes, expected in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(runtime, "cpu_computes_bfloat16", lambda computes=computes: computes)
+        assert runtime.autocast_dtype({"precision": "auto"}, cpu, "crgan") == expected
+        assert runtime.autocast_dtype({"precision": "auto"}, cpu, "reid") is None
+        assert runtime.autocast_dtype({"precision": "auto"}, cuda, "reid") == torch.bfloat16
+    record = runtime.provenance({"precision": "auto", "crgan": {"precision": "bfloat16"}}, 0, cpu, "crgan")
+    assert record["training_precision"] == "bfloat16"
+
+
 def test_provenance_records_the_training_precision_and_layout():
     record = runtime.provenance({"precision": "float32", "memory_format": "contiguous"}, 3)
     assert record["training_precision"] == "float32" and record["memory_format"] == "contiguous"

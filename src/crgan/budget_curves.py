@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import csv
 import statistics
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,14 +33,17 @@ COLUMNS = ["curve", "label", "source", "target", "budget", "unit", "rank1", "ran
            "configured", "plateau", "method_budget", "configured_at_plateau", "source_rank1", "train_accuracy"]
 
 
-def point_config(cfg: dict[str, Any], curve: str, budget: int) -> dict[str, Any]:
-    """The config of one point: the curve's budget set, everything else as configured (a step
-    schedule, as Cluster Contrast's lr step, keeps its share of the training length)."""
+def point_config(cfg: dict[str, Any], curve: str, budget: int, precision: str | None = None) -> dict[str, Any]:
+    """The config of one point: the curve's budget set (and, given, its own trainer's ``precision``:
+    the precision check), everything else as configured (a step schedule, as Cluster Contrast's lr
+    step, keeps its share of the training length)."""
     spec, out = CURVES[curve], copy.deepcopy(cfg)
     section = out[spec.section]
     if "step_size" in section:
         section["step_size"] = max(1, round(budget * section["step_size"] / section[spec.option]))
     section[spec.option] = int(budget)
+    if precision is not None:
+        section["precision"] = precision
     return out
 
 
@@ -58,17 +62,20 @@ def _evaluate(network: Path, index: dict, cfg: dict[str, Any], seed: int, device
     return evaluate_file(network, index, cfg, seed, device, split="validation")
 
 
-def _once(path: Path, make: Callable[[], Any], seed: int, deterministic: bool) -> Path:
+def _once(path: Path, make: Callable[[], Any], seed: int, deterministic: bool) -> float | None:
     """``make()`` unless ``path`` exists (a finished step of a point that is being rerun), seeded as
-    the workflow seeds each step's process, so a step makes what its own job would."""
-    if not path.is_file():
-        import torch
+    the workflow seeds each step's process, so a step makes what its own job would; its seconds
+    (None: made by an earlier attempt)."""
+    if path.is_file():
+        return None
+    import torch
 
-        from crgan import runtime
+    from crgan import runtime
 
-        runtime.setup(torch.get_num_threads(), seed, deterministic)
-        make()
-    return path
+    runtime.setup(torch.get_num_threads(), seed, deterministic)
+    start = time.perf_counter()
+    make()
+    return time.perf_counter() - start
 
 
 def final_training_accuracy(network: Path) -> float:
@@ -79,9 +86,10 @@ def final_training_accuracy(network: Path) -> float:
 
 def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: tuple[dict, dict],
               masks: tuple[Path, Path], out: Path, device: torch.device, did: Path | None = None,
-              generator: Path | None = None) -> dict[str, Any]:
-    """Train one point's chain at ``budget`` and test its network on the target's validation split
-    (the re-id curve also on the source's); writes and returns ``validation.json``'s content."""
+              generator: Path | None = None, precision: str | None = None) -> dict[str, Any]:
+    """Train one point's chain at ``budget`` (the curve's own trainer in ``precision`` where given)
+    and test its network on the target's validation split (the re-id curve also on the source's);
+    writes and returns ``validation.json``'s content, with each trainer's seconds by config section."""
     from crgan.models.store import load_network
     from crgan.train import crgan, finetune, reid, spgan
 
@@ -89,17 +97,22 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
     missing = [need for need, given in (("did", did), ("generator", generator)) if need in spec.needs and given is None]
     if missing:
         raise ValueError(f"the {curve} curve needs {' and '.join(missing)} from the main run")
-    point_cfg, folder = point_config(cfg, curve, budget), out.parent
+    point_cfg, folder = point_config(cfg, curve, budget, precision), out.parent
     folder.mkdir(parents=True, exist_ok=True)
     source, target = indexes
+    seconds: dict[str, float] = {}
 
-    def once(path: Path, make: Callable[[], Any]) -> Path:
-        return _once(path, make, seed, cfg.get("deterministic", True))  # a hand-made config may lack it
+    def once(path: Path, make: Callable[[], Any], section: str | None = None) -> Path:
+        """``path``, made by ``make`` (the trainer of config ``section``, whose seconds are kept) unless it exists."""
+        took = _once(path, make, seed, cfg.get("deterministic", True))  # a hand-made config may lack it
+        if section is not None and took is not None:
+            seconds[section] = round(took, 2)
+        return path
 
     def finetuned_on(g_path: Path) -> Path:
         network, info = load_network(did, device)
         return once(folder / "reid.pt", lambda: finetune.finetune_on_rendered(
-            network, info, g_path, source, target, masks, point_cfg, seed, folder / "reid.pt", device))
+            network, info, g_path, source, target, masks, point_cfg, seed, folder / "reid.pt", device), "finetune")
 
     def finetuned_on_translations(g_path: Path) -> Path:
         translated = folder / "translated"
@@ -110,22 +123,24 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
             finetune.finetune_on_translated(network, info, read_json(translated / "index.json"), point_cfg, seed,
                                             folder / "reid.pt", device)
 
-        return once(folder / "reid.pt", on_translations)
+        return once(folder / "reid.pt", on_translations, "finetune")
 
     if curve == "reid":
-        network = once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device))
+        network = once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device),
+                       "reid")
     elif spec.variant:  # CR-GAN's G or an ablation's
         g_path = once(folder / "G.pt", lambda: crgan.train_generator(
             source, target, masks, load_network(did, device)[0], point_cfg, spec.variant, seed, folder / "G.pt",
-            device))
+            device), "crgan")
         network = finetuned_on(g_path)
     elif curve == "finetune":
         network = finetuned_on(generator)
     elif curve == "finetune_paste":
         network = once(folder / "reid.pt", lambda: finetune.finetune_on_pasted(
-            *load_network(did, device), source, target, masks, point_cfg, seed, folder / "reid.pt", device))
+            *load_network(did, device), source, target, masks, point_cfg, seed, folder / "reid.pt", device), "finetune")
     elif curve == "spgan":
-        g_path = once(folder / "G.pt", lambda: spgan.train_spgan(source, target, point_cfg, seed, folder / "G.pt", device))
+        g_path = once(folder / "G.pt", lambda: spgan.train_spgan(source, target, point_cfg, seed, folder / "G.pt", device),
+                      "spgan")
         network = finetuned_on_translations(g_path)
     elif curve == "finetune_spgan":
         network = finetuned_on_translations(generator)
@@ -133,8 +148,9 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
         method = METHODS[curve]
         init = did if method.first_start.kind == "network" else None
         network = once(folder / "model.pt", lambda: method.train_function()(target, point_cfg, seed, folder / "model.pt",
-                                                                           device, init))
-    result = point_result(curve, budget, network, indexes, point_cfg, seed, device)
+                                                                           device, init), spec.section)
+    result = {**point_result(curve, budget, network, indexes, point_cfg, seed, device), "train_seconds": seconds,
+              "precision": precision}
     write_json(out, result)
     return result
 

@@ -239,7 +239,8 @@ def cmd_budget_point(args, cfg):
     device = prepared(args, cfg, args.seed)
     result = run_point(args.curve, args.budget, cfg, args.seed, (read_json(args.source_index), read_json(args.target_index)),
                        (Path(args.source_masks), Path(args.target_masks)), Path(args.out), device,
-                       Path(args.did) if args.did else None, Path(args.generator) if args.generator else None)
+                       Path(args.did) if args.did else None, Path(args.generator) if args.generator else None,
+                       args.precision)
     log.info("%s at %d, %s->%s seed %d: validation rank1 %.1f mAP %.1f", args.curve, args.budget, result["source"],
              result["target"], args.seed, result["rank1"], result["map"])
 
@@ -250,6 +251,13 @@ def cmd_budget_curves(args, cfg):
     rows = write_curves(args.points, cfg, args.out, args.plateaus)
     log.info("wrote %s: %d rows; budgets by the plateau rule %s", args.out, len(rows),
              {r["curve"]: r["method_budget"] for r in rows})
+
+
+def cmd_precision_check(args, cfg):
+    from crgan.precision_check import write_check
+
+    rows = write_check(args.points, args.out)
+    log.info("wrote %s: %s", args.out, "; ".join(f"{r['curve']} {r['difference']} ({r['choice']})" for r in rows))
 
 
 def cmd_calibration(args, cfg):
@@ -412,10 +420,15 @@ def declare_budget_commands(add: Adder) -> None:
     p.add_argument("--budget", required=True, type=int, help="epochs or iterations, as the curve's config key")
     p.add_argument("--did", help="the main run's source model (every curve but re-id's)")
     p.add_argument("--generator", help="the main run's CR-GAN generator (the fine-tuning curve)")
+    p.add_argument("--precision", choices=("float32", "bfloat16"),
+                   help="the curve's own trainer in this precision (the precision check); default: as configured")
     p = add("budget-curves", cmd_budget_curves, "gather budget points into the curves CSV and apply the plateau rule",
             out="CSV file")
     p.add_argument("--points", nargs="+", required=True, help="the points' validation JSON files")
     p.add_argument("--plateaus", help="also write the measured plateaus here (results/plateaus.json, read by the main run)")
+    p = add("precision-check", cmd_precision_check, "gather the precision check's points: each trainer's validation "
+            "rank-1 in float32 and bfloat16, the paired difference and the precision it is cleared for", out="CSV file")
+    p.add_argument("--points", nargs="+", required=True, help="the check points' validation JSON files")
     p = add("calibration", cmd_calibration, "gather the re-id points at reid.epochs into the world's calibration CSV",
             out="CSV file")
     p.add_argument("--points", nargs="+", required=True, help="the re-id budget points' validation JSON files")

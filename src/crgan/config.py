@@ -41,7 +41,16 @@ def schema() -> dict[str, Any]:
             top["properties"][method.key] = {
                 "type": "object", "additionalProperties": False, "default": {}, "properties": dict(method.options),
                 "description": f"{method.label}'s options (declared by its registry entry, crgan.methods)"}
+    for section in trainer_sections():
+        top["properties"][section]["properties"]["precision"] = {"$ref": "#/definitions/trainer_precision"}
+    top["properties"]["precision_check"]["properties"]["curves"]["items"]["enum"] = sorted(curves)
     return top
+
+
+def trainer_sections() -> tuple[str, ...]:
+    """The config sections that configure a trainer (each may set its own ``precision``): re-id, the
+    generators, the fine-tuning and every started method's (TAUDL, Cluster Contrast)."""
+    return ("reid", "crgan", "finetune", "spgan", *(key for key, method in METHODS.items() if method.starts))
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -100,32 +100,51 @@ def is_narrow_strided_pointwise(module: torch.nn.Module) -> bool:
             and module.in_channels < NARROW_CHANNELS)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of training steps for config key ``precision`` (None: float32 throughout).
+#: Config sections whose trainers ``precision: auto`` runs in bfloat16 on a CPU that computes it
+#: natively: those whose validation rank-1 did not move beyond noise in the precision check over seed
+#: bundles (``snakemake results/precision_check.csv``; bench/RESULTS.md, docs/assumptions.md).
+CPU_BFLOAT16_SECTIONS: frozenset[str] = frozenset()
 
-    ``auto`` is bfloat16 on CUDA (tensor cores, half the activation memory, no loss scaling needed)
-    and float32 on CPU, so CPU results stay as they were; parameters and optimiser state are float32.
+
+def precision_setting(cfg: dict[str, Any], section: str | None = None) -> str:
+    """The ``precision`` a trainer runs with: its own section's key where set, else the run-wide one."""
+    own = (cfg.get(section) or {}).get("precision") if section else None
+    return own or cfg.get("precision", "auto")
+
+
+def autocast_dtype(cfg: dict[str, Any], device: torch.device, section: str | None = None) -> torch.dtype | None:
+    """The autocast dtype of the training steps of config section ``section`` (None: float32 throughout).
+
+    ``auto`` is bfloat16 on CUDA (tensor cores, half the activation memory, no loss scaling needed);
+    on a CPU it is bfloat16 only for the sections in :data:`CPU_BFLOAT16_SECTIONS` and only where the
+    CPU computes bfloat16 natively (:func:`cpu_computes_bfloat16`), float32 elsewhere. Parameters and
+    optimiser state are float32 either way.
     """
+    precision = precision_setting(cfg, section)
     if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
+        if device.type == "cuda":
+            return torch.bfloat16
+        on_cpu = device.type == "cpu" and section in CPU_BFLOAT16_SECTIONS and cpu_computes_bfloat16()
+        return torch.bfloat16 if on_cpu else None
     return torch.bfloat16 if precision == "bfloat16" else None
 
 
-def training_autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """A context running a training step in the configured precision."""
-    dtype = autocast_dtype(precision, device)
+def training_autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """A context running a training step in ``dtype`` (:func:`autocast_dtype`; None: float32)."""
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def provenance(cfg: dict[str, Any], seed: int | None = None, dev: torch.device | None = None) -> dict[str, Any]:
+def provenance(cfg: dict[str, Any], seed: int | None = None, dev: torch.device | None = None,
+               section: str | None = None) -> dict[str, Any]:
     """What produced a result: :func:`crgan.provenance.code_provenance`, and the device, seed, kernel
-    backend, training precision and memory format it ran with, and whether the CPU computes bfloat16."""
+    backend, training precision (of config section ``section``'s trainer) and memory format it ran
+    with, and whether the CPU computes bfloat16."""
     from crgan.kernels import backend
     from crgan.provenance import code_provenance
 
     dev = dev if dev is not None else torch.device("cpu")
     return {
         **code_provenance(cfg), "device": str(dev), "seed": seed, "kernels": backend(torch.empty(0, device=dev)),
-        "training_precision": str(autocast_dtype(cfg.get("precision", "auto"), dev) or torch.float32).removeprefix("torch."),
+        "training_precision": str(autocast_dtype(cfg, dev, section) or torch.float32).removeprefix("torch."),
         "memory_format": memory_format_of(cfg), "cpu_bfloat16": cpu_computes_bfloat16(),
     }

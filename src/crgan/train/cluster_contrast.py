@@ -144,7 +144,8 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
     loop = TrainingLoop(out, f"Cluster Contrast ({run.start_name}) on {run.target}",
                         {"cluster_contrast": cc_cfg, "data": data_cfg, "reid": beginning.arch, "domain": run.target,
                          "init": beginning.init, "start": start.to_dict() if start else None},
-                        cfg, seed, device, total, cc_cfg["checkpoint_every"], unit="epoch")
+                        cfg, seed, device, total, cc_cfg["checkpoint_every"], unit="epoch",
+                        section="cluster_contrast")
     opt = torch.optim.Adam(model.parameters(), lr=cc_cfg["lr"], weight_decay=cc_cfg["weight_decay"])
     runtime.conv_layout(model, cfg)  # re-id networks: channels-last pays
     loop.track(model=model, opt=opt)

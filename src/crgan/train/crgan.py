@@ -70,7 +70,7 @@ def train_generator(source: dict, target: dict, masks: tuple[Path, Path], did: R
     run = Run.crgan(source["domain"], target["domain"], variant, seed)
     loop = TrainingLoop(out, f"CR-GAN {variant} {run.source}->{run.target}",
                         {"crgan": crgan_cfg, "data": cfg["data"], "variant": variant, "pair": [run.source, run.target]},
-                        cfg, seed, device, total, crgan_cfg["checkpoint_every"])
+                        cfg, seed, device, total, crgan_cfg["checkpoint_every"], section="crgan")
     if loop.resuming:  # Dcam's weights come back with the checkpoint
         dcam = CameraDiscriminator(target["num_cameras"], crgan_cfg["dcam_width"]).to(device).eval()
     else:

@@ -42,7 +42,7 @@ def finetune_reid(did: ReIDNet, did_info: NetworkInfo, batches: Batches, cfg: di
     finetune_cfg, total = cfg["finetune"], cfg["finetune"]["iterations"]
     loop = TrainingLoop(out, f"fine-tune {run.label} {run.source}->{run.target}",
                         {"finetune": finetune_cfg, "data": cfg["data"], **identity}, cfg, run.seed, device, total,
-                        finetune_cfg["checkpoint_every"])
+                        finetune_cfg["checkpoint_every"], section="finetune")
     did.to(device)
     opt = torch.optim.Adam(did.parameters(), lr=finetune_cfg["lr"], weight_decay=finetune_cfg["weight_decay"])
     loop.track(model=did, opt=opt)

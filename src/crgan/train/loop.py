@@ -4,8 +4,8 @@ The loop owns what every trainer needs the same way: the named state to checkpoi
 optimisers, lr schedulers, random generators, image pools, plain values), resuming from the
 last checkpoint made by the same configuration, the lr schedule, the training log's rows, the
 checkpoint cadence, a checkpoint on SIGTERM, rank 0's weights broadcast to the other processes
-of a torchrun group, each step's precision (config key ``precision``: bfloat16 autocast on CUDA
-by default), and the finished model file.
+of a torchrun group, each step's precision (config key ``precision``, or the trainer section's own:
+:func:`crgan.runtime.autocast_dtype`), and the finished model file.
 
 Steps do not wait for the device: :meth:`TrainingLoop.optimise` queues each loss's finiteness
 check and a step logs device numbers as :class:`Logged` values; the loop reads both in one
@@ -150,16 +150,19 @@ class TrainingLoop:
     ``identity`` is everything that determines the result besides the seed (config sections,
     domains, variant); a checkpoint made with another identity is ignored. ``total`` steps of
     ``unit`` (iterations or epochs) run, with a checkpoint every ``checkpoint_every`` of them.
+    ``section`` is the trainer's config section (its ``precision`` key may override the run-wide one).
     """
 
     def __init__(self, out: str | Path, what: str, identity: dict[str, Any], cfg: dict[str, Any], seed: int,
-                 device: torch.device, total: int, checkpoint_every: int = 1, unit: str = "iteration"):
+                 device: torch.device, total: int, checkpoint_every: int = 1, unit: str = "iteration",
+                 section: str | None = None):
         self.out, self.what, self.unit = Path(out), what, unit
         self.total, self.checkpoint_every = total, checkpoint_every
         self.checkpoint_path = Path(f"{out}.ckpt")
-        self.config_hash = config_hash({**identity, "seed": seed, "checkpoint_format": CHECKPOINT_FORMAT})
-        self.provenance = runtime.provenance(cfg, seed, device)  # in every checkpoint and the final file
-        self.precision, self.device = cfg.get("precision", "auto"), device
+        self.dtype, self.device = runtime.autocast_dtype(cfg, device, section), device
+        self.config_hash = config_hash({**identity, "seed": seed, "checkpoint_format": CHECKPOINT_FORMAT,
+                                        **({"dtype": str(self.dtype)} if self.dtype else {})})
+        self.provenance = runtime.provenance(cfg, seed, device, section)  # in every checkpoint and the final file
         self.rows: list[dict[str, Any]] = []
         self.reads, self._read_rows = DeviceReads(), 0
         self.tracked: dict[str, Any] = {}
@@ -227,7 +230,7 @@ class TrainingLoop:
                     for opt in optimisers:
                         for group in opt.param_groups:
                             group["lr"] = lr
-                with runtime.training_autocast(self.precision, self.device):
+                with runtime.training_autocast(self.dtype, self.device):
                     self.rows.append(step(i))
                 checkpoint = (i + 1) % self.checkpoint_every == 0 or stop.requested
                 if checkpoint or (i + 1) % SYNC_EVERY == 0 or i + 1 == self.total:

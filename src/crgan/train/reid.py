@@ -39,7 +39,7 @@ def train_reid(index: dict, cfg: dict[str, Any], seed: int, out: Path, device: t
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=reid_cfg["epochs"] * len(loader))
     criterion = nn.CrossEntropyLoss(label_smoothing=reid_cfg["label_smoothing"])
     loop = TrainingLoop(out, f"re-id on {domain}", {"reid": reid_cfg, "data": data_cfg, "domain": domain}, cfg, seed,
-                        device, total=reid_cfg["epochs"], unit="epoch")
+                        device, total=reid_cfg["epochs"], unit="epoch", section="reid")
     runtime.conv_layout(model, cfg)  # re-id networks: channels-last pays
     loop.track(model=model, opt=opt, sched=sched, loader=loader.generator)
     world = distributed.world()

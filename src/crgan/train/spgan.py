@@ -127,7 +127,7 @@ def train_spgan(source: dict, target: dict, cfg: dict[str, Any], seed: int, out:
     weights, run = spgan_cfg["loss_weights"], Run.of_pair("spgan", source["domain"], target["domain"], seed)
     loop = TrainingLoop(out, f"SPGAN {run.source}->{run.target}",
                         {"spgan": spgan_cfg, "data": data_cfg, "pair": [run.source, run.target]}, cfg, seed, device,
-                        total, spgan_cfg["checkpoint_every"])
+                        total, spgan_cfg["checkpoint_every"], section="spgan")
     src_ds = MaskedImages(source["root"], None, records_of(source, "train"), data_cfg["height"], data_cfg["width"])
     tgt_ds = MaskedImages(target["root"], None, records_of(target, "train"), data_cfg["height"], data_cfg["width"])
     src_batches, tgt_batches = pair_batches(src_ds, tgt_ds, spgan_cfg["batch_size"], seed,

@@ -182,7 +182,7 @@ def train_taudl(target: dict, cfg: dict[str, Any], seed: int, out: Path, device:
     loop = TrainingLoop(out, f"TAUDL ({run.start_name}) on {run.target}",
                         {"taudl": taudl_cfg, "data": data_cfg, "reid": beginning.arch, "domain": run.target,
                          "init": beginning.init, "start": start.to_dict() if start else None},
-                        cfg, seed, device, total, taudl_cfg["checkpoint_every"])
+                        cfg, seed, device, total, taudl_cfg["checkpoint_every"], section="taudl")
     opt = torch.optim.Adam(model.parameters(), lr=taudl_cfg["lr"], weight_decay=taudl_cfg["weight_decay"])
 
     draw = tracklet_draw(members, cameras, taudl_cfg["tracklets_per_batch"], per_tracklet)
