@@ -1,6 +1,8 @@
 """Which implementation runs: CRGAN_KERNELS, the device, and whether Triton is installed."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -22,6 +24,15 @@ def test_forced_triton_on_cpu_runs_the_interpreter(triton_kernels):
     if torch.cuda.is_available():
         pytest.skip("with a GPU, Triton is compiled rather than interpreted in this process")
     assert kernels.backend(torch.zeros(1)) == "triton-interpreter"
+
+
+def test_forced_triton_on_cpu_without_the_interpreter_says_how_and_leaves_the_environment(monkeypatch):
+    monkeypatch.setenv("CRGAN_KERNELS", "triton")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(_dispatch, "triton_installed", lambda: True)
+    with pytest.raises(RuntimeError, match="start the process with TRITON_INTERPRET=1"):
+        _dispatch.use_triton(torch.zeros(1))
+    assert "TRITON_INTERPRET" not in os.environ
 
 
 def test_bad_value_names_the_variable(monkeypatch):

@@ -3,7 +3,8 @@
 ``CRGAN_KERNELS`` chooses: ``auto`` (default: Triton when every tensor is on CUDA and Triton is
 installed, the reference otherwise), ``torch`` (always the reference) or ``triton`` (always
 Triton; CPU tensors then run under Triton's interpreter, which Triton only supports when
-``TRITON_INTERPRET=1`` is set before it is first imported, so this module sets it then).
+``TRITON_INTERPRET=1`` is in the environment before it is first imported: the caller sets it, as
+``tests/conftest.py`` does; this module reads the environment and never changes it).
 
 The floating-point kernels take float32, bfloat16 and float16 (``KERNEL_DTYPES``); other dtypes
 (float64, for gradient checks) always run the reference, and forcing Triton on them is an error.
@@ -45,13 +46,11 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
 
 
-def _prepare_interpreter() -> None:
-    if interpreting():
-        return
-    if "triton" in sys.modules:
-        raise RuntimeError(f"{ENV}=triton on CPU tensors needs Triton's interpreter, but Triton was already "
-                           "imported without it: set TRITON_INTERPRET=1 in the environment before starting")
-    os.environ["TRITON_INTERPRET"] = "1"
+def _require_interpreter() -> None:
+    if not interpreting():
+        raise RuntimeError(f"{ENV}=triton on CPU tensors runs Triton's interpreter, which Triton enables only when "
+                           "TRITON_INTERPRET=1 is in the environment before it is imported: start the process "
+                           "with TRITON_INTERPRET=1 (or run these tensors on CUDA)")
 
 
 def use_triton(*tensors: torch.Tensor) -> bool:
@@ -70,7 +69,7 @@ def use_triton(*tensors: torch.Tensor) -> bool:
     if not triton_installed():
         raise RuntimeError(f"{ENV}=triton but Triton is not installed (pip install 'triton>=3.6')")
     if not on_cuda:
-        _prepare_interpreter()
+        _require_interpreter()
     return True
 
 
