@@ -73,6 +73,32 @@ def test_line_plots_are_deterministic_svg_through_matplotlib():
     assert "no data" in line_plot({"a": []}, "t", "x", "y")
 
 
+def test_sample_grids_are_grouped_by_the_registry_main_variant_first(tmp_path: Path):
+    """Every method with grid rows gets its group (label, caption, main grids, variants' grids): the
+    report's template names no method."""
+    from PIL import Image
+
+    from crgan.methods import METHODS
+    from crgan.report.html import figures
+    from crgan.runs import Run
+
+    paths = []
+    for run in (Run.main("crgan", "market1501", "dukemtmc", 0), Run("crgan", "market1501", "dukemtmc", "wo_id", 0),
+                Run.main("spgan", "dukemtmc", "market1501", 0), Run.main("crgan", "market1501", "dukemtmc", 1)):
+        path = tmp_path / (run.generator + ".grid.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 6)).save(path)
+        paths.append(path)
+    groups = {group["label"]: group for group in figures(paths)["grids"]}
+    crgan, spgan = groups[METHODS["crgan"].label], groups[METHODS["spgan"].label]
+    assert [f["alt"] for f in crgan["main"]] == ["CR-GAN, Market → Duke"]  # the first seed only
+    assert [f["alt"] for f in crgan["variants"]] == ["w/o identity loss, Market → Duke"]
+    assert crgan["main"][0]["rows"] == list(METHODS["crgan"].grid_rows) and "Figures 1 and 4" in crgan["caption"]
+    assert [f["alt"] for f in spgan["main"]] == ["SPGAN, Duke → Market"] and not spgan["variants"]
+    template = (REPO / "src" / "crgan" / "report" / "templates" / "report.html.j2").read_text()
+    assert "figures.crgan" not in template and "figures.spgan" not in template
+
+
 def test_report_tables_hold_the_csv_numbers(smoke_run: Path):
     parser = Cells()
     parser.feed((smoke_run / "results" / "report.html").read_text(encoding="utf-8"))

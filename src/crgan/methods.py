@@ -123,6 +123,7 @@ class Method:
     cmc_rows: tuple[str, ...] = ()  # its row keys drawn in the report's CMC plots (+lmp dashed)
     ranked_rows: tuple[str, ...] = ()  # its row keys whose ranked lists the report shows
     grid_rows: tuple[str, ...] = ()  # the row labels of its generator's sample grid (none: no grid shown)
+    grid_caption: str = ""  # what the report says under its grids' heading
     budgets: tuple[str, ...] = ()  # the budget curves of its own training (crgan.budgets.CURVES) on the target
 
     @property
@@ -188,13 +189,16 @@ _REGISTRY = (
            curves={**_FINE_TUNING, loss_log("G.pt"): TrainingPlot("CR-GAN losses", "CR-GAN losses, {pair}", "columns",
                                                           ("crgan",))},
            budgets=("crgan", "finetune"), data_parallel=True, cmc_rows=("wo_dual", "crgan", "crgan+lmp"),
-           ranked_rows=("crgan",), grid_rows=("XS", "XT", "X'T", "XC", "XR", "XG")),
+           ranked_rows=("crgan",), grid_rows=("XS", "XT", "X'T", "XC", "XR", "XG"),
+           grid_caption="The paper's Figures 1 and 4. Rows: source XS, target instance XT, masked target X'T, context "
+                        "mask XC, residual XR, rendering XG = XR·XC + XS·(1 − XC)."),
     Method("spgan", "SPGAN", "results/spgan/{source}-{target}/seed{seed}",
            "results/eval/spgan/{source}-{target}/seed{seed}.json", "reid.pt", "train-spgan",
            "#009E73", generator_file="G.pt",
            curves={**_FINE_TUNING, loss_log("G.pt"): TrainingPlot("SPGAN losses", "SPGAN losses, {pair}", "columns")},
            budgets=("spgan", "finetune_spgan"), data_parallel=True, cmc_rows=("spgan", "spgan+lmp"), ranked_rows=("spgan",),
-           grid_rows=("xS", "G(xS)", "F(G(xS))", "xT", "F(xT)")),
+           grid_rows=("xS", "G(xS)", "F(G(xS))", "xT", "F(xT)"),
+           grid_caption="Rows: source xS, its translation G(xS), the cycle F(G(xS)), target xT, its translation F(xT)."),
     Method("paste", "Paste (control)", "results/paste/{source}-{target}/seed{seed}",
            "results/eval/paste/{source}-{target}/seed{seed}.json", "reid.pt", "finetune-paste",
            "#D55E00", curves=_FINE_TUNING, budgets=("finetune_paste",), cmc_rows=("paste",), ranked_rows=("paste",)),

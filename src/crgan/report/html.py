@@ -176,19 +176,23 @@ def image(path: Path, scale: int = 2) -> dict[str, Any]:
 
 
 def figures(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
-    """Sample grids and the quality strips of the first seed, by kind, with their row labels."""
-    out: dict[str, list[dict[str, Any]]] = {**{m.key: [] for m in METHODS.values() if m.grid_rows}, "quality": []}
+    """The first seed's sample grids, one group per method the registry gives a grid (its main variant's
+    grids, then its other variants'), and the quality strips."""
+    grids = {m.key: {"label": m.label, "caption": m.grid_caption, "main": [], "variants": []}
+             for m in METHODS.values() if m.grid_rows}
+    quality = []
     for path in first_seed(paths):
-        quality, run = Quality.from_path(path.as_posix()), Run.from_path(path.as_posix())
-        if quality is not None:
-            out["quality"].append({"pair": pair_name(quality.source, quality.target), "method": quality.method,
-                                   "label": STRIP_LABELS[quality.method], "order": STRIP_ORDER.index(quality.method),
-                                   **image(path)})
+        found, run = Quality.from_path(path.as_posix()), Run.from_path(path.as_posix())
+        if found is not None:
+            quality.append({"pair": pair_name(found.source, found.target), "method": found.method,
+                            "label": STRIP_LABELS[found.method], "order": STRIP_ORDER.index(found.method), **image(path)})
         elif run is not None and run.spec.generator_file and path.name == sample_grid(run.spec.generator_file):
-            entry = {"pair": pair_name(run.source, run.target), "rows": list(run.spec.grid_rows), **image(path)}
-            out[run.method].append({**entry, "variant": run.variant} if run.method == "crgan" else entry)
-    return out
-
+            spec, pair = run.spec, pair_name(run.source, run.target)
+            main = run.variant == spec.main_variant
+            name = spec.label if main else spec.variants[run.variant].label
+            grids[run.method]["main" if main else "variants"].append(
+                {"pair": pair, "rows": list(spec.grid_rows), "alt": f"{name}, {pair}", **image(path)})
+    return {"grids": [group for group in grids.values() if group["main"] or group["variants"]], "quality": quality}
 
 
 def ranked_strips(records: list[EvaluationRecord], pairs: list[tuple[str, str]], indexes: dict[str, dict],
