@@ -47,13 +47,26 @@ def point_config(cfg: dict[str, Any], curve: str, budget: int, precision: str | 
     return out
 
 
+def curve_pairs(cfg: dict[str, Any], curve: str) -> list[tuple[str, str]]:
+    """The pairs a curve is measured on: both Market/Duke pairs, and (``budget_curves.cuhk03_pairs``)
+    each CUHK03 pair on which Table 7 computes a method whose budget the curve sets, so a Table 7 row
+    is marked against its own pair's plateau, not Market's or Duke's."""
+    from crgan.plan import computed_methods
+
+    pairs = [tuple(pair) for pair in cfg["pairs"]]
+    if cfg["budget_curves"].get("cuhk03_pairs", True):
+        pairs += [(source, target) for source, target in cfg.get("cuhk03_pairs", [])
+                  if any(curve in METHODS[method].budgets for method in computed_methods(7, source, target))]
+    return pairs
+
+
 def points(cfg: dict[str, Any], only: str | None = None) -> list[str]:
-    """Every point's validation file the configured curves (or curve ``only``) ask for (both Market/Duke
+    """Every point's validation file the configured curves (or curve ``only``) ask for (each curve's
     pairs, the seeds)."""
     seeds = cfg["budget_curves"]["seeds"] or cfg["seeds"]
     return [POINT_FILE.format(curve=curve, source=source, target=target, budget=budget, seed=seed)
             for curve, budgets in cfg["budget_curves"]["budgets"].items() if only in (None, curve)
-            for source, target in cfg["pairs"] for budget in budgets for seed in seeds]
+            for source, target in curve_pairs(cfg, curve) for budget in budgets for seed in seeds]
 
 
 def _evaluate(network: Path, index: dict, cfg: dict[str, Any], seed: int, device: torch.device) -> EvaluationRecord:
@@ -158,14 +171,15 @@ def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: 
 def point_result(curve: str, budget: int, network: Path, indexes: tuple[dict, dict], cfg: dict[str, Any], seed: int,
                  device: torch.device) -> dict[str, Any]:
     """A point's ``validation.json``: its network on the target's validation split (a re-id point also
-    on the source's, with its last epoch's training accuracy)."""
+    on the source's where the source has one, with its last epoch's training accuracy)."""
     source, target = indexes
     record = _evaluate(network, target, cfg, seed, device)
     result = {"curve": curve, "source": source["domain"], "target": target["domain"], "budget": int(budget),
               "seed": seed, "rank1": record.metrics["gap"]["rank1"], "map": record.metrics["gap"]["map"],
               "source_rank1": None, "record": record.to_dict()}
     if curve == "reid":
-        result["source_rank1"] = _evaluate(network, source, cfg, seed, device).metrics["gap"]["rank1"]
+        if source["splits"].get("val_query"):  # CUHK03 has no validation split: no in-domain reading
+            result["source_rank1"] = _evaluate(network, source, cfg, seed, device).metrics["gap"]["rank1"]
         result["train_accuracy"] = final_training_accuracy(network)
     return result
 
