@@ -98,6 +98,11 @@ def test_a_reid_point_trains_to_its_budget_and_is_tested_on_validation_only(synt
     assert len(log) == 2  # one epoch: the point's budget, not the config's
     with pytest.raises(ValueError, match="the crgan curve needs did"):
         run_point("crgan", 1, CFG, 0, indexes, (tmp_path, tmp_path), out, CPU)
+    # the precision check's point: the trainer in bfloat16, and the evaluation says what the network trained in
+    checked = run_point("reid", 1, CFG, 0, indexes, (tmp_path, tmp_path), tmp_path / "bf16" / "validation.json", CPU,
+                        precision="bfloat16")
+    assert checked["precision"] == "bfloat16" and checked["record"]["provenance"]["training_precision"] == "bfloat16"
+    assert record["provenance"]["training_precision"] == "float32"
 
 
 def test_budget_curve_figures_one_svg_per_curve_with_its_verdict():

@@ -72,11 +72,13 @@ def evaluate_file(model_path: str | Path, index: dict, cfg: dict[str, Any], seed
                   device: torch.device, split: str = "test") -> EvaluationRecord:
     """The network in ``model_path`` tested on ``index``'s query/gallery (``split`` ``test``: the
     record a table reads) or its validation query/gallery (``validation``: budget curves only), with
-    its run, how it started, the metrics and the provenance of this evaluation."""
+    its run, how it started, the metrics and the provenance of this evaluation (with the precision the
+    network itself was trained in, from its file)."""
     from crgan import runtime
     from crgan.models.store import load_network
 
     model, info = load_network(model_path, device)
     metrics = evaluate_model(model, index, cfg, device, split)
     return EvaluationRecord(Evaluation(info.run, index["domain"]), info.init, index["synthetic"], metrics,
-                            runtime.provenance(cfg, seed, device), split)
+                            {**runtime.provenance(cfg, seed, device),
+                             "training_precision": info.provenance.get("training_precision", "float32")}, split)

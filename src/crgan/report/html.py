@@ -325,6 +325,8 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
         "substitute": any(r["metric"].endswith("_substitute") for r in all_rows),
         "devices": sorted({e.get("device") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
         "kernels": sorted({e.get("kernels") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
+        "precisions": sorted({e.get("training_precision") or "" for pv in provenance
+                              for e in pv.get("evaluations", [])} - {""}),
         "machine": f"{platform.platform()} ({platform.machine()}, {os.cpu_count()} CPUs)",
         "versions": versions(),
     }
