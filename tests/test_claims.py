@@ -12,7 +12,7 @@ import pytest
 from crgan.budgets import budget_status, plateau
 from crgan.records import EvaluationRecord, QualityRecord, RecordError
 from crgan.report.claims import CLAIMS, FAMILIES, KINDS, claim_rows, family, versus_paper
-from crgan.report.significance import holm, p_text, paired_t_test
+from crgan.report.significance import holm, p_text, paired_t_test, power, smallest_decided_effect
 from crgan.report.tables import read_records
 from crgan.runs import Evaluation, Run
 
@@ -275,3 +275,15 @@ def test_image_quality_rows_are_marked_below_their_generators_plateau():
 
 def test_the_plateau_rule_takes_a_gap_of_exactly_the_tolerance_as_within_it():
     assert plateau({1: [31.2], 2: [32.2]}).budget == 1 and plateau({1: [31.1], 2: [32.2]}).budget == 2
+
+
+def test_power_of_the_paired_test_matches_the_textbook_and_the_smallest_decided_effect_inverts_it():
+    """A one-sample two-sided t-test of 10 effects at 5 % decides d = 0.997 standard deviations 80 % of
+    the time (G*Power's table); fewer bundles or a Holm-corrected alpha need larger effects."""
+    assert power(0.997, 1.0, 10) == pytest.approx(0.80, abs=0.002)
+    assert power(0.0, 1.0, 10) == pytest.approx(0.05, abs=1e-9)
+    ten = smallest_decided_effect(2.0, 10)
+    assert ten == pytest.approx(2 * 0.997, abs=0.01)
+    assert smallest_decided_effect(2.0, 5) > ten and smallest_decided_effect(2.0, 10, alpha=0.05 / 20) > ten
+    with pytest.raises(ValueError, match="two or more bundles"):
+        power(1.0, 1.0, 1)

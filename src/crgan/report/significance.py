@@ -84,3 +84,25 @@ def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
             break
         survives[index] = True
     return survives
+
+
+def power(effect: float, std: float, n: int, alpha: float = ALPHA) -> float:
+    """The chance that the two-sided paired t-test of ``n`` bundles at ``alpha`` decides a true mean
+    effect ``effect`` whose per-bundle effects spread by ``std`` (the noncentral t distribution)."""
+    if n < 2 or std <= 0:
+        raise ValueError("power needs two or more bundles and a positive spread")
+    critical = float(special.stdtrit(n - 1, 1 - alpha / 2))
+    shift = effect / (std / math.sqrt(n))
+    return float(1 - special.nctdtr(n - 1, shift, critical) + special.nctdtr(n - 1, shift, -critical))
+
+
+def smallest_decided_effect(std: float, n: int, alpha: float = ALPHA, wanted: float = 0.8) -> float:
+    """The smallest mean effect the paired t-test of ``n`` bundles at ``alpha`` decides with chance
+    ``wanted``, for per-bundle effects spread by ``std`` (bisection on :func:`power`, to 0.001 of std)."""
+    low, high = 0.0, std
+    while power(high, std, n, alpha) < wanted:
+        low, high = high, 2 * high
+    while high - low > 1e-3 * std:
+        middle = (low + high) / 2
+        low, high = (middle, high) if power(middle, std, n, alpha) < wanted else (low, middle)
+    return high
