@@ -287,3 +287,26 @@ def test_power_of_the_paired_test_matches_the_textbook_and_the_smallest_decided_
     assert smallest_decided_effect(2.0, 5) > ten and smallest_decided_effect(2.0, 10, alpha=0.05 / 20) > ten
     with pytest.raises(ValueError, match="two or more bundles"):
         power(1.0, 1.0, 1)
+
+
+def test_the_power_table_reads_each_tested_rows_spread_and_its_familys_size(tmp_path):
+    from crgan.report.power import power_rows, write_power
+
+    def row(claim, family, std, metric="rank1"):
+        return {"claim": claim, "family": family, "source": "market1501", "target": "dukemtmc", "metric": metric,
+                "seeds": "5", "std": std, "paper_effect": "8.9", "effect": "3.0"}
+
+    claims = [row("a", "primary", "2.0"), row("b", "primary", "1.0"), row("c", "controls", "2.0"),
+              row("a", "", "2.0", "map"), row("d", "primary", "")]
+    rows = power_rows(claims)
+    assert [(r["claim"], r["family_size"]) for r in rows] == [("a", 2), ("b", 2), ("c", 1)]  # mAP and no-spread rows out
+    a, c = rows[0], rows[2]
+    assert float(a["alone_n10"]) == pytest.approx(smallest_decided_effect(2.0, 10), abs=0.01)
+    assert float(a["holm_first_n10"]) == pytest.approx(smallest_decided_effect(2.0, 10, alpha=0.025), abs=0.01)
+    assert c["holm_first_n5"] == c["alone_n5"] and float(a["alone_n5"]) > float(a["alone_n10"])
+    with pytest.raises(ValueError, match="two or more seed bundles"):
+        power_rows([row("a", "primary", "")])
+    path = tmp_path / "claims.csv"
+    path.write_text("claim,family,source,target,metric,seeds,std,paper_effect,effect\n"
+                    "a,primary,market1501,dukemtmc,rank1,5,2.0,8.9,3.0\n")
+    assert write_power(path, tmp_path / "power.csv")[0]["family_size"] == 1 and (tmp_path / "power.csv").is_file()

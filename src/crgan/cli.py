@@ -295,6 +295,13 @@ def cmd_claims(args, cfg):
              {v: sum(r["verdict"] == v for r in rows) for v in sorted({r["verdict"] for r in rows})})
 
 
+def cmd_power_table(args, cfg):
+    from crgan.report.power import write_power
+
+    rows = write_power(args.claims, args.out)
+    log.info("wrote %s: %d tested rows", args.out, len(rows))
+
+
 def cmd_report(args, cfg):
     from crgan.report.html import build_report
 
@@ -449,6 +456,9 @@ def declare_report_commands(add: Adder) -> None:
     p = add("claims", cmd_claims, "the paper's claims judged from the tables' results", out="CSV file")
     p.add_argument("--evals", nargs="+", required=True, help="evaluation and image-quality JSON files")
     p.add_argument("--budgets-json", default="null", help=budgets_help)
+    p = add("power-table", cmd_power_table, "the smallest effect each tested claim row decides 80 %% of the time "
+            "with 5 and 10 bundles, from a multi-bundle claims CSV", out="CSV file")
+    p.add_argument("--claims", required=True, help="a claims CSV of two or more seed bundles")
     p = add("report", cmd_report, "the HTML report: tables beside the paper's, samples, curves, run times",
             benchmarks="folder of Snakemake benchmark files", out="HTML file")
     for opt, h in (("tables", "table CSVs"), ("figures", "sample grids and quality figures (PNG)"),

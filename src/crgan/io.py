@@ -71,6 +71,12 @@ def write_csv(path: str | Path, columns: list[str], rows: list[dict[str, Any]]) 
         writer.writerows(rows)
 
 
+def read_rows(path: str | Path) -> list[dict[str, str]]:
+    """A CSV file's rows, by column name."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

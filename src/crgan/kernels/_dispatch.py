@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import sys
 from collections.abc import Sequence
 
 import torch

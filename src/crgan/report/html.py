@@ -22,7 +22,7 @@ from PIL import Image
 
 from crgan.config import config_hash
 from crgan.eval.ranked_lists import draw_lists
-from crgan.io import atomic_file, read_json
+from crgan.io import atomic_file, read_json, read_rows
 from crgan.methods import CMC_ROWS, CURVE_KINDS, LMP, METHODS, RANKED_ROWS, colour, label, sample_grid
 from crgan.plan import TABLES, named_rows
 from crgan.provenance import git_commit
@@ -86,11 +86,6 @@ def table_view(number: int, rows: list[dict[str, str]]) -> dict[str, Any]:
             "pairs": [pair_name(*p) for p in pairs], "metrics": [(m, metric_label(m)) for m in metrics],
             "body": body, "backbones": backbones, "substitute": any(m.endswith("_substitute") for m in metrics),
             "data": sorted({r["data"] for r in rows if r["data"]})}
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def read_curve(path: Path) -> tuple[str, dict[str, list[tuple[float, float]]]]:
