@@ -107,10 +107,13 @@ def cluster_batches(labels: np.ndarray, clusters_per_batch: int, instances: int)
 
 @torch.no_grad()
 def target_features(model: ClusterNet, loader: DataLoader, device: torch.device) -> torch.Tensor:
-    """Every training image's L2-normalised feature (``loader``: in order, without augmentation), in eval mode."""
+    """Every training image's L2-normalised feature (``loader``: in order, without augmentation), in eval
+    mode and in float32 whatever the training steps' precision: the clustering reads them as an
+    evaluation would (bfloat16 features cut the validation rank-1 from 56 to 11 on one bundle)."""
     model.eval()
-    return torch.cat([F.normalize(model(images.to(device, non_blocking=True)).float(), dim=1)
-                      for images, _, _ in loader])
+    with torch.autocast(device.type, enabled=False):
+        return torch.cat([F.normalize(model(images.to(device, non_blocking=True)).float(), dim=1)
+                          for images, _, _ in loader])
 
 
 def cluster_target(model: ClusterNet, in_order: Any, identities: np.ndarray, cc_cfg: dict[str, Any],
