@@ -67,9 +67,12 @@ class ClusterMemory:
         self.features, self.temperature, self.momentum = centres.clone(), temperature, momentum
 
     def loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the normalised features against the memory (scaled by 1 / temperature)."""
-        logits = F.normalize(features, dim=1) @ self.features.T / self.temperature
-        return F.cross_entropy(logits, labels)
+        """Cross-entropy of the normalised features against the memory (scaled by 1 / temperature), in
+        float32 whatever the steps' precision: at temperature 0.05 a bfloat16 product's error (about
+        0.4 %) becomes a logit error of the size of the margins the loss learns from."""
+        with torch.autocast(features.device.type, enabled=False):
+            logits = F.normalize(features.float(), dim=1) @ self.features.T / self.temperature
+            return F.cross_entropy(logits, labels)
 
     @torch.no_grad()
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
@@ -173,7 +176,7 @@ def train_cluster_contrast(target: dict, cfg: dict[str, Any], seed: int, out: Pa
             picked = to_device(labels[loaded.drawn], device)
             images = loaded[0].to(device, non_blocking=True)
             feats = model(images)
-            loss = memory.loss(feats.float(), picked)
+            loss = memory.loss(feats, picked)
             loop.optimise(opt, loss, f"Cluster Contrast on {run.target}, epoch {e + 1} iteration {i + 1}")
             memory.update(feats.detach(), picked)
             losses.append(loss.detach())
