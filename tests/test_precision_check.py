@@ -1,8 +1,13 @@
 """The precision check's rule on hand-made points (crgan.precision_check; docs/assumptions.md, "Precision")."""
 from __future__ import annotations
 
-import pytest
+import re
+from pathlib import Path
 
+import pytest
+from conftest import REPO, run_snakemake, smoke_workdir
+
+from crgan.config import load
 from crgan.precision_check import curve_row, points, write_check
 
 
@@ -49,3 +54,20 @@ def test_points_pair_each_run_in_both_precisions_and_a_missing_side_is_refused(t
         paths.append(path)
     rows = write_check(paths, tmp_path / "check.csv")
     assert [row["curve"] for row in rows] == ["taudl"] and (tmp_path / "check.csv").read_text().startswith("curve,")
+
+
+def test_the_workflow_plans_each_trainer_at_its_configured_budget_in_both_precisions(tmp_path: Path):
+    """`snakemake results/precision_check.csv` (dry run): one point per curve, pair, bundle and precision,
+    each at the curve's configured budget with its own trainer's precision on the command line."""
+    work = smoke_workdir(tmp_path)
+    proc = run_snakemake(work, "results/precision_check.csv", "-n", "-p", "--cores", "1", "--configfile",
+                         "presets/smoke.yaml")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    plan = proc.stdout + proc.stderr
+    cfg = load([REPO / "config.yaml", REPO / "presets" / "smoke.yaml"])
+    assert plan.count("rule precision_point:") == len(points(cfg)) and plan.count("rule precision_check:") == 1
+    commands = re.findall(r"crgan budget-point .*", plan)
+    assert len(commands) == len(points(cfg))
+    crgan = [c for c in commands if "--curve crgan " in c]
+    assert crgan and all(f"--budget {cfg['crgan']['iterations']} " in c for c in crgan)
+    assert {re.search(r"--precision (\w+)", c).group(1) for c in commands} == {"float32", "bfloat16"}
