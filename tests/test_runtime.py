@@ -99,6 +99,22 @@ def test_a_trainer_section_may_set_its_own_precision_and_auto_asks_the_cpu(monke
     assert record["training_precision"] == "bfloat16"
 
 
+def test_a_step_that_updates_a_network_then_runs_it_again_sees_the_update_under_bfloat16():
+    """The training autocast keeps no weight cache: an epoch-long step (re-id, Cluster Contrast) or a
+    generator step after its discriminator's runs the updated weights, as float32 does."""
+    torch.manual_seed(0)
+    layer, inputs = torch.nn.Linear(4, 4), torch.randn(2, 4)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.5)
+    with runtime.training_autocast(torch.bfloat16, torch.device("cpu")):
+        before = layer(inputs)
+        before.float().square().mean().backward()
+        opt.step()
+        after = layer(inputs)
+    assert before.dtype == torch.bfloat16 and not torch.equal(before, after)
+    with runtime.training_autocast(None, torch.device("cpu")):
+        assert layer(inputs).dtype == torch.float32
+
+
 def test_provenance_records_the_training_precision_and_layout():
     record = runtime.provenance({"precision": "float32", "memory_format": "contiguous"}, 3)
     assert record["training_precision"] == "float32" and record["memory_format"] == "contiguous"

@@ -130,8 +130,15 @@ def autocast_dtype(cfg: dict[str, Any], device: torch.device, section: str | Non
 
 
 def training_autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
-    """A context running a training step in ``dtype`` (:func:`autocast_dtype`; None: float32)."""
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    """A context running a training step in ``dtype`` (:func:`autocast_dtype`; None: float32).
+
+    Without autocast's weight cache: the cache keeps the first low-precision copy of each weight until
+    the context ends, so a step that updates a network and then runs it again (an epoch of re-id or
+    Cluster Contrast updates, CR-GAN's generator step after its discriminator's) would run the
+    weights as they were before the update (a re-id network then stays at chance for 30 epochs)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
 
 
 def provenance(cfg: dict[str, Any], seed: int | None = None, dev: torch.device | None = None,
