@@ -78,17 +78,18 @@ def _evaluate(network: Path, index: dict, cfg: dict[str, Any], seed: int, device
 def _once(path: Path, make: Callable[[], Any], seed: int, deterministic: bool) -> float | None:
     """``make()`` unless ``path`` exists (a finished step of a point that is being rerun), seeded as
     the workflow seeds each step's process, so a step makes what its own job would; its seconds
-    (None: made by an earlier attempt)."""
+    (None: made, or begun, by an earlier attempt, whose checkpoint it resumed from)."""
     if path.is_file():
         return None
     import torch
 
     from crgan import runtime
 
+    resumed = Path(f"{path}.ckpt").is_file()
     runtime.setup(torch.get_num_threads(), seed, deterministic)
     start = time.perf_counter()
     make()
-    return time.perf_counter() - start
+    return None if resumed else time.perf_counter() - start
 
 
 def final_training_accuracy(network: Path) -> float:
