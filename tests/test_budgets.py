@@ -82,9 +82,11 @@ def test_table7_methods_curves_are_also_measured_on_the_cuhk03_pairs_they_run_on
 
 
 def test_a_reid_point_trains_to_its_budget_and_is_tested_on_validation_only(synthetic_domain, tmp_path):
+    import torch
     from conftest import CPU
     from test_reid import CFG
 
+    from crgan import runtime
     from crgan.data.datasets import load_dataset
 
     indexes = tuple(load_dataset(d, synthetic_domain(d)) for d in ("market1501", "dukemtmc"))
@@ -102,7 +104,8 @@ def test_a_reid_point_trains_to_its_budget_and_is_tested_on_validation_only(synt
     checked = run_point("reid", 1, CFG, 0, indexes, (tmp_path, tmp_path), tmp_path / "bf16" / "validation.json", CPU,
                         precision="bfloat16")
     assert checked["precision"] == "bfloat16" and checked["record"]["provenance"]["training_precision"] == "bfloat16"
-    assert record["provenance"]["training_precision"] == "float32"
+    as_configured = runtime.autocast_dtype(CFG, CPU, "reid") or torch.float32  # auto: bfloat16 where the CPU computes it
+    assert record["provenance"]["training_precision"] == str(as_configured).removeprefix("torch.")
 
 
 def test_budget_curve_figures_one_svg_per_curve_with_its_verdict():

@@ -68,7 +68,10 @@ def assert_gan_match(name: str, a: dict[str, torch.Tensor], b: dict[str, torch.T
 
 
 def test_crgan_two_processes_match_one(files, tmp_path: Path):
-    cfg = {**GAN_CFG, "data": DATA, "crgan": {**GAN_CFG["crgan"], "noise_std": 0.0}, "device": "cpu"}
+    # float32 whatever the CPU: the tolerances are one arithmetic's sum-order differences (precision auto
+    # would run CR-GAN in bfloat16 where the CPU computes it, whose rounding the two splits do not share)
+    cfg = {**GAN_CFG, "data": DATA, "crgan": {**GAN_CFG["crgan"], "noise_std": 0.0}, "device": "cpu",
+           "precision": "float32"}
     one, two = one_and_two(tmp_path, ["train-crgan", "--config-json", json.dumps(cfg), "--variant", "crgan",
                                       "--source-index", files["src"], "--target-index", files["tgt"],
                                       "--source-masks", files["src_masks"], "--target-masks", files["tgt_masks"],
@@ -81,14 +84,15 @@ def test_crgan_two_processes_match_one(files, tmp_path: Path):
 
 def test_spgan_two_processes_match_one(files, tmp_path: Path):
     # SiaNet's dropout draws its masks per process, so it is kept out here (it joins after the run)
-    cfg = {**SPGAN_CFG, "data": DATA, "spgan": {**SPGAN_CFG["spgan"], "batch_size": 4, "sia_start": 4}, "device": "cpu"}
+    cfg = {**SPGAN_CFG, "data": DATA, "spgan": {**SPGAN_CFG["spgan"], "batch_size": 4, "sia_start": 4}, "device": "cpu",
+           "precision": "float32"}
     one, two = one_and_two(tmp_path, ["train-spgan", "--config-json", json.dumps(cfg), "--source-index", files["src"],
                                       "--target-index", files["tgt"]], "G.pt")
     assert_gan_match("SPGAN", weights_of(one / "G.pt"), weights_of(two / "G.pt"))
 
 
 def test_reid_two_processes_stay_close_to_one(files, tmp_path: Path):
-    cfg = {"reid": REID, "data": DATA, "device": "cpu"}
+    cfg = {"reid": REID, "data": DATA, "device": "cpu", "precision": "float32"}
     one, two = one_and_two(tmp_path, ["train-reid", "--config-json", json.dumps(cfg), "--index", files["src"]],
                            "model.pt")
     a, b = weights_of(one / "model.pt"), weights_of(two / "model.pt")

@@ -86,6 +86,6 @@ def test_slurm_profile_names_existing_rules_and_the_plugin_is_an_extra():
 def test_every_job_rule_asks_for_its_gpus():
     for name, text in rules().items():
         gathers = ("synth", "index", "table", "claims", "report", "gap_sweep", "budget_curves", "budget_curve",
-                   "calibration")  # rules that run no network
+                   "calibration", "precision_check", "power_table")  # rules that run no network
         if "shell:" in text and name not in gathers:
             assert re.search(r'gpu=(GPUS\["(train|eval)"\]|ONE_GPU)', text), f"rule {name} has no gpu resource"
