@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--only", nargs="*", help="trainers to run (default: all)")
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
-                        help="config key precision (auto: bfloat16 autocast on CUDA)")
+                        help="config key precision (auto: bfloat16 on CUDA, and on a CPU that computes it for "
+                             "re-id, CR-GAN and the fine-tuning: crgan.runtime.CPU_BFLOAT16_SECTIONS)")
     parser.add_argument("--deterministic", choices=("true", "false"), default="true",
                         help="config key deterministic (false: cuDNN autotuning and atomic kernels)")
     parser.add_argument("--host-reads", action="store_true",
