@@ -13,7 +13,6 @@ reach a table or a claim.
 from __future__ import annotations
 
 import copy
-import csv
 import statistics
 import time
 from collections import defaultdict
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crgan.budgets import CURVES, POINT_FILE, method_budget, plateau
-from crgan.io import read_json, write_csv, write_json
+from crgan.io import read_json, read_rows, write_csv, write_json
 from crgan.methods import METHODS, training_log
 from crgan.records import EvaluationRecord
 
@@ -84,8 +83,9 @@ def _once(path: Path, make: Callable[[], Any], seed: int, deterministic: bool) -
     import torch
 
     from crgan import runtime
+    from crgan.train.loop import checkpoint_file
 
-    resumed = Path(f"{path}.ckpt").is_file()
+    resumed = checkpoint_file(path).is_file()
     runtime.setup(torch.get_num_threads(), seed, deterministic)
     start = time.perf_counter()
     make()
@@ -94,8 +94,7 @@ def _once(path: Path, make: Callable[[], Any], seed: int, deterministic: bool) -
 
 def final_training_accuracy(network: Path) -> float:
     """A re-id network's training accuracy on augmented batches in its last epoch (its training log)."""
-    with open(training_log(network), newline="") as fh:
-        return float(list(csv.DictReader(fh))[-1]["train_acc"])
+    return float(read_rows(training_log(network))[-1]["train_acc"])
 
 
 def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: tuple[dict, dict],

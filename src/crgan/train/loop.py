@@ -144,6 +144,11 @@ def _restore(obj: Any, state: Any) -> None:
         obj.load_state_dict(state)
 
 
+def checkpoint_file(out: str | Path) -> Path:
+    """Where the training run writing ``out`` keeps its resume checkpoint."""
+    return Path(f"{out}.ckpt")
+
+
 class TrainingLoop:
     """The resumable loop of one training run writing ``out``.
 
@@ -158,7 +163,7 @@ class TrainingLoop:
                  section: str | None = None):
         self.out, self.what, self.unit = Path(out), what, unit
         self.total, self.checkpoint_every = total, checkpoint_every
-        self.checkpoint_path = Path(f"{out}.ckpt")
+        self.checkpoint_path = checkpoint_file(out)
         self.dtype, self.device = runtime.autocast_dtype(cfg, device, section), device
         self.config_hash = config_hash({**identity, "seed": seed, "checkpoint_format": CHECKPOINT_FORMAT,
                                         **({"dtype": str(self.dtype)} if self.dtype else {})})
