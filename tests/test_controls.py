@@ -1,6 +1,7 @@
 """The controls of Table 2: paste (no GAN) and AdaBN (target BatchNorm statistics, no labels)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -71,7 +72,10 @@ def test_adabn_moves_batchnorm_statistics_to_the_target_and_keeps_weights(gan_in
 def test_the_paste_fine_tuning_has_its_own_budget_curve(gan_inputs, tmp_path: Path):
     """Issue 33: paste's fine-tuning plateau is measured on paste's own composites (its curve's point
     fine-tunes the main run's source model on them), not read off CR-GAN's renderings."""
-    from crgan.budget_curves import run_point
+    from crgan import cli
+    from crgan.budget_curves import point_config, run_point
+    from crgan.io import write_json
+    from crgan.methods import METHODS
 
     (src, tgt), masks, did = gan_inputs
     did_path = save_network(tmp_path / "did.pt", did, src["domain"], DID_ARCH, src["train_ids"])
@@ -84,3 +88,14 @@ def test_the_paste_fine_tuning_has_its_own_budget_curve(gan_inputs, tmp_path: Pa
     assert found["record"]["evaluation"]["run"]["method"] == "paste"
     assert len((out.parent / "reid.pt.log.csv").read_text().splitlines()) == 3  # two iterations: the point's budget
     assert Run.of_pair("paste", src["domain"], tgt["domain"]).budgets == ("reid", "finetune_paste")
+    # one way to run a method (issue 34): the point's network is the one the main run's job makes at that budget
+    paths = {name: tmp_path / f"{name}.json" for name in ("source", "target")}
+    for (name, path), index in zip(paths.items(), (src, tgt)):
+        write_json(path, index)
+    job, job_cfg = tmp_path / "job" / "reid.pt", point_config(cfg, "finetune_paste", 2)
+    job_cfg["data"]["source"] = "synthetic"  # the command checks its sections as the workflow passes them
+    assert cli.main([METHODS["paste"].command, "--config-json", json.dumps(job_cfg),
+                     "--source-index", str(paths["source"]), "--target-index", str(paths["target"]),
+                     "--source-masks", str(masks[0]), "--target-masks", str(masks[1]), "--did", str(did_path),
+                     "--threads", str(torch.get_num_threads()), "--out", str(job)]) == 0
+    assert all(torch.equal(weight, weights_of(job)[name]) for name, weight in weights_of(out.parent / "reid.pt").items())

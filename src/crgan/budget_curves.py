@@ -17,6 +17,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,72 +98,116 @@ def final_training_accuracy(network: Path) -> float:
     return float(read_rows(training_log(network))[-1]["train_acc"])
 
 
+@dataclass
+class PointChain:
+    """The steps of one point's chain, each a main-run trainer entry point writing into the point's
+    ``folder`` and skipped where its output exists; ``seconds`` keeps each trainer's own time by config
+    section (none for a trainer resumed from a checkpoint)."""
+
+    cfg: dict[str, Any]  # the point's config (its budget set)
+    seed: int
+    indexes: tuple[dict, dict]
+    masks: tuple[Path, Path]
+    folder: Path
+    device: torch.device
+    did: Path | None = None
+    generator: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def once(self, path: Path, make: Callable[[], Any], section: str | None = None) -> Path:
+        """``path``, made by ``make`` (the trainer of config ``section``, whose seconds are kept) unless it exists."""
+        took = _once(path, make, self.seed, self.cfg.get("deterministic", True))  # a hand-made config may lack it
+        if section is not None and took is not None:
+            self.seconds[section] = round(took, 2)
+        return path
+
+    def source_model(self) -> tuple[torch.nn.Module, dict[str, Any]]:
+        from crgan.models.store import load_network
+
+        return load_network(self.did, self.device)
+
+    def reid(self) -> Path:
+        from crgan.train import reid
+
+        out = self.folder / "model.pt"
+        return self.once(out, lambda: reid.train_reid(self.indexes[0], self.cfg, self.seed, out, self.device), "reid")
+
+    def generator_of(self, variant: str) -> Path:
+        """CR-GAN's G (or an ablation's) trained at the point's budget."""
+        from crgan.train import crgan
+
+        out = self.folder / "G.pt"
+        return self.once(out, lambda: crgan.train_generator(*self.indexes, self.masks, self.source_model()[0], self.cfg,
+                                                            variant, self.seed, out, self.device), "crgan")
+
+    def finetuned_on_renderings(self, generator: Path) -> Path:
+        from crgan.train import finetune
+
+        out = self.folder / "reid.pt"
+        return self.once(out, lambda: finetune.finetune_on_rendered(
+            *self.source_model(), generator, *self.indexes, self.masks, self.cfg, self.seed, out, self.device), "finetune")
+
+    def finetuned_on_composites(self) -> Path:
+        from crgan.train import finetune
+
+        out = self.folder / "reid.pt"
+        return self.once(out, lambda: finetune.finetune_on_pasted(
+            *self.source_model(), *self.indexes, self.masks, self.cfg, self.seed, out, self.device), "finetune")
+
+    def spgan(self) -> Path:
+        from crgan.train import spgan
+
+        out = self.folder / "G.pt"
+        return self.once(out, lambda: spgan.train_spgan(*self.indexes, self.cfg, self.seed, out, self.device), "spgan")
+
+    def finetuned_on_translations(self, generator: Path) -> Path:
+        from crgan.train import finetune, spgan
+
+        translated, out = self.folder / "translated", self.folder / "reid.pt"
+        self.once(translated / "index.json",
+                  lambda: spgan.translate_split(generator, self.indexes[0], self.cfg, translated, self.device))
+        return self.once(out, lambda: finetune.finetune_on_translated(
+            *self.source_model(), read_json(translated / "index.json"), self.cfg, self.seed, out, self.device),
+            "finetune")
+
+    def started(self, key: str) -> Path:
+        """A started method's trainer from its first start (TAUDL: plain; Cluster Contrast: the source model)."""
+        method, out = METHODS[key], self.folder / "model.pt"
+        init = self.did if method.first_start.kind == "network" else None
+        return self.once(out, lambda: method.train_function()(self.indexes[1], self.cfg, self.seed, out, self.device,
+                                                               init), CURVES[key].section)
+
+    def network(self, curve: str) -> Path:
+        """The network curve ``curve``'s chain ends in."""
+        spec = CURVES[curve]
+        if curve == "reid":
+            return self.reid()
+        if spec.variant:  # CR-GAN's G or an ablation's
+            return self.finetuned_on_renderings(self.generator_of(spec.variant))
+        chains: dict[str, Callable[[], Path]] = {
+            "finetune": lambda: self.finetuned_on_renderings(self.generator),
+            "finetune_paste": self.finetuned_on_composites,
+            "spgan": lambda: self.finetuned_on_translations(self.spgan()),
+            "finetune_spgan": lambda: self.finetuned_on_translations(self.generator),
+        }
+        return chains[curve]() if curve in chains else self.started(curve)
+
+
 def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: tuple[dict, dict],
               masks: tuple[Path, Path], out: Path, device: torch.device, did: Path | None = None,
               generator: Path | None = None, precision: str | None = None) -> dict[str, Any]:
     """Train one point's chain at ``budget`` (the curve's own trainer in ``precision`` where given)
     and test its network on the target's validation split (the re-id curve also on the source's);
     writes and returns ``validation.json``'s content, with each trainer's seconds by config section."""
-    from crgan.models.store import load_network
-    from crgan.train import crgan, finetune, reid, spgan
-
     spec = CURVES[curve]
     missing = [need for need, given in (("did", did), ("generator", generator)) if need in spec.needs and given is None]
     if missing:
         raise ValueError(f"the {curve} curve needs {' and '.join(missing)} from the main run")
-    point_cfg, folder = point_config(cfg, curve, budget, precision), out.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    source, target = indexes
-    seconds: dict[str, float] = {}
-
-    def once(path: Path, make: Callable[[], Any], section: str | None = None) -> Path:
-        """``path``, made by ``make`` (the trainer of config ``section``, whose seconds are kept) unless it exists."""
-        took = _once(path, make, seed, cfg.get("deterministic", True))  # a hand-made config may lack it
-        if section is not None and took is not None:
-            seconds[section] = round(took, 2)
-        return path
-
-    def finetuned_on(g_path: Path) -> Path:
-        network, info = load_network(did, device)
-        return once(folder / "reid.pt", lambda: finetune.finetune_on_rendered(
-            network, info, g_path, source, target, masks, point_cfg, seed, folder / "reid.pt", device), "finetune")
-
-    def finetuned_on_translations(g_path: Path) -> Path:
-        translated = folder / "translated"
-        once(translated / "index.json", lambda: spgan.translate_split(g_path, source, point_cfg, translated, device))
-
-        def on_translations() -> None:
-            network, info = load_network(did, device)
-            finetune.finetune_on_translated(network, info, read_json(translated / "index.json"), point_cfg, seed,
-                                            folder / "reid.pt", device)
-
-        return once(folder / "reid.pt", on_translations, "finetune")
-
-    if curve == "reid":
-        network = once(folder / "model.pt", lambda: reid.train_reid(source, point_cfg, seed, folder / "model.pt", device),
-                       "reid")
-    elif spec.variant:  # CR-GAN's G or an ablation's
-        g_path = once(folder / "G.pt", lambda: crgan.train_generator(
-            source, target, masks, load_network(did, device)[0], point_cfg, spec.variant, seed, folder / "G.pt",
-            device), "crgan")
-        network = finetuned_on(g_path)
-    elif curve == "finetune":
-        network = finetuned_on(generator)
-    elif curve == "finetune_paste":
-        network = once(folder / "reid.pt", lambda: finetune.finetune_on_pasted(
-            *load_network(did, device), source, target, masks, point_cfg, seed, folder / "reid.pt", device), "finetune")
-    elif curve == "spgan":
-        g_path = once(folder / "G.pt", lambda: spgan.train_spgan(source, target, point_cfg, seed, folder / "G.pt", device),
-                      "spgan")
-        network = finetuned_on_translations(g_path)
-    elif curve == "finetune_spgan":
-        network = finetuned_on_translations(generator)
-    else:  # a started method: its trainer from its first start (TAUDL: plain; Cluster Contrast: the source model)
-        method = METHODS[curve]
-        init = did if method.first_start.kind == "network" else None
-        network = once(folder / "model.pt", lambda: method.train_function()(target, point_cfg, seed, folder / "model.pt",
-                                                                           device, init), spec.section)
-    result = {**point_result(curve, budget, network, indexes, point_cfg, seed, device), "train_seconds": seconds,
+    out.parent.mkdir(parents=True, exist_ok=True)
+    point_cfg = point_config(cfg, curve, budget, precision)
+    chain = PointChain(point_cfg, seed, indexes, masks, out.parent, device, did, generator)
+    network = chain.network(curve)
+    result = {**point_result(curve, budget, network, indexes, point_cfg, seed, device), "train_seconds": chain.seconds,
               "precision": precision}
     write_json(out, result)
     return result
