@@ -90,7 +90,7 @@ def test_the_paste_fine_tuning_has_its_own_budget_curve(gan_inputs, tmp_path: Pa
     assert Run.of_pair("paste", src["domain"], tgt["domain"]).budgets == ("reid", "finetune_paste")
     # one way to run a method (issue 34): the point's network is the one the main run's job makes at that budget
     paths = {name: tmp_path / f"{name}.json" for name in ("source", "target")}
-    for (name, path), index in zip(paths.items(), (src, tgt)):
+    for path, index in zip(paths.values(), (src, tgt)):
         write_json(path, index)
     job, job_cfg = tmp_path / "job" / "reid.pt", point_config(cfg, "finetune_paste", 2)
     job_cfg["data"]["source"] = "synthetic"  # the command checks its sections as the workflow passes them
