@@ -19,8 +19,9 @@ same on a CPU, so a change that takes them out of the steps is measurable anywhe
 for chrome://tracing or Perfetto) and its operator table (operators.txt). ``--flops`` counts the
 last warm-up step's floating-point operations (convolutions and matrix products, forward and
 backward: ``torch.utils.flop_counter``; warm-up steps are not timed) and prints the
-achieved rate beside this machine's float32 matrix-product rate, measured in the same process on
-the jobs' thread count. ``--memory-format channels_last contiguous`` runs every trainer in each
+achieved rate beside this machine's matrix-product rate in the precision that trainer runs in
+(float32, or bfloat16 where ``--precision`` gives the trainer's config section bfloat16 autocast:
+``runtime.autocast_dtype``), measured in the same process on the jobs' thread count. ``--memory-format channels_last contiguous`` runs every trainer in each
 layout in turn (config key ``memory_format``) and prints each one's step time as a ratio to the first.
 """
 from __future__ import annotations
@@ -169,10 +170,10 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def matmul_rate(device: torch.device, size: int = 512, repeats: int = 20) -> float:
-    """This machine's float32 matrix-product rate in FLOP/s (``repeats`` products of size x size
+def matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, size: int = 512, repeats: int = 20) -> float:
+    """This machine's matrix-product rate in ``dtype``, in FLOP/s (``repeats`` products of size x size
     matrices, the best of three rounds), on the threads torch has now."""
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     best = math.inf
     for _ in range(3):
         if device.type == "cuda":
@@ -184,6 +185,18 @@ def matmul_rate(device: torch.device, size: int = 512, repeats: int = 20) -> flo
             torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size ** 3 * repeats / best
+
+
+#: Each trainer command's config section (its own ``precision``).
+SECTIONS = {"train-reid": "reid", "train-crgan": "crgan", "finetune": "finetune", "train-spgan": "spgan",
+            "train-taudl": "taudl", "train-cluster-contrast": "cluster_contrast"}
+
+
+def training_dtype(cfg: dict, device: torch.device, section: str) -> torch.dtype:
+    """The precision the trainer of config ``section`` computes its products in (its autocast's)."""
+    from crgan import runtime
+
+    return runtime.autocast_dtype(cfg, device, section) or torch.float32
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -239,11 +252,13 @@ def main(argv: list[str] | None = None) -> None:
         idx[domain], masks[domain] = work / f"{domain}.json", work / "masks" / domain
         crgan("index", domain=domain, out=idx[domain])
         crgan("masks", index=idx[domain], out=masks[domain])
-    rate = None
+    rates: dict[torch.dtype, float] = {}  # the matrix-product rate in each precision a trainer runs in
     if args.flops:
         torch.set_num_threads(cfg["threads"]["train"])
-        rate = matmul_rate(device)
-        print(f"float32 matrix products ({cfg['threads']['train']} thread(s)): {rate / 1e9:.1f} GFLOP/s")
+        for dtype in dict.fromkeys(training_dtype(cfg, device, section) for section in SECTIONS.values()):
+            rates[dtype] = matmul_rate(device, dtype)
+            print(f"{str(dtype).removeprefix('torch.')} matrix products ({cfg['threads']['train']} thread(s)): "
+                  f"{rates[dtype] / 1e9:.1f} GFLOP/s")
     src, tgt = "market1501", "dukemtmc"
     pair = dict(source_index=idx[src], target_index=idx[tgt], source_masks=masks[src], target_masks=masks[tgt])
     m = work / "models"
@@ -267,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         firsts: dict[str, float] = {}
         for layout in args.memory_format:
+            rate = rates.get(training_dtype(cfg, device, SECTIONS[command]))
             run_trainer(args, device, crgan, label, command, paths, images, layout, idx[src], rate, firsts)
 
 
