@@ -21,8 +21,9 @@ last warm-up step's floating-point operations (convolutions and matrix products,
 backward: ``torch.utils.flop_counter``; warm-up steps are not timed) and prints the
 achieved rate beside this machine's matrix-product rate in the precision that trainer runs in
 (float32, or bfloat16 where ``--precision`` gives the trainer's config section bfloat16 autocast:
-``runtime.autocast_dtype``), measured in the same process on the jobs' thread count. ``--memory-format channels_last contiguous`` runs every trainer in each
-layout in turn (config key ``memory_format``) and prints each one's step time as a ratio to the first.
+``runtime.autocast_dtype``), measured in the same process on the jobs' thread count.
+``--memory-format channels_last contiguous`` runs every trainer in each layout in turn (config key
+``memory_format``) and prints each one's step time as a ratio to the first.
 """
 from __future__ import annotations
 
