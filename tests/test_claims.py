@@ -310,3 +310,44 @@ def test_the_power_table_reads_each_tested_rows_spread_and_its_familys_size(tmp_
     path.write_text("claim,family,source,target,metric,seeds,std,paper_effect,effect\n"
                     "a,primary,market1501,dukemtmc,rank1,5,2.0,8.9,3.0\n")
     assert write_power(path, tmp_path / "power.csv")[0]["family_size"] == 1 and (tmp_path / "power.csv").is_file()
+
+
+def test_an_independent_rescoring_agrees_with_the_engine_and_finds_a_tampered_row(tmp_path):
+    """Issue 33: every tested row of a five-bundle claims table re-scored by other code (scipy.stats, a
+    Holm of its own, the tables' means) agrees; a changed p-value, Holm mark, effect or interval does not."""
+    import csv
+    import random
+
+    from crgan.plan import Ours, layout
+    from crgan.report.claims import write_claims
+    from crgan.report.rescore import rescore, rescore_files
+    from crgan.report.tables import build_table, write_table
+
+    rng = random.Random(0)
+    cfg = {"seeds": [0, 1, 2, 3, 4], "pairs": [["market1501", "dukemtmc"], ["dukemtmc", "market1501"]],
+           "cuhk03_pairs": [["cuhk03", "market1501"]]}
+    tables = (2, 3, 5, 6, 7, 8)
+    evaluations = {entry.evaluation for table in tables for _, _, rows in layout(table, cfg) for entry in rows
+                   if isinstance(entry, Ours)}
+    level = {evaluation: rng.uniform(5, 80) for evaluation in evaluations}  # some rows far apart, some close
+    records = [EvaluationRecord(evaluation.at(seed), "scratch", True, {
+        **{pooling: {m: level[evaluation] + rng.gauss(0, 3) for m in ("rank1", "rank5", "rank10", "map")}
+           for pooling in ("gap", "lmp")}, "chance_rank1": 0.4, "lmp_parts": 2}, {})
+        for evaluation in sorted(evaluations, key=str) for seed in cfg["seeds"]]
+    table_paths = []
+    for table in tables:
+        table_paths.append(tmp_path / f"table{table}.csv")
+        write_table(table_paths[-1], build_table(table, records, cfg))
+    rows = claim_rows(records, cfg)
+    write_claims(tmp_path / "claims.csv", rows)
+    against_tables, tested, problems = rescore_files(tmp_path / "claims.csv", table_paths)
+    assert problems == [] and tested >= 30 and against_tables >= 40
+    verdicts = {r["verdict"] for r in rows}
+    assert {"holds", "does not hold", "not decided"} <= verdicts | {"holds, smaller than the paper's"}
+    with open(tmp_path / "claims.csv", newline="") as handle:
+        printed = list(csv.DictReader(handle))
+    tested_row = next(i for i, r in enumerate(printed) if r["holm"] == "survives")
+    for column, wrong in (("p_value", "0.2"), ("holm", "does not survive"), ("effect", "99.99"), ("ci_low", "-50.00")):
+        tampered = [dict(r) for r in printed]
+        tampered[tested_row][column] = wrong
+        assert rescore(tampered, table_paths)[2], column

@@ -295,6 +295,15 @@ def cmd_claims(args, cfg):
              {v: sum(r["verdict"] == v for r in rows) for v in sorted({r["verdict"] for r in rows})})
 
 
+def cmd_rescore_claims(args, cfg):
+    from crgan.report.rescore import report, rescore_files
+
+    result = rescore_files(args.claims, args.tables)
+    print(report(result, args.claims))
+    if result[2]:
+        raise CrganError(f"{args.claims}: {len(result[2])} row(s) disagree with their re-scoring")
+
+
 def cmd_power_table(args, cfg):
     from crgan.report.power import write_power
 
@@ -459,6 +468,10 @@ def declare_report_commands(add: Adder) -> None:
     p = add("power-table", cmd_power_table, "the smallest effect each tested claim row decides 80 %% of the time "
             "with 5 and 10 bundles, from a multi-bundle claims CSV", out="CSV file")
     p.add_argument("--claims", required=True, help="a claims CSV of two or more seed bundles")
+    p = add("rescore-claims", cmd_rescore_claims, "re-score a claims CSV with other code (scipy.stats, a Holm "
+            "of its own, the tables' means); exit 2 on a disagreement")
+    p.add_argument("--claims", required=True, help="results/claims.csv")
+    p.add_argument("--tables", nargs="+", required=True, help="the tables it was judged from (results/table*.csv)")
     p = add("report", cmd_report, "the HTML report: tables beside the paper's, samples, curves, run times",
             benchmarks="folder of Snakemake benchmark files", out="HTML file")
     for opt, h in (("tables", "table CSVs"), ("figures", "sample grids and quality figures (PNG)"),

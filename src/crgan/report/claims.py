@@ -28,7 +28,8 @@ rank-1 row, which is the test. The verdict:
 
 A row whose runs were trained below their measured plateau budget (``results/plateaus.json``) says
 "below plateau" in its notes, and "plateau not measured" where no curve was measured; a bundle
-missing on one side of a claim is named in its notes.
+missing on one side of a claim is named in its notes. Each row also carries the per-bundle effects it
+tested (``bundle_effects``), which :mod:`crgan.report.rescore` re-scores with other code.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from crgan.report.significance import holm as holm_survivors
 from crgan.report.tables import REHEARSAL_NOTE, is_rehearsal
 
 COLUMNS = ["claim", "kind", "family", "table", "source", "target", "metric", "paper_effect", "effect", "ci_low",
-           "ci_high", "std", "seeds", "t", "p_value", "critical_value", "holm", "verdict", "versus_paper", "needs", "notes"]
+           "ci_high", "std", "seeds", "bundle_effects", "t", "p_value", "critical_value", "holm", "verdict", "versus_paper", "needs", "notes"]
 REID = ("rank1", "map")
 #: What a claim is: one of the paper's, a control of ours, or a question beyond the paper.
 KINDS = ("paper", "control", "beyond")
@@ -313,13 +314,13 @@ def _number(value: float | None, digits: int) -> str:
 
 
 def _effects(cells: Cells, claim: Claim, pairs: dict[str, tuple[str, str] | None], metric: str,
-             seeds: list[int]) -> tuple[list[float], list[int]]:
-    """A claim's effect in each seed bundle that has every cell, and the bundles that lack one."""
-    effects, missing = [], []
+             seeds: list[int]) -> tuple[dict[int, float], list[int]]:
+    """A claim's effect in each seed bundle that has every cell (by seed), and the bundles that lack one."""
+    effects, missing = {}, []
     for seed in seeds:
         values = [cells.value(t.table, t.row, pairs[t.pair], metric, seed) for t in claim.terms]
         if all(v is not None for v in values):
-            effects.append(sum(t.sign * v for t, v in zip(claim.terms, values)))
+            effects[seed] = sum(t.sign * v for t, v in zip(claim.terms, values))
         else:
             missing.append(seed)
     return effects, missing
@@ -338,7 +339,7 @@ def _judge(cells: Cells, claim: Claim, src: str, tgt: str, metric: str, papers: 
     lacking = list(dict.fromkeys(
         why for need in needs for t in claim.terms if need.concerns(claim, t, metric)
         if (why := need.lacking(cells, t.table, t.row, pairs[t.pair], metric)) is not None))
-    test = paired_t_test(effects, ALPHA)
+    test = paired_t_test(list(effects.values()), ALPHA)
     notes = [claim.source]
     if missing:
         notes.append(f"seed bundle{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} missing on one "
@@ -349,7 +350,8 @@ def _judge(cells: Cells, claim: Claim, src: str, tgt: str, metric: str, papers: 
            "source": src, "target": tgt, "metric": metric,
            "paper_effect": _number(paper_effect, digits), "effect": _number(test.mean, digits),
            "ci_low": _number(low, digits), "ci_high": _number(high, digits), "std": _number(test.std, digits),
-           "seeds": test.n, "t": _number(test.t, 3),
+           "seeds": test.n, "bundle_effects": ";".join(f"{seed}:{effect:.6f}" for seed, effect in effects.items()),
+           "t": _number(test.t, 3),
            "p_value": "" if test.p_value is None else p_text(test.p_value, test.alpha),
            "critical_value": _number(test.critical_value, 3), "holm": "", "verdict": "",
            "versus_paper": versus_paper(test.interval, paper_effect), "needs": "; ".join(need.text for need in needs),
