@@ -49,7 +49,8 @@ from crgan.report.significance import holm as holm_survivors
 from crgan.report.tables import REHEARSAL_NOTE, is_rehearsal
 
 COLUMNS = ["claim", "kind", "family", "table", "source", "target", "metric", "paper_effect", "effect", "ci_low",
-           "ci_high", "std", "seeds", "bundle_effects", "t", "p_value", "critical_value", "holm", "verdict", "versus_paper", "needs", "notes"]
+           "ci_high", "std", "seeds", "bundle_effects", "t", "p_value", "critical_value", "holm", "verdict",
+           "versus_paper", "needs", "notes"]
 REID = ("rank1", "map")
 #: What a claim is: one of the paper's, a control of ours, or a question beyond the paper.
 KINDS = ("paper", "control", "beyond")
