@@ -41,6 +41,7 @@ rule budget_curves:
     output:
         curves="results/budget_curves.csv",
         plateaus=budgets.PLATEAU_FILE,
+        overlay=budgets.PLATEAU_OVERLAY,
     log:
         "logs/budget_curves.log",
     conda:
@@ -49,7 +50,7 @@ rule budget_curves:
         cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast"),
     shell:
         "crgan budget-curves --config-json {params.cfg} --points {input} --out {output.curves} "
-        "--plateaus {output.plateaus} > {log} 2>&1"
+        "--plateaus {output.plateaus} --overlay {output.overlay} > {log} 2>&1"
 
 
 rule budget_curve:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
+from crgan import config
 from crgan.budget_curves import curve_rows, point_config, points, run_point, write_curves
-from crgan.budgets import budget_notes, budget_status, method_budget, plateau, read_plateaus
+from crgan.budgets import budget_notes, budget_status, method_budget, plateau, plateau_overlay, read_plateaus
 
 
 def test_smallest_budget_within_one_point_of_the_best_with_one_seed():
@@ -186,6 +188,25 @@ def test_the_curves_write_the_plateaus_the_main_run_reads(tmp_path):
     assert read_plateaus(tmp_path / "plateaus.json") == {"crgan": 500} and read_plateaus(tmp_path / "none.json") == {}
     assert budget_notes(("crgan",), budget_status(cfg, read_plateaus(tmp_path / "plateaus.json"))) == [
         "below plateau: crgan.iterations 250 < 500"]
+    # the overlay that trains at the plateaus: the main run with it has no mark
+    write_curves(paths, cfg, tmp_path / "curves.csv", overlay=tmp_path / "overlay.yaml")
+    overlay = yaml.safe_load((tmp_path / "overlay.yaml").read_text())
+    assert overlay == {"crgan": {"iterations": 500}}
+    assert budget_notes(("crgan",), budget_status(config.deep_merge(cfg, overlay), {"crgan": 500})) == []
+
+
+def test_the_plateau_overlay_takes_the_largest_plateau_of_an_option_and_keeps_a_step_schedules_share():
+    """CR-GAN's G and its ablations share crgan.iterations, the fine-tunings finetune.iterations: the
+    overlay sets each at the largest of its curves' plateaus, above or below the configured budget,
+    and Cluster Contrast's lr step keeps its share of the epochs, as a budget point's config does."""
+    cfg = {"crgan": {"iterations": 250}, "finetune": {"iterations": 120},
+           "cluster_contrast": {"epochs": 8, "step_size": 6}, "reid": {"epochs": 64}}
+    overlay = plateau_overlay(cfg, {"crgan": 250, "crgan_wo_id": 500, "finetune": 60, "finetune_paste": 60,
+                                    "cluster_contrast": 16})
+    assert overlay == {"crgan": {"iterations": 500}, "finetune": {"iterations": 60},
+                       "cluster_contrast": {"epochs": 16, "step_size": 12}}
+    assert point_config(cfg, "cluster_contrast", 16)["cluster_contrast"] == {"epochs": 16, "step_size": 12}
+    assert "reid" not in overlay  # no curve measured: as configured
 
 
 def test_a_hand_typed_plateau_is_refused():

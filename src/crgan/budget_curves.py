@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crgan.budgets import CURVES, POINT_FILE, method_budget, plateau
-from crgan.io import read_json, read_rows, write_csv, write_json
+from crgan.budgets import CURVES, POINT_FILE, method_budget, plateau, plateau_overlay, set_budget
+from crgan.io import atomic_file, read_json, read_rows, write_csv, write_json
 from crgan.methods import METHODS, training_log
 from crgan.records import EvaluationRecord
 
@@ -38,12 +38,9 @@ def point_config(cfg: dict[str, Any], curve: str, budget: int, precision: str | 
     the precision check), everything else as configured (a step schedule, as Cluster Contrast's lr
     step, keeps its share of the training length)."""
     spec, out = CURVES[curve], copy.deepcopy(cfg)
-    section = out[spec.section]
-    if "step_size" in section:
-        section["step_size"] = max(1, round(budget * section["step_size"] / section[spec.option]))
-    section[spec.option] = int(budget)
+    set_budget(out[spec.section], spec.option, budget)
     if precision is not None:
-        section["precision"] = precision
+        out[spec.section]["precision"] = precision
     return out
 
 
@@ -276,11 +273,25 @@ def plateau_file(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"plateaus": plateaus, "rule": "crgan.budgets.plateau (docs/assumptions.md, 'Training budgets')"}
 
 
+def write_overlay(path: str | Path, overlay: dict[str, dict[str, int]]) -> None:
+    """Write the plateau budgets' config overlay (:func:`crgan.budgets.plateau_overlay`) atomically."""
+    import yaml
+
+    with atomic_file(path) as temporary:
+        temporary.write_text("# Every measured budget at its plateau (crgan.budgets.plateau_overlay), written with\n"
+                             "# results/budget_curves.csv: snakemake --configfile <preset> results/plateau_budgets.yaml\n"
+                             + yaml.safe_dump(overlay, sort_keys=True))
+
+
 def write_curves(paths: Iterable[str | Path], cfg: dict[str, Any], out: str | Path,
-                 plateaus: str | Path | None = None) -> list[dict[str, Any]]:
-    """Read every point's ``validation.json`` and write the curves CSV (and the plateau file) atomically."""
+                 plateaus: str | Path | None = None, overlay: str | Path | None = None) -> list[dict[str, Any]]:
+    """Read every point's ``validation.json`` and write the curves CSV (and the plateau file, and the
+    overlay that trains at the plateaus) atomically."""
     rows = curve_rows([read_json(path) for path in paths], cfg)
     write_csv(out, COLUMNS, rows)
+    measured = plateau_file(rows)
     if plateaus is not None:
-        write_json(plateaus, plateau_file(rows))
+        write_json(plateaus, measured)
+    if overlay is not None:
+        write_overlay(overlay, plateau_overlay(cfg, {key: entry["budget"] for key, entry in measured["plateaus"].items()}))
     return rows

@@ -71,6 +71,35 @@ POINT_DIR = "results/budgets/{curve}/{source}-{target}/{budget}/seed{seed}"
 POINT_FILE = f"{POINT_DIR}/validation.json"
 #: The measured plateaus the main run reads (written with results/budget_curves.csv).
 PLATEAU_FILE = "results/plateaus.json"
+#: A config overlay that trains every measured budget at its plateau (written with them):
+#: ``snakemake --configfile presets/verdicts.yaml results/plateau_budgets.yaml``.
+PLATEAU_OVERLAY = "results/plateau_budgets.yaml"
+
+
+def set_budget(section: dict[str, Any], option: str, budget: int) -> None:
+    """Set a config section's budget ``option`` to ``budget``; a step schedule (Cluster Contrast's lr
+    ``step_size``) keeps its share of the training length."""
+    if "step_size" in section:
+        section["step_size"] = max(1, round(budget * section["step_size"] / section[option]))
+    section[option] = int(budget)
+
+
+def plateau_overlay(cfg: dict[str, Any], plateaus: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """The config overlay that trains each measured budget at its plateau: each option at the largest
+    plateau of the curves that set it (CR-GAN's G and its ablations share ``crgan.iterations``, the three
+    fine-tunings ``finetune.iterations``), the same rule for every method, above or below what is
+    configured; an option no curve measured is left out (it stays as configured)."""
+    wanted: dict[tuple[str, str], int] = {}
+    for key, budget in plateaus.items():
+        curve = CURVES[key]
+        wanted[(curve.section, curve.option)] = max(budget, wanted.get((curve.section, curve.option), 0))
+    overlay: dict[str, dict[str, int]] = {}
+    for (section, option), budget in sorted(wanted.items()):
+        changed = dict(cfg[section])
+        set_budget(changed, option, budget)
+        overlay.setdefault(section, {}).update({k: v for k, v in changed.items() if v != cfg[section].get(k)}
+                                               or {option: budget})
+    return overlay
 
 
 @dataclass(frozen=True)

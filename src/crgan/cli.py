@@ -248,7 +248,7 @@ def cmd_budget_point(args, cfg):
 def cmd_budget_curves(args, cfg):
     from crgan.budget_curves import write_curves
 
-    rows = write_curves(args.points, cfg, args.out, args.plateaus)
+    rows = write_curves(args.points, cfg, args.out, args.plateaus, args.overlay)
     log.info("wrote %s: %d rows; budgets by the plateau rule %s", args.out, len(rows),
              {r["curve"]: r["method_budget"] for r in rows})
 
@@ -442,6 +442,8 @@ def declare_budget_commands(add: Adder) -> None:
             out="CSV file")
     p.add_argument("--points", nargs="+", required=True, help="the points' validation JSON files")
     p.add_argument("--plateaus", help="also write the measured plateaus here (results/plateaus.json, read by the main run)")
+    p.add_argument("--overlay", help="also write the config overlay that trains every measured budget at its plateau "
+                   "(results/plateau_budgets.yaml)")
     p = add("precision-check", cmd_precision_check, "gather the precision check's points: each trainer's validation "
             "rank-1 in float32 and bfloat16, the paired difference and the precision it is cleared for", out="CSV file")
     p.add_argument("--points", nargs="+", required=True, help="the check points' validation JSON files")
