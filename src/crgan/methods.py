@@ -82,8 +82,6 @@ class TrainingPlot:
     variants: tuple[str, ...] = ()
 
 
-#: The plot groups of training logs, in the order the report shows them.
-CURVE_KINDS = ("re-id", "CR-GAN losses", "fine-tuning", "SPGAN losses", "TAUDL", "Cluster Contrast")
 
 
 @dataclass(frozen=True)
@@ -186,8 +184,8 @@ _REGISTRY = (
                      "wo_id": Variant("w/o identity loss", drops=("id",)),
                      "wo_cam": Variant("w/o camera loss", drops=("cam",)),
                      "wo_con": Variant("w/o context loss", drops=("con",))},
-           curves={**_FINE_TUNING, loss_log("G.pt"): TrainingPlot("CR-GAN losses", "CR-GAN losses, {pair}", "columns",
-                                                          ("crgan",))},
+           curves={loss_log("G.pt"): TrainingPlot("CR-GAN losses", "CR-GAN losses, {pair}", "columns", ("crgan",)),
+                   **_FINE_TUNING},
            budgets=("crgan", "finetune"), data_parallel=True, cmc_rows=("wo_dual", "crgan", "crgan+lmp"),
            ranked_rows=("crgan",), grid_rows=("XS", "XT", "X'T", "XC", "XR", "XG"),
            grid_caption="The paper's Figures 1 and 4. Rows: source XS, target instance XT, masked target X'T, context "
@@ -237,6 +235,8 @@ _REGISTRY = (
 
 #: Every method, by key.
 METHODS: Mapping[str, Method] = MappingProxyType({method.key: method for method in _REGISTRY})
+#: The plot groups of training logs, in the order the report shows them: as they first appear in the registry.
+CURVE_KINDS = tuple(dict.fromkeys(plot.kind for method in _REGISTRY for plot in method.curves.values()))
 #: The rows the report draws in its CMC plots and whose ranked lists it shows, in registry order.
 CMC_ROWS = tuple(row for method in _REGISTRY for row in method.cmc_rows)
 RANKED_ROWS = tuple(row for method in _REGISTRY for row in method.ranked_rows)
