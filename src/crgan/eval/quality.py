@@ -120,7 +120,7 @@ def frechet_distance(fa: np.ndarray, fb: np.ndarray) -> float:
 
     mu_a, mu_b = fa.mean(0), fb.mean(0)
     sigma_a, sigma_b = np.atleast_2d(np.cov(fa, rowvar=False)), np.atleast_2d(np.cov(fb, rowvar=False))
-    root, _ = linalg.sqrtm(sigma_a @ sigma_b, disp=False)
+    root = linalg.sqrtm(sigma_a @ sigma_b)  # disp=False (pytorch-fid's) is deprecated in SciPy 1.17: same root
     if not np.isfinite(root).all():
         offset = np.eye(len(sigma_a)) * SINGULAR_OFFSET
         root = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
