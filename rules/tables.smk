@@ -24,7 +24,8 @@ rule table:
 
 
 rule claims:
-    """results/claims.csv: each of the paper's qualitative claims judged from our per-seed results."""
+    """results/claims.csv: each of the paper's qualitative claims judged from our per-seed results, then
+    re-scored by other code against the tables (crgan.report.rescore; a disagreement fails the job)."""
     input:
         tables=expand(plan.TABLE_FILE, n=sorted(plan.TABLES)),
         records=lambda wildcards: all_table_inputs(),
@@ -39,7 +40,7 @@ rule claims:
         budgets=BUDGET_STATUS,
     shell:
         "crgan claims --config-json {params.cfg} --evals {input.records} --budgets-json {params.budgets} "
-        "--out {output} > {log} 2>&1"
+        "--tables {input.tables} --out {output} > {log} 2>&1"
 
 
 rule power_table:

@@ -312,15 +312,12 @@ def test_the_power_table_reads_each_tested_rows_spread_and_its_familys_size(tmp_
     assert write_power(path, tmp_path / "power.csv")[0]["family_size"] == 1 and (tmp_path / "power.csv").is_file()
 
 
-def test_an_independent_rescoring_agrees_with_the_engine_and_finds_a_tampered_row(tmp_path):
-    """Issue 33: every tested row of a five-bundle claims table re-scored by other code (scipy.stats, a
-    Holm of its own, the tables' means) agrees; a changed p-value, Holm mark, effect or interval does not."""
-    import csv
+def five_bundles(tmp_path: Path) -> tuple[dict, list, list[Path]]:
+    """A five-bundle run of every re-id row of Tables 2, 3 and 5-8 (rows far apart and close, each
+    bundle with noise): its config, records and written tables."""
     import random
 
     from crgan.plan import Ours, layout
-    from crgan.report.claims import write_claims
-    from crgan.report.rescore import rescore, rescore_files
     from crgan.report.tables import build_table, write_table
 
     rng = random.Random(0)
@@ -329,15 +326,26 @@ def test_an_independent_rescoring_agrees_with_the_engine_and_finds_a_tampered_ro
     tables = (2, 3, 5, 6, 7, 8)
     evaluations = {entry.evaluation for table in tables for _, _, rows in layout(table, cfg) for entry in rows
                    if isinstance(entry, Ours)}
-    level = {evaluation: rng.uniform(5, 80) for evaluation in evaluations}  # some rows far apart, some close
+    level = {evaluation: rng.uniform(5, 80) for evaluation in evaluations}
     records = [EvaluationRecord(evaluation.at(seed), "scratch", True, {
         **{pooling: {m: level[evaluation] + rng.gauss(0, 3) for m in ("rank1", "rank5", "rank10", "map")}
            for pooling in ("gap", "lmp")}, "chance_rank1": 0.4, "lmp_parts": 2}, {})
         for evaluation in sorted(evaluations, key=str) for seed in cfg["seeds"]]
-    table_paths = []
-    for table in tables:
-        table_paths.append(tmp_path / f"table{table}.csv")
-        write_table(table_paths[-1], build_table(table, records, cfg))
+    table_paths = [tmp_path / f"table{table}.csv" for table in tables]
+    for table, path in zip(tables, table_paths):
+        write_table(path, build_table(table, records, cfg))
+    return cfg, records, table_paths
+
+
+def test_an_independent_rescoring_agrees_with_the_engine_and_finds_a_tampered_row(tmp_path):
+    """Issue 33: every tested row of a five-bundle claims table re-scored by other code (scipy.stats, a
+    Holm of its own, the tables' means) agrees; a changed p-value, Holm mark, effect or interval does not."""
+    import csv
+
+    from crgan.report.claims import write_claims
+    from crgan.report.rescore import rescore, rescore_files
+
+    cfg, records, table_paths = five_bundles(tmp_path)
     rows = claim_rows(records, cfg)
     write_claims(tmp_path / "claims.csv", rows)
     against_tables, tested, problems = rescore_files(tmp_path / "claims.csv", table_paths)
@@ -351,3 +359,27 @@ def test_an_independent_rescoring_agrees_with_the_engine_and_finds_a_tampered_ro
         tampered = [dict(r) for r in printed]
         tampered[tested_row][column] = wrong
         assert rescore(tampered, table_paths)[2], column
+
+
+def test_the_claims_job_rescores_its_table_and_leaves_nothing_when_the_tables_disagree(tmp_path, caplog):
+    """`crgan claims --tables` (the workflow's claims rule) re-scores what it wrote: it logs the
+    agreement, and a table whose mean contradicts the records fails the job with no claims file left."""
+    from crgan import cli
+    from crgan.io import read_rows, write_csv, write_json
+    from crgan.report.tables import COLUMNS
+
+    cfg, records, table_paths = five_bundles(tmp_path)
+    evals = []
+    for i, record in enumerate(records):
+        evals.append(tmp_path / "evals" / f"{i}.json")
+        write_json(evals[-1], record.to_dict())
+    argv = ["claims", "--config-json", json.dumps({**cfg, "data": {"source": "synthetic"}}), "--evals",
+            *map(str, evals), "--tables", *map(str, table_paths), "--out", str(tmp_path / "claims.csv")]
+    with caplog.at_level("INFO"):
+        assert cli.main(argv) == 0
+    assert "every row agrees" in caplog.text and (tmp_path / "claims.csv").is_file()
+    rows = read_rows(table_paths[0])  # Table 2: move one computed mean by 5 points
+    changed = next(r for r in rows if r["value"] and r["seeds"] and r["metric"] == "rank1")
+    changed["value"] = f"{float(changed['value']) + 5:.2f}"
+    write_csv(table_paths[0], COLUMNS, rows)
+    assert cli.main(argv) == 2 and not (tmp_path / "claims.csv").exists()

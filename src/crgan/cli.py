@@ -293,15 +293,27 @@ def cmd_claims(args, cfg):
     claims.write_claims(args.out, rows)
     log.info("wrote %s: %d claims, verdicts %s", args.out, len(rows),
              {v: sum(r["verdict"] == v for r in rows) for v in sorted({r["verdict"] for r in rows})})
+    if args.tables:
+        try:
+            rescored(args.out, args.tables)
+        except CrganError:
+            Path(args.out).unlink()  # a claims table its re-scoring contradicts is not a result
+            raise
+
+
+def rescored(claims: str, table_paths: list[str]) -> None:
+    """Re-score a claims CSV with other code (:mod:`crgan.report.rescore`), log what it checked, and
+    raise on any disagreement."""
+    from crgan.report.rescore import report, rescore_files
+
+    result = rescore_files(claims, table_paths)
+    log.info("%s", report(result, claims))
+    if result[2]:
+        raise CrganError(f"{claims}: {len(result[2])} row(s) disagree with their re-scoring")
 
 
 def cmd_rescore_claims(args, cfg):
-    from crgan.report.rescore import report, rescore_files
-
-    result = rescore_files(args.claims, args.tables)
-    print(report(result, args.claims))
-    if result[2]:
-        raise CrganError(f"{args.claims}: {len(result[2])} row(s) disagree with their re-scoring")
+    rescored(args.claims, args.tables)
 
 
 def cmd_power_table(args, cfg):
@@ -467,6 +479,8 @@ def declare_report_commands(add: Adder) -> None:
     p = add("claims", cmd_claims, "the paper's claims judged from the tables' results", out="CSV file")
     p.add_argument("--evals", nargs="+", required=True, help="evaluation and image-quality JSON files")
     p.add_argument("--budgets-json", default="null", help=budgets_help)
+    p.add_argument("--tables", nargs="*", help="the tables (results/table*.csv): re-score the claims against them "
+                                               "with other code after writing them, and fail on a disagreement")
     p = add("power-table", cmd_power_table, "the smallest effect each tested claim row decides 80 %% of the time "
             "with 5 and 10 bundles, from a multi-bundle claims CSV", out="CSV file")
     p.add_argument("--claims", required=True, help="a claims CSV of two or more seed bundles")
