@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -110,6 +111,9 @@ def test_report_tables_hold_the_csv_numbers(smoke_run: Path):
                        for r in csv.DictReader(fh)}
     assert set(parser.cells) == in_csv and len(parser.cells) == len(in_csv)
     assert parser.images >= 8  # CR-GAN and SPGAN grids, quality strips
+    # the claims' independent re-scoring (one bundle: no test, every effect against the tables' means)
+    page = (smoke_run / "results" / "report.html").read_text(encoding="utf-8")
+    assert re.search(r'<span id="rescored">0 tested rows [^<]* [1-9][0-9]* effects checked [^<]*every row agrees', page)
 
 
 def test_report_shows_ranked_lists_of_the_same_queries_for_each_method(smoke_run: Path):

@@ -298,6 +298,19 @@ def calibration_view(evals: list[EvaluationRecord], calibration: Path | None, cf
             "seeds": cfg.get("calibration", {}).get("seeds", [])}
 
 
+def rescoring(claim_rows: list[dict[str, str]], tables: list[Path]) -> str:
+    """What the independent re-scoring of the claims (:mod:`crgan.report.rescore`) says, in one line
+    (empty for a claims table without per-bundle effects)."""
+    from crgan.report.rescore import rescore
+
+    if not claim_rows or "bundle_effects" not in claim_rows[0]:
+        return ""
+    against_tables, tested, problems = rescore(claim_rows, tables)
+    found = "every row agrees" if not problems else f"{len(problems)} disagreement(s): " + "; ".join(problems)
+    return f"{tested} tested rows re-scored with scipy.stats and a Holm of its own, {against_tables} effects " \
+           f"checked against the tables' means: {found}."
+
+
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
                  curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
                  claims: Path | None = None, index_paths: list[Path] = (), gap_sweep: Path | None = None,
@@ -329,11 +342,12 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     times = run_times(benchmarks)
     claim_rows = [{**c, "pair": pair_name(c["source"], c["target"])} for c in (read_rows(claims) if claims else [])]
+    rescored = rescoring(claim_rows, tables)
     indexes = {index["domain"]: index for index in map(read_json, index_paths)}
     with tempfile.TemporaryDirectory() as workdir:
         ranked = ranked_strips(evals, pairs, indexes, Path(workdir))
     page = env.get_template("report.html.j2").render(
-        summary=summary, tables=views, claims=claim_rows, glance=claims_at_a_glance(claim_rows),
+        summary=summary, tables=views, claims=claim_rows, glance=claims_at_a_glance(claim_rows), rescored=rescored,
         figures=figures(figure_paths),
         curves=curve_plots(curve_paths), cmc=cmc_plots(evals, pairs), ranked=ranked, sweep=gap_sweep_plots(gap_sweep),
         budgets=budget_figures(budget_curves), calibration=calibration_view(evals, calibration, cfg),
