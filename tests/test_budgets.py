@@ -218,3 +218,55 @@ def test_a_hand_typed_plateau_is_refused():
     cfg = config.load([REPO / "config.yaml"])
     with pytest.raises(ConfigError, match="budget_curves.plateau' is no longer set by hand.*results/plateaus.json"):
         config.validate(config.deep_merge(cfg, {"budget_curves": {"plateau": {"reid": 64}}}))
+
+
+def test_each_curves_chain_runs_the_main_runs_trainer_entry_points_at_the_points_budget(tmp_path, monkeypatch):
+    """Issue 34, one way to run a method: each curve's chain (budget_curves.PointChain) calls the
+    trainers the main run's jobs call, its own trainer at the point's budget, from the main run's
+    networks where the curve starts from them (trainers replaced by recorders here)."""
+    import importlib
+
+    from crgan.budget_curves import PointChain
+    from crgan.budgets import CURVES
+    from crgan.methods import METHODS
+
+    calls: list[tuple] = []
+
+    def recorder(name: str, option: tuple[str, str] | None = None):
+        def record(*args, **kwargs):
+            cfg = next(a for a in args if isinstance(a, dict) and "data" in a)
+            calls.append((name, cfg[option[0]][option[1]] if option else None))
+        return record
+
+    modules = {name: importlib.import_module(f"crgan.train.{name}") for name in ("reid", "crgan", "finetune", "spgan")}
+    for module, function, option in (("reid", "train_reid", ("reid", "epochs")),
+                                     ("crgan", "train_generator", ("crgan", "iterations")),
+                                     ("finetune", "finetune_on_rendered", ("finetune", "iterations")),
+                                     ("finetune", "finetune_on_pasted", ("finetune", "iterations")),
+                                     ("finetune", "finetune_on_translated", ("finetune", "iterations")),
+                                     ("spgan", "train_spgan", ("spgan", "iterations")),
+                                     ("spgan", "translate_split", None)):
+        monkeypatch.setattr(modules[module], function, recorder(function, option))
+    for key in ("taudl", "cluster_contrast"):
+        trainer_module, trainer = METHODS[key].trainer.split(":")
+        monkeypatch.setattr(importlib.import_module(trainer_module), trainer,
+                            recorder(trainer, (key, METHODS[key].length_option)))
+    monkeypatch.setattr(PointChain, "source_model", lambda self: ("did network", {"info": 1}))
+    monkeypatch.setattr("crgan.budget_curves.read_json", lambda path: {"translated": str(path)})
+    cfg = {"data": {}, "reid": {"epochs": 64}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
+           "spgan": {"iterations": 1000}, "taudl": {"iterations": 300},
+           "cluster_contrast": {"epochs": 8, "step_size": 6}}
+    expected = {"reid": [("train_reid", 7)], "finetune": [("finetune_on_rendered", 7)],
+                "finetune_paste": [("finetune_on_pasted", 7)],
+                "finetune_spgan": [("translate_split", None), ("finetune_on_translated", 7)],
+                "spgan": [("train_spgan", 7), ("translate_split", None), ("finetune_on_translated", 120)],
+                "taudl": [("train_taudl", 7)], "cluster_contrast": [("train_cluster_contrast", 7)],
+                **{key: [("train_generator", 7), ("finetune_on_rendered", 120)] for key, curve in CURVES.items()
+                   if curve.variant}}
+    assert set(expected) == set(CURVES)  # a new curve needs its chain here
+    for curve, chain in expected.items():
+        calls.clear()
+        folder = tmp_path / curve
+        PointChain(point_config(cfg, curve, 7), 0, ({}, {}), (folder, folder), folder, "cpu", tmp_path / "did.pt",
+                   tmp_path / "G.pt").network(curve)
+        assert calls == chain, curve
