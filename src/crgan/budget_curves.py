@@ -47,13 +47,20 @@ def point_config(cfg: dict[str, Any], curve: str, budget: int, precision: str | 
 def curve_pairs(cfg: dict[str, Any], curve: str) -> list[tuple[str, str]]:
     """The pairs a curve is measured on: both Market/Duke pairs, and (``budget_curves.cuhk03_pairs``)
     each CUHK03 pair on which Table 7 computes a method whose budget the curve sets, so a Table 7 row
-    is marked against its own pair's plateau, not Market's or Duke's."""
+    is marked against its own pair's plateau, not Market's or Duke's. A curve whose chain never reads the
+    source (TAUDL from its plain start) is measured once per target, on the first of those pairs: its
+    points on two pairs with one target would train and test the same network twice."""
     from crgan.plan import computed_methods
 
     pairs = [tuple(pair) for pair in cfg["pairs"]]
     if cfg["budget_curves"].get("cuhk03_pairs", True):
         pairs += [(source, target) for source, target in cfg.get("cuhk03_pairs", [])
                   if any(curve in METHODS[method].budgets for method in computed_methods(7, source, target))]
+    if not CURVES[curve].reads_source:
+        first: dict[str, tuple[str, str]] = {}
+        for source, target in pairs:
+            first.setdefault(target, (source, target))
+        return list(first.values())
     return pairs
 
 

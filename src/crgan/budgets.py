@@ -116,6 +116,9 @@ class BudgetCurve:
     needs: tuple[str, ...] = ("did",)
     generator_of: str = "crgan"  # whose main-run generator a point starts from (when it needs one)
     variant: str | None = None  # a CR-GAN generator's curve: the variant it trains
+    #: whether its chain reads the source domain (TAUDL from its plain start trains and is tested on the
+    #: target alone: one point per target serves every pair with that target)
+    reads_source: bool = True
     #: the config sections its chain reads (a point reruns when one of them changes)
     sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
 
@@ -139,7 +142,8 @@ CURVES = {curve.key: curve for curve in (
     # a started method's curve: its trainer from its first start, at its own length option
     *(BudgetCurve(m.key, m.key, m.length_option, m.length_option, m.label,
                   needs=("did",) if m.first_start.kind == "network" else (),
-                  sections=tuple(dict.fromkeys((*BudgetCurve.sections, *m.sections))))
+                  sections=tuple(dict.fromkeys((*BudgetCurve.sections, *m.sections))),
+                  reads_source=m.first_start.kind == "network")
       for m in METHODS.values() if m.starts),
 )}
 
