@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crgan.io import read_json
-from crgan.methods import METHODS
+from crgan.methods import METHODS, Method
 
 #: The smallest tolerance, in points of rank-1: differences below it are noise on these test sets.
 MIN_TOLERANCE = 1.0
@@ -95,10 +95,9 @@ def plateau_overlay(cfg: dict[str, Any], plateaus: Mapping[str, int]) -> dict[st
         wanted[(curve.section, curve.option)] = max(budget, wanted.get((curve.section, curve.option), 0))
     overlay: dict[str, dict[str, int]] = {}
     for (section, option), budget in sorted(wanted.items()):
-        changed = dict(cfg[section])
-        set_budget(changed, option, budget)
-        overlay.setdefault(section, {}).update({k: v for k, v in changed.items() if v != cfg[section].get(k)}
-                                               or {option: budget})
+        at_plateau = dict(cfg[section])
+        set_budget(at_plateau, option, budget)
+        overlay.setdefault(section, {}).update({key: at_plateau[key] for key in (option, "step_size") if key in at_plateau})
     return overlay
 
 
@@ -123,6 +122,15 @@ class BudgetCurve:
     sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
 
 
+def _started_curve(method: Method) -> BudgetCurve:
+    """A started method's curve: its trainer from its first start; from a network (the source model) it
+    needs that network and reads the source, from its plain start it reads the target alone."""
+    from_network = method.first_start.kind == "network"
+    return BudgetCurve(method.key, method.key, method.length_option, method.length_option, method.label,
+                       needs=("did",) if from_network else (), reads_source=from_network,
+                       sections=tuple(dict.fromkeys((*BudgetCurve.sections, *method.sections))))
+
+
 CURVES = {curve.key: curve for curve in (
     BudgetCurve("reid", "reid", "epochs", "epochs", "Re-id (source model)", needs=(), sections=("reid", "data", "eval")),
     # CR-GAN's G and each ablation's, each on its own curve (one option, crgan.iterations, for all of them)
@@ -140,11 +148,7 @@ CURVES = {curve.key: curve for curve in (
                 generator_of="spgan"),
     BudgetCurve("spgan", "spgan", "iterations", "iterations", METHODS["spgan"].label),
     # a started method's curve: its trainer from its first start, at its own length option
-    *(BudgetCurve(m.key, m.key, m.length_option, m.length_option, m.label,
-                  needs=("did",) if m.first_start.kind == "network" else (),
-                  sections=tuple(dict.fromkeys((*BudgetCurve.sections, *m.sections))),
-                  reads_source=m.first_start.kind == "network")
-      for m in METHODS.values() if m.starts),
+    *(_started_curve(m) for m in METHODS.values() if m.starts),
 )}
 
 

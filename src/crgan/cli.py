@@ -11,6 +11,7 @@ from typing import Any
 
 from crgan import config as config_mod
 from crgan.budgets import CURVES
+from crgan.cli_report import declare_report_commands
 from crgan.errors import ConfigError, CrganError
 from crgan.io import read_json, write_json
 
@@ -304,8 +305,6 @@ def build_parser() -> argparse.ArgumentParser:
         for opt, h in outputs.items():
             p.add_argument(f"--{opt.replace('_', '-')}", required=True, help=h)
         return p
-
-    from crgan.cli_report import declare_report_commands  # the gathering, table, claims and report steps
 
     for declare in (declare_data_commands, declare_training_commands, declare_evaluation_commands,
                     declare_budget_commands, declare_report_commands):

@@ -82,8 +82,6 @@ class TrainingPlot:
     variants: tuple[str, ...] = ()
 
 
-
-
 @dataclass(frozen=True)
 class Method:
     """One method: everything the catalogue, rules, CLI, plan and report need to know about it.

@@ -28,8 +28,6 @@ from crgan.io import read_rows
 from crgan.methods import label
 
 ALPHA = 0.05
-#: Decimal places each metric's effects are printed with in claims.csv.
-DIGITS = {"lpips": 4, "fid": 4}
 
 
 def bundle_effects(text: str) -> dict[int, float]:
@@ -119,7 +117,7 @@ def rescore(claims: list[dict[str, str]], table_paths: Iterable[str | Path]) -> 
     for index, row in enumerate(claims):
         where = f"{row['claim']} ({row['source']}->{row['target']}, {row['metric']})"
         effects = bundle_effects(row["bundle_effects"])
-        digits = DIGITS.get(row["metric"], 2)
+        digits = len(row["effect"].partition(".")[2])  # the places claims.csv prints this metric's effects with
         if not effects:
             continue
         values = list(effects.values())
