@@ -47,7 +47,7 @@ rule budget_curves:
     conda:
         "../envs/crgan.yaml"
     params:
-        cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast"),
+        cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "budget_curves"),
     shell:
         "crgan budget-curves --config-json {params.cfg} --points {input} --out {output.curves} "
         "--plateaus {output.plateaus} --overlay {output.overlay} > {log} 2>&1"
@@ -66,7 +66,7 @@ rule budget_curve:
     conda:
         "../envs/crgan.yaml"
     params:
-        cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast"),
+        cfg=cfg("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "budget_curves"),
     shell:
         "crgan budget-curves --config-json {params.cfg} --points {input} --out {output} > {log} 2>&1"
 

@@ -30,7 +30,12 @@ MASKS = runs.masks_dir  # a domain's mask folder of a data draw
 # `snakemake results/budget_curves.csv`; none measured: rows say so). A parameter of the table and
 # claims rules, not an input: a new plateau reruns them, and the main run never runs the curves.
 BUDGET_STATUS = shlex.quote(
-    json.dumps(budgets.budget_status(config, budgets.read_plateaus(budgets.PLATEAU_FILE)), sort_keys=True)
+    json.dumps(
+        budgets.budget_status(
+            config, budgets.read_plateaus(budgets.PLATEAU_FILE), budgets.read_still_rising(budgets.PLATEAU_FILE)
+        ),
+        sort_keys=True,
+    )
 )
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from crgan import config
 from crgan.budget_curves import curve_rows, point_config, points, run_point, write_curves
-from crgan.budgets import budget_notes, budget_status, method_budget, plateau, plateau_overlay, read_plateaus
+from crgan.budgets import budget_notes, budget_status, method_budget, plateau, plateau_overlay, read_plateaus, read_still_rising
 
 
 def test_smallest_budget_within_one_point_of_the_best_with_one_seed():
@@ -135,7 +135,8 @@ def test_a_run_depends_on_the_budgets_of_the_networks_it_begins_from():
     assert Run.started("cluster_contrast", "dukemtmc", "untrained").budgets == ()  # the floor trains nothing
     cfg = {"reid": {"epochs": 16}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120}}
     status = budget_status(cfg, {"crgan": 500, "reid": 16})
-    assert status["crgan"] == {"key": "crgan.iterations", "configured": 250, "plateau": 500} and "spgan" not in status
+    assert status["crgan"] == {"key": "crgan.iterations", "configured": 250, "plateau": 500, "still_rising": None}
+    assert "spgan" not in status
     assert budget_notes(Run.crgan("market1501", "dukemtmc").budgets, status) == [
         "below plateau: crgan.iterations 250 < 500", "plateau not measured: finetune.iterations"]
     assert budget_notes(("reid",), status) == [] and budget_notes(("crgan",), None) == []
@@ -144,6 +145,10 @@ def test_a_run_depends_on_the_budgets_of_the_networks_it_begins_from():
     # a claim comparing CR-GAN with SPGAN reads both fine-tuning curves: one option, named once
     assert budget_notes(("finetune", "finetune_spgan"), budget_status(cfg, {})) == [
         "plateau not measured: finetune.iterations"]
+    # at a plateau that is its curve's largest budget, a row says the curve still rises there
+    rising = budget_status(cfg, {"crgan": 250, "reid": 16, "finetune": 60}, {"crgan": 250, "reid": 16})
+    assert budget_notes(Run.crgan("market1501", "dukemtmc").budgets, rising) == [
+        "curve still rising at its largest budget: reid.epochs at 16, crgan.iterations at 250"]
 
 
 def test_a_table_row_trained_below_its_plateau_says_so():
@@ -176,7 +181,7 @@ def test_a_table_row_trained_below_its_plateau_says_so():
 def test_the_curves_write_the_plateaus_the_main_run_reads(tmp_path):
     """write_curves writes results/plateaus.json beside the CSV; read_plateaus gives each curve's method
     budget (the larger over its pairs), and budget_status turns a changed plateau into a mark."""
-    cfg = {"crgan": {"iterations": 250}}
+    cfg = {"crgan": {"iterations": 250}, "budget_curves": {"ceiling": 4}}
     results = [result("crgan", s, t, b, seed, r + seed) for s, t, shift in (("market1501", "dukemtmc", 0.0),
                                                                             ("dukemtmc", "market1501", 5.0))
                for b, r in ((125, 30.0), (250, 36.0 + shift), (500, 40.0 + shift)) for seed in (0, 1)]
@@ -184,17 +189,36 @@ def test_the_curves_write_the_plateaus_the_main_run_reads(tmp_path):
     for i, found in enumerate(results):
         paths.append(tmp_path / f"{i}.json")
         paths[-1].write_text(json.dumps(found))
-    write_curves(paths, cfg, tmp_path / "curves.csv", tmp_path / "plateaus.json")
+    _, advice = write_curves(paths, cfg, tmp_path / "curves.csv", tmp_path / "plateaus.json")
     written = json.loads((tmp_path / "plateaus.json").read_text())["plateaus"]["crgan"]
     assert written["pairs"] == {"market1501->dukemtmc": 500, "dukemtmc->market1501": 500} and written["at_edge"]
+    # still rising at 500 = 2x the configured 250, within the ceiling (4x): the next doubling is asked for
+    assert written["extend_to"] == 1000 and advice == [
+        "crgan still rises at its largest budget, 500 iterations: add 1000 to budget_curves.budgets.crgan and rerun"]
     assert read_plateaus(tmp_path / "plateaus.json") == {"crgan": 500} and read_plateaus(tmp_path / "none.json") == {}
+    assert read_still_rising(tmp_path / "plateaus.json") == {"crgan": 500} and read_still_rising(tmp_path / "none.json") == {}
     assert budget_notes(("crgan",), budget_status(cfg, read_plateaus(tmp_path / "plateaus.json"))) == [
         "below plateau: crgan.iterations 250 < 500"]
-    # the overlay that trains at the plateaus: the main run with it has no mark
+    # the overlay that trains at the plateaus: the main run with it is at the plateau, and says its curve
+    # still rises there
     write_curves(paths, cfg, tmp_path / "curves.csv", overlay=tmp_path / "overlay.yaml")
     overlay = yaml.safe_load((tmp_path / "overlay.yaml").read_text())
     assert overlay == {"crgan": {"iterations": 500}}
-    assert budget_notes(("crgan",), budget_status(config.deep_merge(cfg, overlay), {"crgan": 500})) == []
+    at_plateau = config.deep_merge(cfg, overlay)
+    assert budget_notes(("crgan",), budget_status(at_plateau, {"crgan": 500})) == []
+    assert budget_notes(("crgan",), budget_status(at_plateau, {"crgan": 500}, {"crgan": 500})) == [
+        "curve still rising at its largest budget: crgan.iterations at 500"]
+    # at the ceiling the curve is not extended: the log says its rows stay marked
+    _, advice = write_curves(paths, {**cfg, "budget_curves": {"ceiling": 2}}, tmp_path / "curves.csv", tmp_path / "plateaus.json")
+    assert json.loads((tmp_path / "plateaus.json").read_text())["plateaus"]["crgan"]["extend_to"] is None
+    assert advice == ["crgan still rises at its largest budget, 500 iterations, the ceiling (500): its rows say it is "
+                      "still rising"]
+    # a curve at its plateau asks for nothing
+    flat = [dict(found, rank1=30.0 + found["seed"]) for found in results]
+    for path, found in zip(paths, flat):
+        path.write_text(json.dumps(found))
+    assert write_curves(paths, cfg, tmp_path / "curves.csv", tmp_path / "plateaus.json")[1] == []
+    assert read_still_rising(tmp_path / "plateaus.json") == {}
 
 
 def test_the_plateau_overlay_takes_the_largest_plateau_of_an_option_and_keeps_a_step_schedules_share():

@@ -266,18 +266,37 @@ def curve_rows(results: Iterable[dict[str, Any]], cfg: dict[str, Any]) -> list[d
     return rows
 
 
-def plateau_file(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the main run reads: per curve, the method's plateau budget by the rule, each pair's, and
-    whether the best budget was the largest measured (the curve may still rise beyond it)."""
+def plateau_file(rows: list[dict[str, Any]], ceiling: int) -> dict[str, Any]:
+    """What the main run reads: per curve, the method's plateau budget by the rule, each pair's, whether
+    the plateau is the largest budget measured (``at_edge``: the curve may still rise beyond it), and
+    the budget to measure next (``extend_to``: one doubling, while it stays within ``ceiling`` times the
+    configured budget; null at a plateau or at the ceiling)."""
     plateaus: dict[str, Any] = {}
     for row in rows:
         entry = plateaus.setdefault(row["curve"], {"budget": row["method_budget"], "unit": row["unit"], "pairs": {},
-                                                   "largest_measured": 0, "at_edge": False})
+                                                   "largest_measured": 0, "at_edge": False,
+                                                   "ceiling": ceiling * row["configured"], "extend_to": None})
         entry["pairs"][f"{row['source']}->{row['target']}"] = row["plateau"]
         entry["largest_measured"] = max(entry["largest_measured"], row["budget"])
     for entry in plateaus.values():
         entry["at_edge"] = entry["budget"] == entry["largest_measured"]
+        if entry["at_edge"] and 2 * entry["largest_measured"] <= entry["ceiling"]:
+            entry["extend_to"] = 2 * entry["largest_measured"]
     return {"plateaus": plateaus, "rule": "crgan.budgets.plateau (docs/assumptions.md, 'Training budgets')"}
+
+
+def edge_advice(measured: dict[str, Any]) -> list[str]:
+    """One line per curve still rising at its largest budget: the doubling to add, or that it stops at
+    the ceiling (its rows stay marked as still rising)."""
+    lines = []
+    for curve, entry in sorted(measured["plateaus"].items()):
+        if not entry["at_edge"]:
+            continue
+        largest = f"{curve} still rises at its largest budget, {entry['largest_measured']} {entry['unit']}"
+        lines.append(f"{largest}: add {entry['extend_to']} to budget_curves.budgets.{curve} and rerun"
+                     if entry["extend_to"] else
+                     f"{largest}, the ceiling ({entry['ceiling']}): its rows say it is still rising")
+    return lines
 
 
 def write_overlay(path: str | Path, overlay: dict[str, dict[str, int]]) -> None:
@@ -291,14 +310,15 @@ def write_overlay(path: str | Path, overlay: dict[str, dict[str, int]]) -> None:
 
 
 def write_curves(paths: Iterable[str | Path], cfg: dict[str, Any], out: str | Path,
-                 plateaus: str | Path | None = None, overlay: str | Path | None = None) -> list[dict[str, Any]]:
+                 plateaus: str | Path | None = None, overlay: str | Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Read every point's ``validation.json`` and write the curves CSV (and the plateau file, and the
-    overlay that trains at the plateaus) atomically."""
+    overlay that trains at the plateaus) atomically; return the rows and the advice on curves still
+    rising (:func:`edge_advice`)."""
     rows = curve_rows([read_json(path) for path in paths], cfg)
     write_csv(out, COLUMNS, rows)
-    measured = plateau_file(rows)
+    measured = plateau_file(rows, cfg["budget_curves"]["ceiling"])
     if plateaus is not None:
         write_json(plateaus, measured)
     if overlay is not None:
         write_overlay(overlay, plateau_overlay(cfg, {key: entry["budget"] for key, entry in measured["plateaus"].items()}))
-    return rows
+    return rows, edge_advice(measured)

@@ -159,21 +159,34 @@ def read_plateaus(path: str | Path = PLATEAU_FILE) -> dict[str, int]:
     return {curve: int(entry["budget"]) for curve, entry in read_json(path)["plateaus"].items()} if path.is_file() else {}
 
 
-def budget_status(cfg: dict[str, Any], plateaus: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """Each curve of a configured section: its config key, configured budget and measured plateau
-    (``None``: not measured). What tables and claims mark their rows with (a rule parameter, so a
-    changed plateau or budget reruns them)."""
+def read_still_rising(path: str | Path = PLATEAU_FILE) -> dict[str, int]:
+    """The curves whose plateau is their largest measured budget (``at_edge``: they may still rise
+    beyond it), each with that budget; empty where none was measured."""
+    path = Path(path)
+    return {curve: int(entry["largest_measured"]) for curve, entry in read_json(path)["plateaus"].items()
+            if entry["at_edge"]} if path.is_file() else {}
+
+
+def budget_status(cfg: dict[str, Any], plateaus: Mapping[str, int],
+                  still_rising: Mapping[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Each curve of a configured section: its config key, configured budget, measured plateau
+    (``None``: not measured) and, for a curve still rising at its largest measured budget, that budget
+    (``still_rising``). What tables and claims mark their rows with (a rule parameter, so a changed
+    plateau or budget reruns them)."""
+    still_rising = still_rising or {}
     return {key: {"key": f"{curve.section}.{curve.option}", "configured": cfg[curve.section][curve.option],
-                  "plateau": plateaus.get(key)} for key, curve in CURVES.items() if curve.section in cfg}
+                  "plateau": plateaus.get(key), "still_rising": still_rising.get(key)}
+            for key, curve in CURVES.items() if curve.section in cfg}
 
 
 def budget_notes(curves: Iterable[str], status: dict[str, dict[str, Any]] | None) -> list[str]:
     """A row's notes on the budgets its runs were trained with (``curves``): those below their measured
-    plateau (``<config key> <configured> < <plateau>``) and those whose plateau was not measured; none
-    without a status (a table built outside the workflow)."""
+    plateau (``<config key> <configured> < <plateau>``), those at or above a plateau that is their curve's
+    largest budget (still rising there: ``<config key> at <budget>``) and those whose plateau was not
+    measured; none without a status (a table built outside the workflow)."""
     if status is None:
         return []
-    below, unmeasured = [], []
+    below, rising, unmeasured = [], [], []
     for curve in curves:
         entry = status.get(curve)
         if entry is None:
@@ -182,7 +195,9 @@ def budget_notes(curves: Iterable[str], status: dict[str, dict[str, Any]] | None
             unmeasured.append(entry["key"])
         elif entry["configured"] < entry["plateau"]:
             below.append(f"{entry['key']} {entry['configured']} < {entry['plateau']}")
+        elif entry.get("still_rising"):
+            rising.append(f"{entry['key']} at {entry['still_rising']}")
     # each note once: a curve may repeat, and curves of one option (the fine-tunings) share its key
-    below, unmeasured = list(dict.fromkeys(below)), list(dict.fromkeys(unmeasured))
-    return ([f"below plateau: {', '.join(below)}"] if below else []) + \
-        ([f"plateau not measured: {', '.join(unmeasured)}"] if unmeasured else [])
+    notes = (("below plateau", below), ("curve still rising at its largest budget", rising),
+             ("plateau not measured", unmeasured))
+    return [f"{what}: {', '.join(dict.fromkeys(keys))}" for what, keys in notes if keys]

@@ -249,9 +249,11 @@ def cmd_budget_point(args, cfg):
 def cmd_budget_curves(args, cfg):
     from crgan.budget_curves import write_curves
 
-    rows = write_curves(args.points, cfg, args.out, args.plateaus, args.overlay)
+    rows, advice = write_curves(args.points, cfg, args.out, args.plateaus, args.overlay)
     log.info("wrote %s: %d rows; budgets by the plateau rule %s", args.out, len(rows),
              {r["curve"]: r["method_budget"] for r in rows})
+    for line in advice:
+        log.warning("%s", line)
 
 
 def cmd_precision_check(args, cfg):

@@ -27,7 +27,8 @@ rank-1 row, which is the test. The verdict:
 - ``rehearsal``: the paper preset's rehearsal (sizes shrunk, numbers meaningless).
 
 A row whose runs were trained below their measured plateau budget (``results/plateaus.json``) says
-"below plateau" in its notes, and "plateau not measured" where no curve was measured; a bundle
+"below plateau" in its notes, "curve still rising at its largest budget" where its plateau is the
+largest budget its curve measured, and "plateau not measured" where no curve was measured; a bundle
 missing on one side of a claim is named in its notes. Each row also carries the per-bundle effects it
 tested (``bundle_effects``), which :mod:`crgan.report.rescore` re-scores with other code.
 """
