@@ -100,7 +100,8 @@ def source_model(wildcards):
 
 def budget_point_inputs(wildcards):
     """What a budget point reads: both indexes and mask folders, the main run's source model (every
-    curve but re-id's) and the main run's generator its fine-tuning starts from (CR-GAN's or SPGAN's)."""
+    curve but re-id's and a plain start's), the main run's generator its fine-tuning starts from
+    (CR-GAN's or SPGAN's) and the main run's network a started curve begins from (CR-GAN+TAUDL's)."""
     curve = budgets.CURVES[wildcards.curve]
     needs = curve.needs
     inputs = pair_data(wildcards)
@@ -108,6 +109,10 @@ def budget_point_inputs(wildcards):
         inputs["did"] = source_model(wildcards)
     if "generator" in needs:
         inputs["generator"] = runs.Run.main(curve.generator_of, wildcards.source, wildcards.target, int(wildcards.seed)).generator
+    if "start" in needs:
+        method, start = curve.started
+        start_method = METHODS[method].starts[start].method
+        inputs["start"] = runs.Run.main(start_method, wildcards.source, wildcards.target, int(wildcards.seed)).network
     return inputs
 
 
@@ -118,8 +123,8 @@ def configured_budget(curve):
 
 
 def budget_point_options(wildcards, input):
-    """A budget point's --did and --generator options (the networks it starts from)."""
-    return " ".join(f"--{name} {input[name]}" for name in ("did", "generator") if name in input.keys())
+    """A budget point's --did, --generator and --start options (the networks it starts from)."""
+    return " ".join(f"--{name} {input[name]}" for name in ("did", "generator", "start") if name in input.keys())
 
 
 def adapted_network(method):

@@ -80,8 +80,11 @@ def test_table7_methods_curves_are_also_measured_on_the_cuhk03_pairs_they_run_on
         assert curve_pairs(cfg, curve) == market_duke + [("cuhk03", "market1501"), ("cuhk03", "dukemtmc")]
     assert curve_pairs(cfg, "taudl") == market_duke  # from its plain start TAUDL never reads the source
     assert curve_pairs(cfg, "spgan") == curve_pairs(cfg, "finetune_spgan") == market_duke + [("cuhk03", "market1501")]
-    for curve in ("crgan_wo_dual", "finetune_paste", "cluster_contrast"):
+    for curve in ("crgan_wo_dual", "finetune_paste", "cluster_contrast", "cluster_contrast_crgan", "taudl_spgan"):
         assert curve_pairs(cfg, curve) == market_duke
+    # TAUDL from CR-GAN's network and from the source model: Table 7's rows on both CUHK03 pairs
+    for curve in ("taudl_crgan", "taudl_reid"):
+        assert curve_pairs(cfg, curve) == market_duke + [("cuhk03", "market1501"), ("cuhk03", "dukemtmc")]
     assert curve_pairs({**cfg, "budget_curves": {"cuhk03_pairs": False}}, "crgan") == market_duke
 
 
@@ -129,7 +132,12 @@ def test_a_run_depends_on_the_budgets_of_the_networks_it_begins_from():
 
     assert Run.crgan("market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
     assert Run.crgan("market1501", "dukemtmc", "wo_dual").budgets == ("reid", "crgan_wo_dual", "finetune")
-    assert Run.started("taudl", "dukemtmc", "spgan", "market1501").budgets == ("reid", "spgan", "finetune_spgan", "taudl")
+    # a started run is marked against its own start's curve
+    assert Run.started("taudl", "dukemtmc", "spgan", "market1501").budgets == (
+        "reid", "spgan", "finetune_spgan", "taudl_spgan")
+    assert Run.started("taudl", "dukemtmc", "plain").budgets == ("taudl",)
+    assert Run.started("cluster_contrast", "dukemtmc", "crgan", "market1501").budgets == (
+        "reid", "crgan", "finetune", "cluster_contrast_crgan")
     assert Run.of_pair("paste", "market1501", "dukemtmc").budgets == ("reid", "finetune_paste")
     assert Run.of_pair("crgan_adabn", "market1501", "dukemtmc").budgets == ("reid", "crgan", "finetune")
     assert Run.started("cluster_contrast", "dukemtmc", "untrained").budgets == ()  # the floor trains nothing
@@ -273,10 +281,15 @@ def test_each_curves_chain_runs_the_main_runs_trainer_entry_points_at_the_points
                                      ("spgan", "train_spgan", ("spgan", "iterations")),
                                      ("spgan", "translate_split", None)):
         monkeypatch.setattr(modules[module], function, recorder(function, option))
+    def started_recorder(name: str, option: tuple[str, str]):  # also which network the run starts from
+        def record(target_index, cfg, seed, out, device, init):
+            calls.append((name, cfg[option[0]][option[1]], init and init.name))
+        return record
+
     for key in ("taudl", "cluster_contrast"):
         trainer_module, trainer = METHODS[key].trainer.split(":")
         monkeypatch.setattr(importlib.import_module(trainer_module), trainer,
-                            recorder(trainer, (key, METHODS[key].length_option)))
+                            started_recorder(trainer, (key, METHODS[key].length_option)))
     monkeypatch.setattr(PointChain, "source_model", lambda self: ("did network", {"info": 1}))
     monkeypatch.setattr("crgan.budget_curves.read_json", lambda path: {"translated": str(path)})
     cfg = {"data": {}, "reid": {"epochs": 64}, "crgan": {"iterations": 250}, "finetune": {"iterations": 120},
@@ -286,7 +299,11 @@ def test_each_curves_chain_runs_the_main_runs_trainer_entry_points_at_the_points
                 "finetune_paste": [("finetune_on_pasted", 7)],
                 "finetune_spgan": [("translate_split", None), ("finetune_on_translated", 7)],
                 "spgan": [("train_spgan", 7), ("translate_split", None), ("finetune_on_translated", 120)],
-                "taudl": [("train_taudl", 7)], "cluster_contrast": [("train_cluster_contrast", 7)],
+                # each start on its own curve: plain, the source model, the main run's CR-GAN or SPGAN network
+                "taudl": [("train_taudl", 7, None)], "taudl_reid": [("train_taudl", 7, "did.pt")],
+                "taudl_crgan": [("train_taudl", 7, "start.pt")], "taudl_spgan": [("train_taudl", 7, "start.pt")],
+                "cluster_contrast": [("train_cluster_contrast", 7, "did.pt")],
+                "cluster_contrast_crgan": [("train_cluster_contrast", 7, "start.pt")],
                 **{key: [("train_generator", 7), ("finetune_on_rendered", 120)] for key, curve in CURVES.items()
                    if curve.variant}}
     assert set(expected) == set(CURVES)  # a new curve needs its chain here
@@ -294,5 +311,5 @@ def test_each_curves_chain_runs_the_main_runs_trainer_entry_points_at_the_points
         calls.clear()
         folder = tmp_path / curve
         PointChain(point_config(cfg, curve, 7), 0, ({}, {}), (folder, folder), folder, "cpu", tmp_path / "did.pt",
-                   tmp_path / "G.pt").network(curve)
+                   tmp_path / "G.pt", tmp_path / "start.pt").network(curve)
         assert calls == chain, curve

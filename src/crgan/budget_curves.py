@@ -50,12 +50,12 @@ def curve_pairs(cfg: dict[str, Any], curve: str) -> list[tuple[str, str]]:
     is marked against its own pair's plateau, not Market's or Duke's. A curve whose chain never reads the
     source (TAUDL from its plain start) is measured once per target, on the first of those pairs: its
     points on two pairs with one target would train and test the same network twice."""
-    from crgan.plan import computed_methods
+    from crgan.plan import computed_runs
 
     pairs = [tuple(pair) for pair in cfg["pairs"]]
     if cfg["budget_curves"].get("cuhk03_pairs", True):
         pairs += [(source, target) for source, target in cfg.get("cuhk03_pairs", [])
-                  if any(curve in METHODS[method].budgets for method in computed_methods(7, source, target))]
+                  if any(curve in run.own_budgets for run in computed_runs(7, source, target))]
     if not CURVES[curve].reads_source:
         first: dict[str, tuple[str, str]] = {}
         for source, target in pairs:
@@ -116,6 +116,7 @@ class PointChain:
     device: torch.device
     did: Path | None = None
     generator: Path | None = None
+    start: Path | None = None  # a started curve's start network from another method's main run
     seconds: dict[str, float] = field(default_factory=dict)
 
     def once(self, path: Path, make: Callable[[], Any], section: str | None = None) -> Path:
@@ -174,12 +175,14 @@ class PointChain:
             *self.source_model(), read_json(translated / "index.json"), self.cfg, self.seed, out, self.device),
             "finetune")
 
-    def started(self, key: str) -> Path:
-        """A started method's trainer from its first start (TAUDL: plain; Cluster Contrast: the source model)."""
-        method, out = METHODS[key], self.folder / "model.pt"
-        init = self.did if method.first_start.kind == "network" else None
+    def started(self, curve: str) -> Path:
+        """A started method's trainer from its curve's start: plain, the source model (``did``) or another
+        method's main-run network (``start``)."""
+        key, start_key = CURVES[curve].started
+        method, out, start = METHODS[key], self.folder / "model.pt", METHODS[key].starts[start_key]
+        init = None if start.kind != "network" else self.did if start.method == "reid" else self.start
         return self.once(out, lambda: method.train_function()(self.indexes[1], self.cfg, self.seed, out, self.device,
-                                                               init), CURVES[key].section)
+                                                               init), CURVES[curve].section)
 
     def network(self, curve: str) -> Path:
         """The network curve ``curve``'s chain ends in."""
@@ -199,17 +202,18 @@ class PointChain:
 
 def run_point(curve: str, budget: int, cfg: dict[str, Any], seed: int, indexes: tuple[dict, dict],
               masks: tuple[Path, Path], out: Path, device: torch.device, did: Path | None = None,
-              generator: Path | None = None, precision: str | None = None) -> dict[str, Any]:
+              generator: Path | None = None, precision: str | None = None, start: Path | None = None) -> dict[str, Any]:
     """Train one point's chain at ``budget`` (the curve's own trainer in ``precision`` where given)
     and test its network on the target's validation split (the re-id curve also on the source's);
     writes and returns ``validation.json``'s content, with each trainer's seconds by config section."""
     spec = CURVES[curve]
-    missing = [need for need, given in (("did", did), ("generator", generator)) if need in spec.needs and given is None]
+    missing = [need for need, given in (("did", did), ("generator", generator), ("start", start))
+               if need in spec.needs and given is None]
     if missing:
         raise ValueError(f"the {curve} curve needs {' and '.join(missing)} from the main run")
     out.parent.mkdir(parents=True, exist_ok=True)
     point_cfg = point_config(cfg, curve, budget, precision)
-    chain = PointChain(point_cfg, seed, indexes, masks, out.parent, device, did, generator)
+    chain = PointChain(point_cfg, seed, indexes, masks, out.parent, device, did, generator, start)
     network = chain.network(curve)
     result = {**point_result(curve, budget, network, indexes, point_cfg, seed, device), "train_seconds": chain.seconds,
               "precision": precision}

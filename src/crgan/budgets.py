@@ -120,15 +120,21 @@ class BudgetCurve:
     reads_source: bool = True
     #: the config sections its chain reads (a point reruns when one of them changes)
     sections: tuple[str, ...] = ("reid", "crgan", "finetune", "spgan", "taudl", "cluster_contrast", "data", "eval")
+    #: a started method's curve: the method and the start its runs train from
+    started: tuple[str, str] | None = None
 
 
-def _started_curve(method: Method) -> BudgetCurve:
-    """A started method's curve: its trainer from its first start; from a network (the source model) it
-    needs that network and reads the source, from its plain start it reads the target alone."""
-    from_network = method.first_start.kind == "network"
-    return BudgetCurve(method.key, method.key, method.length_option, method.length_option, method.label,
-                       needs=("did",) if from_network else (), reads_source=from_network,
-                       sections=tuple(dict.fromkeys((*BudgetCurve.sections, *method.sections))))
+def _started_curve(method: Method, start_key: str) -> BudgetCurve:
+    """A started method's curve from one of its starts: from a network it needs that network (``did``:
+    the source model; ``start``: the main run's network of another method) and reads the source, from
+    its plain start it reads the target alone."""
+    start = method.starts[start_key]
+    from_network = start.kind == "network"
+    needs = () if not from_network else ("did",) if start.method == "reid" else ("start",)
+    return BudgetCurve(method.start_curves[start_key], method.key, method.length_option, method.length_option,
+                       start.label, needs=needs, reads_source=from_network,
+                       sections=tuple(dict.fromkeys((*BudgetCurve.sections, *method.sections))),
+                       started=(method.key, start_key))
 
 
 CURVES = {curve.key: curve for curve in (
@@ -147,8 +153,8 @@ CURVES = {curve.key: curve for curve in (
                 f"Fine-tuning Did on {METHODS['spgan'].label}'s translations", needs=("did", "generator"),
                 generator_of="spgan"),
     BudgetCurve("spgan", "spgan", "iterations", "iterations", METHODS["spgan"].label),
-    # a started method's curve: its trainer from its first start, at its own length option
-    *(_started_curve(m) for m in METHODS.values() if m.starts),
+    # a started method's curves: its trainer from each start that trains, at its own length option
+    *(_started_curve(m, start) for m in METHODS.values() for start in m.start_curves),
 )}
 
 

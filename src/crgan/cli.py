@@ -241,7 +241,7 @@ def cmd_budget_point(args, cfg):
     result = run_point(args.curve, args.budget, cfg, args.seed, (read_json(args.source_index), read_json(args.target_index)),
                        (Path(args.source_masks), Path(args.target_masks)), Path(args.out), device,
                        Path(args.did) if args.did else None, Path(args.generator) if args.generator else None,
-                       args.precision)
+                       args.precision, Path(args.start) if args.start else None)
     log.info("%s at %d, %s->%s seed %d: validation rank1 %.1f mAP %.1f", args.curve, args.budget, result["source"],
              result["target"], args.seed, result["rank1"], result["map"])
 
@@ -384,6 +384,7 @@ def declare_budget_commands(add: Adder) -> None:
     p.add_argument("--budget", required=True, type=int, help="epochs or iterations, as the curve's config key")
     p.add_argument("--did", help="the main run's source model (every curve but re-id's)")
     p.add_argument("--generator", help="the main run's CR-GAN generator (the fine-tuning curve)")
+    p.add_argument("--start", help="the main run's network a started curve begins from (CR-GAN's for CR-GAN+TAUDL)")
     p.add_argument("--precision", choices=("float32", "bfloat16"),
                    help="the curve's own trainer in this precision (the precision check); default: as configured")
     p = add("budget-curves", cmd_budget_curves, "gather budget points into the curves CSV and apply the plateau rule",

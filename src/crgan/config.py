@@ -31,8 +31,8 @@ def schema() -> dict[str, Any]:
     top = yaml.safe_load(resources.files("crgan").joinpath("schemas/config.schema.yaml").read_text())
     curves = top["properties"]["budget_curves"]["properties"]["budgets"]["properties"]
     for method in METHODS.values():
-        if method.starts:  # a started method's budget curve is derived from its entry (crgan.budgets.CURVES)
-            curves.setdefault(method.key, {"$ref": "#/definitions/budgets"})
+        for curve in method.start_curves.values():  # a started method's curves, one per start (crgan.budgets.CURVES)
+            curves.setdefault(curve, {"$ref": "#/definitions/budgets"})
         for variant in method.variants:  # each variant's generator has its own curve
             curves.setdefault(method.generator_curve(variant), {"$ref": "#/definitions/budgets"})
         if method.options:

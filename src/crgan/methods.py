@@ -151,9 +151,13 @@ class Method:
         return next(iter(self.variants), None)
 
     @property
-    def first_start(self) -> Start | None:
-        """The start a started method's budget curve trains from (TAUDL: plain; Cluster Contrast: the source model)."""
-        return next(iter(self.starts.values()), None)
+    def start_curves(self) -> dict[str, str]:
+        """Each start that trains, with the budget curve of the runs from it: the method's own for its
+        first start (TAUDL: plain; Cluster Contrast: the source model), ``<method>_<start>`` for each
+        other (they share the method's length option, not its plateau); the untrained floor has none."""
+        first = next(iter(self.starts), None)
+        return {key: self.key if key == first else f"{self.key}_{key}"
+                for key, start in self.starts.items() if start.kind != "untrained"}
 
     def generator_curve(self, variant: str | None) -> str:
         """The budget curve of a variant's generator: the method's own for its main variant, and

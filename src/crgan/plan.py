@@ -259,9 +259,9 @@ def entries(table: int, src: str, tgt: str) -> list[Entry]:
     return TABLES[table].rows(src, tgt)
 
 
-def computed_methods(table: int, src: str, tgt: str) -> set[str]:
-    """The registry keys of the methods whose runs ``table`` computes on one pair."""
-    return {entry.evaluation.run.method for entry in entries(table, src, tgt) if isinstance(entry, Ours)}
+def computed_runs(table: int, src: str, tgt: str) -> list[Run]:
+    """The runs whose networks ``table`` computes on one pair."""
+    return list(dict.fromkeys(entry.evaluation.run for entry in entries(table, src, tgt) if isinstance(entry, Ours)))
 
 
 def layout(table: int, cfg: dict[str, Any]) -> list[tuple[str, str, list[Entry]]]:

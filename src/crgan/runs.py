@@ -213,12 +213,29 @@ class Run:
     def budgets(self) -> tuple[str, ...]:
         """The budget curves this run's network depends on: its own training's, then those of the
         networks it begins from (none for an untrained floor, which trains nothing)."""
-        if self.spec.starts and self.spec.starts[self.start].kind == "untrained":
+        if self.untrained:
             return ()
         upstream = self.begins_from.budgets if self.begins_from is not None else ()
-        own = tuple(self.spec.generator_curve(self.variant) if curve == self.method else curve
-                    for curve in self.spec.budgets)
-        return tuple(dict.fromkeys(upstream + own))
+        return tuple(dict.fromkeys(upstream + self.own_budgets))
+
+    @property
+    def untrained(self) -> bool:
+        """An untrained floor: a started method's network as initialised, written without training."""
+        return bool(self.spec.starts) and self.spec.starts[self.start].kind == "untrained"
+
+    @property
+    def own_budgets(self) -> tuple[str, ...]:
+        """The budget curves of this run's own training (none for an untrained floor): a variant's
+        generator curve, a start's curve, the method's others."""
+        if self.untrained:
+            return ()
+
+        def own(curve: str) -> str:
+            if curve != self.method:
+                return curve
+            return self.spec.start_curves[self.start] if self.spec.starts else self.spec.generator_curve(self.variant)
+
+        return tuple(own(curve) for curve in self.spec.budgets)
 
     @property
     def row(self) -> str:
