@@ -161,16 +161,19 @@ CURVES = {curve.key: curve for curve in (
 def read_plateaus(path: str | Path = PLATEAU_FILE) -> dict[str, int]:
     """The measured plateau budget of each curve (``results/plateaus.json``, written beside the curves
     by ``snakemake results/budget_curves.csv``); empty where none was measured."""
-    path = Path(path)
-    return {curve: int(entry["budget"]) for curve, entry in read_json(path)["plateaus"].items()} if path.is_file() else {}
+    return {curve: int(entry["budget"]) for curve, entry in _measured(path).items()}
 
 
 def read_still_rising(path: str | Path = PLATEAU_FILE) -> dict[str, int]:
     """The curves whose plateau is their largest measured budget (``at_edge``: they may still rise
     beyond it), each with that budget; empty where none was measured."""
+    return {curve: int(entry["largest_measured"]) for curve, entry in _measured(path).items() if entry["at_edge"]}
+
+
+def _measured(path: str | Path) -> dict[str, Any]:
+    """The plateau file's entries by curve; empty where none was written."""
     path = Path(path)
-    return {curve: int(entry["largest_measured"]) for curve, entry in read_json(path)["plateaus"].items()
-            if entry["at_edge"]} if path.is_file() else {}
+    return read_json(path)["plateaus"] if path.is_file() else {}
 
 
 def budget_status(cfg: dict[str, Any], plateaus: Mapping[str, int],
