@@ -20,8 +20,13 @@ rule draw:
     output: directory("data/draw")
     shell: "mkdir -p {output} && echo images > {output}/a.txt"
 
-rule train:
+rule index:
     input: "data/draw"
+    output: "results/index.txt"
+    shell: "echo data/draw/a.txt > {output}"
+
+rule train:
+    input: "results/index.txt"
     output: "results/{name}.bin"
     shell: "head -c 2000000 /dev/zero > {output}"
 
@@ -30,7 +35,7 @@ rule evaluate:
     output: "results/first.txt"
     shell: "echo 61.5 > {output}"
 
-rule index:
+rule count:
     output: "results/z_index.txt"
     shell: "echo index > {output}"
 
@@ -73,7 +78,7 @@ def test_a_restored_checkout_resumes_where_the_run_stopped(stopped_run: Path, tm
     state = tmp_path / "state"
     manifest = run_state.save(stopped_run, state, [])
     assert {job.split(":")[0] for job in manifest["pending_jobs"]} == {"train", "report", "all"}
-    assert manifest["archives"] == ["data/draw"]  # the pending trainer reads it
+    assert manifest["archives"] == ["data/draw"]  # the pending trainer reads its images through the index
     assert "results/first.bin" in manifest["left_out"]  # bulky, and its evaluation is done
     assert "results/second.bin.ckpt" in manifest["files"]  # the in-flight trainer's checkpoint
     assert not (state / "results" / "second.bin.ckpt.prev").exists()
@@ -115,8 +120,8 @@ def test_save_and_restore_refuse_what_would_not_resume(stopped_run: Path, tmp_pa
 
 
 def test_save_refuses_a_state_that_would_rerun_finished_jobs(stopped_run: Path, tmp_path: Path, monkeypatch) -> None:
-    """A state without the data draw the pending trainer reads would draw it again (and so rerun every
-    job downstream of it): the check sees it."""
+    """A state that drops the evaluation the pending report reads would evaluate again: the check sees it."""
+    monkeypatch.setattr(run_state, "BULKY_BYTES", 0)
     monkeypatch.setattr(run_state, "_is_read", lambda path, inputs: False)
     with pytest.raises(CrganError, match="would not resume"):
         run_state.save(stopped_run, tmp_path / "state", [])

@@ -2,8 +2,9 @@
 
 ``save`` writes what the run needs to go on into one folder that can be committed: every result, log
 and benchmark file, Snakemake's metadata, the in-flight trainers' checkpoints and, of the bulky
-outputs (networks, directory outputs such as a synthetic data draw), only those a pending job still
-reads; a directory output goes in as one gzip'd tar. Each file keeps its modification time (in the
+outputs, only those a pending job still reads: a file of 1 MiB or more (a network) when a pending job
+reads it, a directory output (a synthetic data draw) when a pending job's input was made from it,
+as one gzip'd tar. Each file keeps its modification time (in the
 manifest, ``run-state.json``), since Snakemake reruns a job whose input is newer than its output.
 A bulky output no pending job reads is left out: Snakemake does not rebuild a missing intermediate
 file whose consumers are all done. ``restore`` lays the folder out in a fresh checkout of the same
@@ -16,6 +17,7 @@ both dry runs, and refuses to write a state that would not resume as the run sta
 from __future__ import annotations
 
 import argparse
+import base64
 import gzip
 import json
 import os
@@ -51,9 +53,11 @@ class Plan:
 
 
 def pending(run: Path, snakemake_args: list[str]) -> Plan:
-    """The run's pending jobs, from ``snakemake --dry-run`` with the run's own arguments."""
+    """The run's pending jobs, from ``snakemake --dry-run`` with the run's own arguments and the run's own
+    code (its ``src/`` first on the path: this tool may come from a later checkout)."""
     command = [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--rerun-incomplete", *snakemake_args]
-    done = subprocess.run(command, cwd=run, capture_output=True, text=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(run / "src"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(command, cwd=run, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise CrganError(f"the dry run in {run} failed ({' '.join(command[2:])}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return parse_dry_run(done.stdout + done.stderr)
@@ -88,6 +92,20 @@ def _is_read(path: str, inputs: set[str]) -> bool:
     return any(_within(path, item) or _within(item, path) for item in inputs)
 
 
+def _upstream(run: Path, inputs: set[str]) -> set[str]:
+    """Every path the pending jobs' inputs were made from, through Snakemake's metadata records (the
+    ``input`` of each output's job): a directory output upstream of a pending job is kept whole, since
+    a file made from it may name what is in it (a dataset index names its images)."""
+    reached, frontier = set(inputs), list(inputs)
+    while frontier:
+        record = run / ".snakemake" / "metadata" / base64.b64encode(frontier.pop().encode()).decode()
+        for path in read_json(record).get("input", []) if record.is_file() else []:
+            if path not in reached:
+                reached.add(path)
+                frontier.append(path)
+    return reached
+
+
 def _directory_outputs(run: Path) -> list[str]:
     """The outermost directory outputs under the run's roots (folders holding Snakemake's mark)."""
     found: list[str] = []
@@ -118,17 +136,17 @@ def _archive(run: Path, folder: str, out: Path) -> None:
 
 def write_state(run: Path, state: Path, plan: Plan, snakemake_args: list[str]) -> dict:
     """Copy the run's state into ``state`` (a new folder) and return its manifest."""
-    folders = _directory_outputs(run)
+    folders, upstream = _directory_outputs(run), _upstream(run, plan.inputs)
     manifest = {"commit": _commit(run), "snakemake_args": snakemake_args, "pending_jobs": sorted(plan.jobs),
                 "files": {}, "archives": [], "left_out": {}}
     for folder in folders:
-        if _is_read(folder, plan.inputs):
+        if _is_read(folder, upstream):
             target = state / f"{folder}{ARCHIVE_SUFFIX}"
             target.parent.mkdir(parents=True, exist_ok=True)
             _archive(run, folder, target)
             manifest["archives"].append(folder)
         else:
-            manifest["left_out"][folder] = "directory output no pending job reads"
+            manifest["left_out"][folder] = "directory output no pending job is made from"
     for root in ROOTS:
         for path in sorted(p for p in (run / root).rglob("*") if p.is_file()):
             name = path.relative_to(run).as_posix()
