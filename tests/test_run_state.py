@@ -83,17 +83,22 @@ def test_a_restored_checkout_resumes_where_the_run_stopped(stopped_run: Path, tm
     assert "results/second.bin.ckpt" in manifest["files"]  # the in-flight trainer's checkpoint
     assert not (state / "results" / "second.bin.ckpt.prev").exists()
 
-    fresh = tmp_path / "fresh"
-    git("clone", "--quiet", str(stopped_run), str(fresh), cwd=tmp_path)
-    run_state.restore(state, fresh)
-    assert (fresh / "results" / "first.txt").read_text() == "61.5\n"
-    assert (fresh / "data" / "draw" / "a.txt").read_text() == "images\n"
+    elsewhere = tmp_path / "elsewhere"
+    git("clone", "--quiet", str(stopped_run), str(elsewhere), cwd=tmp_path)
+    with pytest.raises(CrganError, match="restore it there"):
+        run_state.restore(state, elsewhere)
+    # the machine is gone: a fresh checkout at the same path
+    original = stopped_run.rename(tmp_path / "original")
+    git("clone", "--quiet", str(original), str(stopped_run), cwd=tmp_path)
+    run_state.restore(state, stopped_run)
+    assert (stopped_run / "results" / "first.txt").read_text() == "61.5\n"
+    assert (stopped_run / "data" / "draw" / "a.txt").read_text() == "images\n"
     for name in ("results/first.txt", "data/draw/a.txt", "data/draw/.snakemake_timestamp"):
-        assert (fresh / name).stat().st_mtime_ns // 1000 == (stopped_run / name).stat().st_mtime_ns // 1000
-    assert run_state.pending(fresh, []).jobs == run_state.pending(stopped_run, []).jobs
+        assert (stopped_run / name).stat().st_mtime_ns // 1000 == (original / name).stat().st_mtime_ns // 1000
+    assert run_state.pending(stopped_run, []).jobs == run_state.pending(original, []).jobs
     # the same files give the same archive bytes: a state saved twice adds nothing to the repository
     again = tmp_path / "again"
-    run_state.save(stopped_run, again, [])
+    run_state.save(original, again, [])
     assert (again / "data/draw.tar.gz").read_bytes() == (state / "data/draw.tar.gz").read_bytes()
 
 

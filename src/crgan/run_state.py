@@ -8,7 +8,7 @@ as one gzip'd tar. Each file keeps its modification time (in the
 manifest, ``run-state.json``), since Snakemake reruns a job whose input is newer than its output.
 A bulky output no pending job reads is left out: Snakemake does not rebuild a missing intermediate
 file whose consumers are all done. ``restore`` lays the folder out in a fresh checkout of the same
-commit; ``save`` checks this by restoring into a scratch checkout and comparing the pending jobs of
+commit at the same path; ``save`` checks this by restoring into a scratch checkout and comparing the pending jobs of
 both dry runs, and refuses to write a state that would not resume as the run stands.
 
     python -m crgan.run_state save RUN STATE -- --configfile presets/verdicts.yaml ...
@@ -137,8 +137,8 @@ def _archive(run: Path, folder: str, out: Path) -> None:
 def write_state(run: Path, state: Path, plan: Plan, snakemake_args: list[str]) -> dict:
     """Copy the run's state into ``state`` (a new folder) and return its manifest."""
     folders, upstream = _directory_outputs(run), _upstream(run, plan.inputs)
-    manifest = {"commit": _commit(run), "snakemake_args": snakemake_args, "pending_jobs": sorted(plan.jobs),
-                "files": {}, "archives": [], "left_out": {}}
+    manifest = {"commit": _commit(run), "run": str(run.resolve()), "snakemake_args": snakemake_args,
+                "pending_jobs": sorted(plan.jobs), "files": {}, "archives": [], "left_out": {}}
     for folder in folders:
         if _is_read(folder, upstream):
             target = state / f"{folder}{ARCHIVE_SUFFIX}"
@@ -163,8 +163,10 @@ def write_state(run: Path, state: Path, plan: Plan, snakemake_args: list[str]) -
     return manifest
 
 
-def restore(state: Path, run: Path) -> dict:
-    """Lay a saved state out in ``run``, a checkout of the state's commit holding no run files yet."""
+def restore(state: Path, run: Path, same_folder: bool = True) -> dict:
+    """Lay a saved state out in ``run``, a checkout of the state's commit holding no run files yet, in the
+    folder the run was saved from (``same_folder``: its files name absolute paths, as a dataset index
+    its images' root)."""
     manifest_path = state / MANIFEST
     if not manifest_path.is_file():
         raise CrganError(f"{manifest_path}: no run state here (written by `python -m crgan.run_state save`)")
@@ -172,6 +174,9 @@ def restore(state: Path, run: Path) -> dict:
     if _commit(run) != manifest["commit"]:
         raise CrganError(f"{run} is at commit {_commit(run)}, the state in {state} was saved at {manifest['commit']}: "
                          f"check out that commit (a job whose command changed would rerun)")
+    if same_folder and str(run.resolve()) != manifest["run"]:
+        raise CrganError(f"the state in {state} was saved from {manifest['run']}: restore it there (its files "
+                         f"name absolute paths, as a dataset index its images' root), not in {run.resolve()}")
     present = [root for root in ROOTS if (run / root).exists()]
     if present:
         raise CrganError(f"{run} already holds run files ({', '.join(present)}): restore into a fresh checkout")
@@ -198,7 +203,7 @@ def save(run: Path, state: Path, snakemake_args: list[str]) -> dict:
             for command in (["git", "clone", "--quiet", "--no-checkout", str(run), str(check)],
                             ["git", "-C", str(check), "checkout", "--quiet", manifest["commit"]]):
                 subprocess.run(command, check=True, capture_output=True)
-            restore(written, check)
+            restore(written, check, same_folder=False)
             again = pending(check, snakemake_args)
         if again.jobs != plan.jobs:
             extra, missing = sorted(again.jobs - plan.jobs), sorted(plan.jobs - again.jobs)
