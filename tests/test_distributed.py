@@ -22,9 +22,9 @@ REID = {"arch": "compact", "width": 4, "last_stride": 1, "pretrained": None, "ep
 #: lr-sized steps on parameters whose gradient is near zero: max |difference| < 2e-3 after 4 steps.
 GAN_ATOL = 2e-3
 #: ... and most weights are the same: at most 20 % differ by more than 1e-5. How many do is the
-#: summation order's share, which moves with the kernels of a torch release (measured when the test was
-#: written: CR-GAN 0.2 %, SPGAN 0.8 %; with torch 2.14.1, 2026-12-06: CR-GAN 0.2 %, SPGAN 3.5 %, the same
-#: on every rerun); a mismatch in what the processes see, such as per-process image pools, gives 92 %.
+#: summation order's share, which moves with the kernels oneDNN picks for the CPU (measured on AMD EPYC:
+#: CR-GAN 0.2 %, SPGAN 0.8 %; on an Intel Xeon with AMX, torch 2.14.1 both: CR-GAN 0.2 %, SPGAN 3.5 %,
+#: the same on every rerun); a mismatch in what the processes see, such as per-process image pools, 92 %.
 GAN_SAME, GAN_SHARE = 1e-5, 0.2
 #: The re-id network's BatchNorm normalises each process's half batch on its own, so the runs only
 #: stay close: relative L2 distance of all weights < 5 % after two short epochs.
