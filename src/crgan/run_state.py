@@ -2,14 +2,14 @@
 
 ``save`` writes what the run needs to go on into one folder that can be committed: every result, log
 and benchmark file, Snakemake's metadata, the in-flight trainers' checkpoints and, of the bulky
-outputs, only those a pending job still reads: a file of 1 MiB or more (a network) when a pending job
-reads it, a directory output (a synthetic data draw) when a pending job's input was made from it,
-as one gzip'd tar. Each file keeps its modification time (in the
-manifest, ``run-state.json``), since Snakemake reruns a job whose input is newer than its output.
-A bulky output no pending job reads is left out: Snakemake does not rebuild a missing intermediate
-file whose consumers are all done. ``restore`` lays the folder out in a fresh checkout of the same
-commit at the same path; ``save`` checks this by restoring into a scratch checkout and comparing the pending jobs of
-both dry runs, and refuses to write a state that would not resume as the run stands.
+outputs, only those the pending jobs need: a file of 1 MiB or more (a network) when a pending job
+reads it, a directory output (a synthetic data draw) when a pending job's input was made from it, as
+one gzip'd tar. Each file keeps its modification time (in the manifest, ``run-state.json``), since
+Snakemake reruns a job whose input is newer than its output. A bulky output no pending job needs is
+left out: Snakemake does not rebuild a missing intermediate file whose consumers are all done.
+``restore`` lays the folder out in a fresh checkout of the same commit at the same path; ``save``
+checks this by restoring into a scratch checkout and comparing the pending jobs of both dry runs, and
+refuses to write a state that would not resume as the run stands.
 
     python -m crgan.run_state save RUN STATE -- --configfile presets/verdicts.yaml ...
     python -m crgan.run_state restore STATE RUN
