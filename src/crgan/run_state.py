@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
-import json
 import os
 import re
 import shutil
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crgan.errors import CrganError
-from crgan.io import atomic_dir, read_json
+from crgan.io import atomic_dir, read_json, write_json
 
 #: The folders of a run that hold its state (everything else is the checkout's code).
 ROOTS = ("results", "logs", "benchmarks", "data", ".snakemake/metadata")
@@ -159,7 +158,7 @@ def write_state(run: Path, state: Path, plan: Plan, snakemake_args: list[str]) -
             (state / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, state / name)
             manifest["files"][name] = path.stat().st_mtime_ns
-    (state / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_json(state / MANIFEST, manifest)
     return manifest
 
 
@@ -171,8 +170,9 @@ def restore(state: Path, run: Path, same_folder: bool = True) -> dict:
     if not manifest_path.is_file():
         raise CrganError(f"{manifest_path}: no run state here (written by `python -m crgan.run_state save`)")
     manifest = read_json(manifest_path)
-    if _commit(run) != manifest["commit"]:
-        raise CrganError(f"{run} is at commit {_commit(run)}, the state in {state} was saved at {manifest['commit']}: "
+    commit = _commit(run)
+    if commit != manifest["commit"]:
+        raise CrganError(f"{run} is at commit {commit}, the state in {state} was saved at {manifest['commit']}: "
                          f"check out that commit (a job whose command changed would rerun)")
     if same_folder and str(run.resolve()) != manifest["run"]:
         raise CrganError(f"the state in {state} was saved from {manifest['run']}: restore it there (its files "
