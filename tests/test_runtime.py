@@ -120,6 +120,20 @@ def test_provenance_records_the_training_precision_and_layout():
     assert record["training_precision"] == "float32" and record["memory_format"] == "contiguous"
     assert record["seed"] == 3 and isinstance(record["cpu_bfloat16"], bool)
     assert runtime.provenance({}, 0)["memory_format"] == "channels_last"
+    assert record["cpu"] and isinstance(record["subnormals_flushed"], bool)
+
+
+def test_setup_flushes_float32_subnormals_on_every_thread():
+    """A fresh process set up as a job is: a product in the subnormal range is zero on both threads
+    (a worker thread started before the setting would keep computing subnormals), the provenance
+    says so, and a normal float32 product is untouched."""
+    code = ("import torch; from crgan import runtime; runtime.setup(2, 0); "
+            "tiny = torch.full((1 << 20,), 1e-30); "
+            "print(runtime.flush_subnormals(), int((tiny * 1e-10).count_nonzero()), float((tiny * 1e-6)[0]) > 0, "
+            "runtime.provenance({}, 0)['subnormals_flushed'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    cpu_can, *rest = out.split()
+    assert rest == (["0", "True", "True"] if cpu_can == "True" else ["1048576", "True", "False"])
 
 
 def test_table_claims_and_report_commands_start_without_torch():

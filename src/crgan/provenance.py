@@ -27,11 +27,23 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it (``platform.processor()`` is empty there), or the
+    platform's answer elsewhere: results of one seed differ in their last bits between CPUs."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def code_provenance(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Config hash, git commit, crgan, torch and numpy versions, Python, machine."""
+    """Config hash, git commit, crgan, torch and numpy versions, Python, machine and CPU model."""
     import crgan
     from crgan.config import config_hash
 
     return {"config_hash": config_hash(cfg), "git_commit": git_commit(), "crgan": crgan.__version__,
             "torch": package_version("torch"), "numpy": package_version("numpy"),
-            "python": platform.python_version(), "machine": platform.machine()}
+            "python": platform.python_version(), "machine": platform.machine(), "cpu": cpu_model()}
