@@ -84,7 +84,8 @@ def test_comparison_tables_ours_and_quoted(smoke_run: Path):
     assert {r["metric"] for r in t5} == {"rank1", "map"}
     prov = json.loads((smoke_run / "results" / "table6.csv.provenance.json").read_text())
     assert prov["table"] == 6 and prov["config_hash"] and prov["torch"]
-    assert len(prov["evaluations"]) == 14 and all(e["seed"] == 0 and e["device"] == "cpu" for e in prov["evaluations"])
+    assert len(prov["evaluations"]) == 14 and all(e["seed"] == 0 and e["device"] == "cpu" and e["cpu"]
+                                                 for e in prov["evaluations"])
     cell = {(r["method"], r["source"], r["metric"]): r for r in t6}
     assert cell[("TAUDL", "market1501", "rank1")]["paper_value"] == "61.7"
     assert "per-camera identity labels and no cross-camera labels" in cell[("TAUDL", "market1501", "map")]["notes"]

@@ -335,6 +335,7 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
         "kernels": sorted({e.get("kernels") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
         "precisions": sorted({e.get("training_precision") or "" for pv in provenance
                               for e in pv.get("evaluations", [])} - {""}),
+        "cpus": sorted({e.get("cpu") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
         "machine": f"{platform.platform()} ({platform.machine()}, {os.cpu_count()} CPUs)",
         "versions": versions(),
     }

@@ -213,6 +213,6 @@ def provenance(table: int, paths: list[str], records: list[EvaluationRecord | Qu
     """What produced a table: this step's provenance, and each input's file, seed and config hash."""
     return {"table": table, **code_provenance(cfg),
             "evaluations": [{"file": path, **{k: record.provenance.get(k) for k in
-                                              ("config_hash", "git_commit", "seed", "device", "kernels", "torch",
-                                                                 "training_precision")}}
+                                              ("config_hash", "git_commit", "seed", "device", "cpu", "kernels",
+                                                                 "torch", "training_precision")}}
                             for path, record in zip(paths, records)]}
