@@ -34,6 +34,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.ranking
 	$(BIN)/python -m bench.kernels
+	$(BIN)/python -m bench.subnormals
 
 # On a CUDA machine: compiled kernel tests, kernel benchmarks and paper-size trainer steps,
 # appended to bench/RESULTS.md.
