@@ -42,7 +42,7 @@ def flush_subnormals() -> bool:
     (x86 FTZ/DAZ); whether the CPU can. A network trained for a while carries gradients and
     momenta that decay into the subnormal range, where x86 cores take a slow microcode path per
     operand: TAUDL fine-tuning a trained re-id network ran 0.22 s an iteration on a Xeon, then
-    2.5 s from about iteration 1,700, and 0.22 s throughout with this (docs/results.md). The values
+    2.5 s from about iteration 1,700; with this, 0.24 s to the end (docs/results.md). The values
     flushed are below 1.2e-38, far under anything a loss or a weight update resolves. A worker
     thread started before the call keeps its own setting, hence the call before any parallel op
     and :func:`subnormals_flushed` in the provenance."""
@@ -51,8 +51,9 @@ def flush_subnormals() -> bool:
 
 def subnormals_flushed() -> bool:
     """Whether a product that lands in the float32 subnormal range comes out zero on every thread
-    that computes it (a tensor large enough that PyTorch splits it across its threads)."""
-    tiny = torch.full((1 << 17,), 1e-30, dtype=torch.float32)
+    that computes it (a tensor that PyTorch splits across up to 32 threads: its grain is 32,768
+    elements)."""
+    tiny = torch.full((1 << 20,), 1e-30, dtype=torch.float32)
     return bool((tiny * 1e-10).count_nonzero() == 0)
 
 
