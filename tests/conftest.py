@@ -23,6 +23,15 @@ REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 
 
+@pytest.fixture(autouse=True)
+def subnormals_as_ieee_after_each_test():
+    """Tests that set a process up as a job (``runtime.setup``) leave float32 subnormals flushed in
+    this shared process's main thread, as a job wants; give the next test IEEE arithmetic back
+    (Hypothesis refuses to draw floats in a process that flushes subnormals)."""
+    yield
+    torch.set_flush_denormal(False)
+
+
 def write_image(path: Path, size=(16, 8), seed: int = 0) -> Path:
     """A small random RGB image (JPEG or PNG by suffix)."""
     path.parent.mkdir(parents=True, exist_ok=True)
