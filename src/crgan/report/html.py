@@ -311,6 +311,11 @@ def rescoring(claim_rows: list[dict[str, str]], tables: list[Path]) -> str:
            f"checked against the tables' means: {found}."
 
 
+def evaluation_values(provenance: list[dict[str, Any]], key: str) -> list[str]:
+    """The distinct non-empty values of ``key`` over every table's evaluations, sorted."""
+    return sorted({e.get(key) or "" for pv in provenance for e in pv.get("evaluations", [])} - {""})
+
+
 def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path], figure_paths: list[Path],
                  curve_paths: list[Path], eval_paths: list[Path], benchmarks: Path, out: Path,
                  claims: Path | None = None, index_paths: list[Path] = (), gap_sweep: Path | None = None,
@@ -331,11 +336,8 @@ def build_report(cfg: dict[str, Any], configfiles: list[str], tables: list[Path]
         "inits": sorted({record.init for record in evals}),
         "metric_backbones": sorted({r["metric_backbone"] for r in all_rows if r["metric_backbone"]}),
         "substitute": any(r["metric"].endswith("_substitute") for r in all_rows),
-        "devices": sorted({e.get("device") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
-        "kernels": sorted({e.get("kernels") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
-        "precisions": sorted({e.get("training_precision") or "" for pv in provenance
-                              for e in pv.get("evaluations", [])} - {""}),
-        "cpus": sorted({e.get("cpu") or "" for pv in provenance for e in pv.get("evaluations", [])} - {""}),
+        "devices": evaluation_values(provenance, "device"), "kernels": evaluation_values(provenance, "kernels"),
+        "precisions": evaluation_values(provenance, "training_precision"), "cpus": evaluation_values(provenance, "cpu"),
         "machine": f"{platform.platform()} ({platform.machine()}, {os.cpu_count()} CPUs)",
         "versions": versions(),
     }
